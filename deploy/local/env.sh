@@ -1,0 +1,110 @@
+# deploy/local/env.sh: settings shared by the local stack scripts.
+# Source it (". deploy/local/env.sh"). The state directory, ports, partition
+# count and soundfont can be overridden from the environment; the URLs and
+# directories are derived from them. Everything listens on 127.0.0.1 only.
+# shellcheck shell=bash
+
+CADENZA_LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CADENZA_REPO_ROOT="$(cd "$CADENZA_LOCAL_DIR/../.." && pwd)"
+
+# Overridable settings.
+: "${CADENZA_STATE_DIR:=$CADENZA_REPO_ROOT/.cadenza}"
+: "${CADENZA_PG_PORT:=55432}"
+: "${CADENZA_REDIS_PORT:=56379}"
+: "${CADENZA_KAFKA_PORT:=59092}"
+: "${CADENZA_KAFKA_CONTROLLER_PORT:=59093}"
+: "${CADENZA_API_PORT:=58080}"
+: "${CADENZA_KAFKA_PARTITIONS:=8}"
+case "$CADENZA_STATE_DIR" in
+    /*) ;;
+    *) CADENZA_STATE_DIR="$PWD/$CADENZA_STATE_DIR" ;;
+esac
+
+# Derived from the above (always recomputed, so a changed port or state
+# directory can never be paired with a stale URL).
+CADENZA_DATABASE_URL="postgresql://postgres@127.0.0.1:$CADENZA_PG_PORT/cadenza"
+CADENZA_KAFKA_BROKERS="127.0.0.1:$CADENZA_KAFKA_PORT"
+CADENZA_REDIS_URL="redis://127.0.0.1:$CADENZA_REDIS_PORT/0"
+CADENZA_API_URL="http://127.0.0.1:$CADENZA_API_PORT"
+CADENZA_API_LISTEN="127.0.0.1:$CADENZA_API_PORT"
+CADENZA_ARTIFACT_DIR="$CADENZA_STATE_DIR/artifacts"
+CADENZA_LOG_DIR="$CADENZA_STATE_DIR/logs"
+CADENZA_RUN_DIR="$CADENZA_STATE_DIR/run"
+: "${CADENZA_SOUNDFONT:=/usr/share/sounds/sf2/FluidR3_GM.sf2}"
+
+export CADENZA_STATE_DIR CADENZA_PG_PORT CADENZA_REDIS_PORT CADENZA_KAFKA_PORT \
+    CADENZA_KAFKA_CONTROLLER_PORT CADENZA_API_PORT CADENZA_KAFKA_PARTITIONS \
+    CADENZA_DATABASE_URL CADENZA_KAFKA_BROKERS CADENZA_REDIS_URL \
+    CADENZA_API_URL CADENZA_API_LISTEN CADENZA_ARTIFACT_DIR CADENZA_SOUNDFONT \
+    CADENZA_LOG_DIR CADENZA_RUN_DIR
+
+# ---- helpers for the scripts in this directory ----
+
+log() { printf '[%s] %s\n' "${0##*/}" "$*"; }
+die() { printf '[%s] error: %s\n' "${0##*/}" "$*" >&2; exit 1; }
+
+# Creates the state, log and run directories. They stay world-traversable
+# (0755) so that the postgres user can reach its data directory when the
+# scripts run as root.
+ensure_state_dirs() {
+    mkdir -p "$CADENZA_STATE_DIR" "$CADENZA_LOG_DIR" "$CADENZA_RUN_DIR" \
+        "$CADENZA_ARTIFACT_DIR"
+    chmod 0755 "$CADENZA_STATE_DIR" "$CADENZA_LOG_DIR" "$CADENZA_RUN_DIR"
+}
+
+# Re-runs the calling script under an exclusive lock named after it, so that
+# concurrent invocations (parallel test runners) take turns. flock -o keeps
+# the lock in the flock process, so background services started by the
+# script do not inherit it.
+serialize() {
+    local name="${0##*/}"
+    name="${name%.sh}"
+    [[ ":${CADENZA_LOCKS_HELD:-}:" == *":$name:"* ]] && return 0
+    mkdir -p "$CADENZA_RUN_DIR"
+    export CADENZA_LOCKS_HELD="${CADENZA_LOCKS_HELD:+$CADENZA_LOCKS_HELD:}$name"
+    exec flock -o -w 600 "$CADENZA_RUN_DIR/$name.lock" "$BASH" "$0" "$@"
+}
+
+# True if a TCP port on 127.0.0.1 accepts connections.
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# True if the process exists and is not a zombie waiting to be reaped.
+proc_running() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)"
+    [[ -n "$state" && "$state" != Z ]]
+}
+
+# Prints the pid recorded in a pid file if that process is alive and its
+# command line contains the given pattern (guards against reused pids).
+pid_alive() {
+    local pidfile="$1" pattern="$2" pid
+    [[ -s "$pidfile" ]] || return 1
+    pid="$(head -n1 "$pidfile" 2>/dev/null | tr -dc '0-9')"
+    [[ -n "$pid" ]] || return 1
+    proc_running "$pid" || return 1
+    if [[ -n "$pattern" ]]; then
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern" || return 1
+    fi
+    printf '%s\n' "$pid"
+}
+
+# Sends SIGTERM, waits up to $2 seconds (default 30) for the process to exit,
+# then sends SIGKILL.
+stop_pid() {
+    local pid="$1" timeout="${2:-30}" i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < timeout * 10; i++)); do
+        proc_running "$pid" || return 0
+        sleep 0.1
+    done
+    log "pid $pid still running after ${timeout}s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        proc_running "$pid" || return 0
+        sleep 0.1
+    done
+}

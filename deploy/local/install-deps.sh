@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# deploy/local/install-deps.sh: installs what building, testing and running
+# Cadenza locally needs on Debian 12: the build and library packages,
+# Postgres 15, Redis, Java 17 and Maven (for Kafka), audio tools, then the
+# Kafka jars. Idempotent: when everything is present it does nothing and
+# returns at once.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+PACKAGES=(
+    # build and test toolchain
+    build-essential pkg-config clang clang-format libcmocka-dev
+    # client libraries the C code links against
+    libpq-dev librdkafka-dev libhiredis-dev libcjson-dev libmicrohttpd-dev
+    libcurl4-openssl-dev libssl-dev
+    # audio: decoding/encoding, loudness, fingerprints, resampling, synthesis
+    libsndfile1-dev libebur128-dev libchromaprint-dev libsoxr-dev
+    libfluidsynth-dev fluid-soundfont-gm ffmpeg
+    # the services of the local stack
+    postgresql-15 postgresql-contrib redis-server openjdk-17-jre-headless maven
+    # tools used by the scripts and the tests
+    curl python3
+)
+
+# pytest may already come from pip; only ask Debian for it when missing.
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+    PACKAGES+=(python3-pytest)
+fi
+
+# One dpkg-query for all; packages it does not know are simply not listed.
+declare -A installed=()
+while read -r pkg status; do
+    if [[ "$status" == installed ]]; then installed[$pkg]=1; fi
+done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    [[ -n "${installed[$pkg]:-}" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+    if [[ $EUID -eq 0 ]]; then
+        run_apt() { DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
+    else
+        command -v sudo >/dev/null || die "missing packages (${missing[*]}) and no sudo"
+        run_apt() { sudo DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
+    fi
+    log "installing: ${missing[*]}"
+    run_apt update -q
+    run_apt install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+"$CADENZA_LOCAL_DIR/kafka.sh" fetch
