@@ -1,0 +1,87 @@
+/* Local artifact store: see artifact.h. */
+#include "artifact.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int mkdirs(char *path, cz_err *err) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc && errno != EEXIST)
+            return cz_err_set(err, "cannot create %s: %s", path, strerror(errno));
+    }
+    if (mkdir(path, 0755) && errno != EEXIST)
+        return cz_err_set(err, "cannot create %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int fsync_path(const char *path, int flags) {
+    int fd = open(path, flags);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int cz_artifact_prepare(const char *root, const char *job_id, int attempt, const char *name,
+                        cz_artifact_file *f, cz_err *err) {
+    memset(f, 0, sizeof *f);
+    char dir[1024];
+    char abs_root[PATH_MAX];
+    if (mkdir(root, 0755) && errno != EEXIST)
+        return cz_err_set(err, "cannot create artifact store %s: %s", root, strerror(errno));
+    if (!realpath(root, abs_root))
+        return cz_err_set(err, "artifact store %s: %s", root, strerror(errno));
+    int n = snprintf(dir, sizeof dir, "%s/%s/%d", abs_root, job_id, attempt);
+    if (n < 0 || (size_t)n >= sizeof dir)
+        return cz_err_set(err, "artifact path too long under %s", abs_root);
+    if (mkdirs(dir, err))
+        return -1;
+    if ((size_t)snprintf(f->path, sizeof f->path, "%s/%s", dir, name) >= sizeof f->path ||
+        (size_t)snprintf(f->tmp, sizeof f->tmp, "%s.tmp%ld", f->path, (long)getpid()) >=
+            sizeof f->tmp ||
+        (size_t)snprintf(f->uri, sizeof f->uri, "file://%s", f->path) >= sizeof f->uri)
+        return cz_err_set(err, "artifact path too long under %s", abs_root);
+    return 0;
+}
+
+int cz_artifact_commit(cz_artifact_file *f, cz_err *err) {
+    if (fsync_path(f->tmp, O_RDONLY)) {
+        cz_err_set(err, "cannot fsync %s: %s", f->tmp, strerror(errno));
+        unlink(f->tmp);
+        return -1;
+    }
+    if (cz_sha256_file(f->tmp, f->sha256, &f->bytes, err)) {
+        unlink(f->tmp);
+        return -1;
+    }
+    if (rename(f->tmp, f->path)) {
+        cz_err_set(err, "cannot rename %s: %s", f->tmp, strerror(errno));
+        unlink(f->tmp);
+        return -1;
+    }
+    /* The rename is durable only once its directory is. */
+    char dir[sizeof f->path];
+    memcpy(dir, f->path, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (fsync_path(dir, O_RDONLY | O_DIRECTORY))
+        return cz_err_set(err, "cannot fsync %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+const char *cz_artifact_uri_path(const char *uri) {
+    return (uri && !strncmp(uri, "file://", 7)) ? uri + 7 : NULL;
+}

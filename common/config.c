@@ -1,0 +1,34 @@
+/* Configuration from the environment: see config.h. */
+#include "config.h"
+
+#include <stdlib.h>
+
+const char *cz_env(const char *name, const char *def) {
+    const char *v = getenv(name);
+    return (v && *v) ? v : def;
+}
+
+int cz_env_int(const char *name, int def, int lo, int hi) {
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < lo || n > hi)
+        return def;
+    return (int)n;
+}
+
+void cz_config_load(cz_config *cfg) {
+    cfg->database_url =
+        cz_env("CADENZA_DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/cadenza");
+    cfg->kafka_brokers = cz_env("CADENZA_KAFKA_BROKERS", "127.0.0.1:59092");
+    cfg->redis_url = cz_env("CADENZA_REDIS_URL", "redis://127.0.0.1:56379/0");
+    cfg->api_listen = cz_env("CADENZA_API_LISTEN", "127.0.0.1:58080");
+    cfg->artifact_dir = cz_env("CADENZA_ARTIFACT_DIR", ".cadenza/artifacts");
+    cfg->soundfont = cz_env("CADENZA_SOUNDFONT", "/usr/share/sounds/sf2/FluidR3_GM.sf2");
+    cfg->migrations_dir = cz_env("CADENZA_MIGRATIONS_DIR", "migrations");
+    cfg->kafka_partitions = cz_env_int("CADENZA_KAFKA_PARTITIONS", 8, 1, 1024);
+    cfg->api_threads = cz_env_int("CADENZA_API_THREADS", 8, 1, 256);
+    cfg->lease_s = cz_env_int("CADENZA_LEASE_S", 120, 5, 86400);
+}

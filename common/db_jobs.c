@@ -1,0 +1,259 @@
+/* SQL for jobs: see db_jobs.h.
+ *
+ * Guarded transitions. Every change of state is one
+ *   UPDATE jobs SET state = <to> WHERE id = $1 AND attempt = $2 AND state = ANY(<from>)
+ * with <from> taken from the state machine (job_state.c). Zero rows updated
+ * means the event is a duplicate, arrived after a later stage's, or belongs
+ * to an earlier attempt: the event is dropped and nothing else is written,
+ * because the rest of the transaction runs only after the guard passed. */
+#include "db_jobs.h"
+
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Price per generated audio minute, in millionths of the billing currency. */
+#define CZ_PRICE_PER_MINUTE_MICROS "20000"
+
+char *cz_db_job_create(PGconn *c, const cz_job_new *j, cz_err *err) {
+    static const char sql[] =
+        "WITH j AS ("
+        "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
+        "                    max_attempts)"
+        "  VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8) RETURNING *"
+        "), o AS ("
+        "  INSERT INTO outbox (topic, key, payload, headers)"
+        "  SELECT 'cadenza.jobs.generate', j.id::text,"
+        "         jsonb_build_object('schema', 1, 'job_id', j.id, 'attempt', j.attempt,"
+        "                            'tenant', j.tenant_id, 'model', j.model, 'seed', j.seed,"
+        "                            'trace_id', j.trace_id, 'request', j.request),"
+        "         jsonb_build_object('traceparent', $9::text, 'job_id', j.id::text,"
+        "                            'attempt', j.attempt::text, 'tenant', j.tenant_id)"
+        "  FROM j"
+        ")"
+        "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
+    char seed[24], max_attempts[12];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->seed);
+    snprintf(max_attempts, sizeof max_attempts, "%d", j->max_attempts);
+    const char *p[] = {j->id, j->tenant,   j->request,   j->request_hash, j->model,
+                       seed,  j->trace_id, max_attempts, j->traceparent};
+    PGresult *r = cz_db_query(c, sql, 9, p, err);
+    if (!r)
+        return NULL;
+    char *out = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    if (!out)
+        cz_err_set(err, "job insert returned no row");
+    PQclear(r);
+    return out;
+}
+
+char *cz_db_job_get(PGconn *c, const char *tenant, const char *id, cz_err *err) {
+    const char *p[] = {id, tenant};
+    cz_err_clear(err);
+    PGresult *r = cz_db_query(
+        c, "SELECT cz_job_json(j)::text FROM jobs j WHERE j.id = $1 AND j.tenant_id = $2", 2, p,
+        err);
+    if (!r)
+        return NULL;
+    char *out = PQntuples(r) ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+    return out;
+}
+
+char *cz_db_job_list(PGconn *c, const char *tenant, const char *before, const char *state,
+                     int limit, cz_err *err) {
+    char lim[12];
+    snprintf(lim, sizeof lim, "%d", limit + 1); /* one extra row tells has_more */
+    const char *p[] = {tenant, before, state, lim};
+    PGresult *r = cz_db_query(c,
+                              "SELECT j.id, cz_job_json(j)::text FROM jobs j"
+                              " WHERE j.tenant_id = $1 AND ($2::uuid IS NULL OR j.id < $2::uuid)"
+                              "   AND ($3::text IS NULL OR j.state = $3)"
+                              " ORDER BY j.id DESC LIMIT $4",
+                              4, p, err);
+    if (!r)
+        return NULL;
+    int rows = PQntuples(r);
+    int shown = rows > limit ? limit : rows;
+    size_t cap = 128;
+    for (int i = 0; i < shown; i++)
+        cap += (size_t)PQgetlength(r, i, 1) + 1;
+    char *out = malloc(cap);
+    if (!out) {
+        PQclear(r);
+        cz_err_set(err, "out of memory");
+        return NULL;
+    }
+    size_t len = (size_t)sprintf(out, "{\"object\":\"list\",\"data\":[");
+    for (int i = 0; i < shown; i++) {
+        if (i)
+            out[len++] = ',';
+        size_t n = (size_t)PQgetlength(r, i, 1);
+        memcpy(out + len, PQgetvalue(r, i, 1), n);
+        len += n;
+    }
+    if (rows > limit)
+        sprintf(out + len, "],\"has_more\":true,\"next_cursor\":\"%.36s\"}",
+                PQgetvalue(r, shown - 1, 0));
+    else
+        sprintf(out + len, "],\"has_more\":false,\"next_cursor\":null}");
+    PQclear(r);
+    return out;
+}
+
+int cz_db_job_artifact(PGconn *c, const char *tenant, const char *id, const char *kind,
+                       const char *format, char *uri, size_t n, cz_err *err) {
+    const char *p[] = {id, tenant, kind, format};
+    PGresult *r = cz_db_query(c,
+                              "SELECT a.uri FROM artifacts a"
+                              "  JOIN jobs j ON j.id = a.job_id AND j.attempt = a.attempt"
+                              " WHERE j.id = $1 AND j.tenant_id = $2 AND a.kind = $3"
+                              "   AND a.format = $4 ORDER BY a.id DESC LIMIT 1",
+                              4, p, err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    if (found)
+        snprintf(uri, n, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return found;
+}
+
+/* ---- the scheduler's side: events -------------------------------------- */
+
+static int apply_progress(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
+                          cz_err *err) {
+    char from[CZ_STATE_LIST_LEN], percent[32];
+    cz_job_event_from_states(CZ_EV_PROGRESS, from);
+    snprintf(percent, sizeof percent, "%.2f", ev->percent);
+    const char *p[] = {ev->job_id, attempt, ev->stage, percent, lease, from};
+    long n = cz_db_exec(c,
+                        "UPDATE jobs SET stage = COALESCE($3, stage), progress = $4::real,"
+                        "  lease_expires_at = now() + $5::int * interval '1 second',"
+                        "  updated_at = now()"
+                        " WHERE id = $1 AND attempt = $2::int AND state = ANY($6::text[])",
+                        6, p, err);
+    return n < 0 ? -1 : n > 0;
+}
+
+static int record_artifacts(PGconn *c, const cz_event *ev, const char *attempt, cz_err *err) {
+    if (!ev->artifacts || !cJSON_GetArraySize(ev->artifacts))
+        return 0;
+    char *json = cJSON_PrintUnformatted(ev->artifacts);
+    const char *p[] = {ev->job_id, attempt, json};
+    long n = cz_db_exec(
+        c,
+        "INSERT INTO artifacts (job_id, attempt, kind, name, format, uri, sha256, bytes,"
+        "                       duration_s)"
+        " SELECT $1, $2::int, a.kind, a.name, a.format, a.uri, a.sha256, a.bytes, a.duration_s"
+        "   FROM jsonb_to_recordset($3::jsonb) AS a(kind text, name text, format text, uri text,"
+        "                                          sha256 text, bytes bigint,"
+        "                                          duration_s double precision)"
+        " ON CONFLICT (job_id, attempt, kind, name, format) DO NOTHING",
+        3, p, err);
+    free(json);
+    return n < 0 ? -1 : 0;
+}
+
+static int record_qa(PGconn *c, const cz_event *ev, const char *attempt, cz_err *err) {
+    if (!ev->qa)
+        return 0;
+    char *json = cJSON_PrintUnformatted(ev->qa);
+    const char *p[] = {ev->job_id, attempt, json};
+    long n = cz_db_exec(c,
+                        "INSERT INTO qa_reports (job_id, attempt, report) VALUES ($1, $2, $3)"
+                        " ON CONFLICT (job_id) DO UPDATE"
+                        "   SET attempt = EXCLUDED.attempt, report = EXCLUDED.report,"
+                        "       created_at = now()",
+                        3, p, err);
+    free(json);
+    return n < 0 ? -1 : 0;
+}
+
+/* Bills the job once: the ledger's primary key is the job id. Only a
+ * succeeded job is charged for its audio; every terminal job gets its row. */
+static int record_usage(PGconn *c, const char *job_id, cz_err *err) {
+    const char *p[] = {job_id};
+    long n = cz_db_exec(
+        c,
+        "INSERT INTO usage_ledger (job_id, tenant_id, outcome, audio_seconds, compute_ms,"
+        "                          cost_micros)"
+        " SELECT j.id, j.tenant_id, j.state, s.audio, j.compute_ms,"
+        "        round(s.audio / 60.0 * " CZ_PRICE_PER_MINUTE_MICROS ")::bigint"
+        "   FROM jobs j, LATERAL (SELECT CASE WHEN j.state = 'succeeded' THEN COALESCE(("
+        "          SELECT a.duration_s FROM artifacts a WHERE a.job_id = j.id"
+        "             AND a.attempt = j.attempt AND a.kind = 'master' LIMIT 1), 0)"
+        "          ELSE 0 END AS audio) s"
+        "  WHERE j.id = $1"
+        " ON CONFLICT (job_id) DO NOTHING",
+        1, p, err);
+    return n < 0 ? -1 : 0;
+}
+
+static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
+                            cz_err *err) {
+    int to = cz_job_event_target(ev->type);
+    if (to < 0)
+        return 0;
+    char from[CZ_STATE_LIST_LEN], compute[24];
+    cz_job_event_from_states(ev->type, from);
+    snprintf(compute, sizeof compute, "%lld", ev->compute_ms);
+    bool terminal = cz_job_state_terminal((cz_job_state)to);
+    const char *p[] = {ev->job_id,
+                       attempt,
+                       cz_job_state_name((cz_job_state)to),
+                       from,
+                       lease,
+                       compute,
+                       terminal ? "true" : "false",
+                       ev->stage,
+                       ev->failure_class,
+                       ev->failure_detail};
+    long n = cz_db_exec(c,
+                        "UPDATE jobs SET state = $3, updated_at = now(),"
+                        "  stage = COALESCE($8, stage),"
+                        "  progress = CASE WHEN $3 = 'succeeded' THEN 100 ELSE progress END,"
+                        "  compute_ms = compute_ms + $6::bigint,"
+                        "  started_at = COALESCE(started_at, now()),"
+                        "  finished_at = CASE WHEN $7::bool THEN now() END,"
+                        "  lease_expires_at = CASE WHEN $3 IN ('generating', 'postprocessing')"
+                        "                     THEN now() + $5::int * interval '1 second' END,"
+                        "  failure_class = COALESCE($9, failure_class),"
+                        "  failure_detail = COALESCE($10, failure_detail)"
+                        " WHERE id = $1 AND attempt = $2::int AND state = ANY($4::text[])",
+                        10, p, err);
+    if (n <= 0)
+        return (int)n;
+
+    char *detail = cJSON_PrintUnformatted(ev->root);
+    const char *hp[] = {ev->job_id, attempt, cz_job_event_name(ev->type),
+                        cz_job_state_name((cz_job_state)to), detail};
+    n = cz_db_exec(c,
+                   "INSERT INTO job_events (job_id, attempt, event, state, detail)"
+                   " VALUES ($1, $2::int, $3, $4, $5::jsonb)",
+                   5, hp, err);
+    free(detail);
+    if (n < 0 || record_artifacts(c, ev, attempt, err) || record_qa(c, ev, attempt, err))
+        return -1;
+    if (terminal && record_usage(c, ev->job_id, err))
+        return -1;
+    return 1;
+}
+
+int cz_db_job_apply(PGconn *c, const cz_event *ev, int lease_s, cz_err *err) {
+    char attempt[12], lease[12];
+    snprintf(attempt, sizeof attempt, "%d", ev->attempt);
+    snprintf(lease, sizeof lease, "%d", lease_s);
+    if (ev->type == CZ_EV_PROGRESS)
+        return apply_progress(c, ev, attempt, lease, err);
+    if (cz_db_begin(c, err))
+        return -1;
+    int rc = apply_transition(c, ev, attempt, lease, err);
+    if (rc < 0 || cz_db_commit(c, err)) {
+        cz_db_rollback(c);
+        return -1;
+    }
+    return rc;
+}

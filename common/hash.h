@@ -1,0 +1,20 @@
+/* SHA-256 digests (OpenSSL EVP), as lower-case hex, of buffers and files. */
+#ifndef CZ_HASH_H
+#define CZ_HASH_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define CZ_SHA256_HEX 65
+
+/** @brief Writes the SHA-256 of @p len bytes at @p data as hex into @p out. */
+void cz_sha256_hex(const void *data, size_t len, char out[CZ_SHA256_HEX]);
+
+/**
+ * @brief Hashes the file at @p path; stores its size in @p bytes when non-NULL.
+ * @returns 0, or -1 with @p err filled.
+ */
+int cz_sha256_file(const char *path, char out[CZ_SHA256_HEX], long long *bytes, cz_err *err);
+
+#endif

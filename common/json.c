@@ -1,0 +1,170 @@
+/* Canonical JSON and small accessors: see json.h.
+ *
+ * The canonical writer is a recursive walk into a growing buffer. Keys are
+ * sorted with strcmp, which orders UTF-8 by code point, so the order does not
+ * depend on the order a client happened to send. */
+#include "json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} buf;
+
+static void buf_put(buf *b, const char *s, size_t n) {
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_puts(buf *b, const char *s) {
+    buf_put(b, s, strlen(s));
+}
+
+static void put_string(buf *b, const char *s) {
+    buf_put(b, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        char esc[8];
+        switch (*c) {
+        case '"':
+            buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            buf_puts(b, "\\\\");
+            break;
+        case '\b':
+            buf_puts(b, "\\b");
+            break;
+        case '\f':
+            buf_puts(b, "\\f");
+            break;
+        case '\n':
+            buf_puts(b, "\\n");
+            break;
+        case '\r':
+            buf_puts(b, "\\r");
+            break;
+        case '\t':
+            buf_puts(b, "\\t");
+            break;
+        default:
+            if (*c < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", *c);
+                buf_puts(b, esc);
+            } else {
+                buf_put(b, (const char *)c, 1);
+            }
+        }
+    }
+    buf_put(b, "\"", 1);
+}
+
+bool cz_json_is_integer(double d) {
+    return isfinite(d) && d == floor(d) && fabs(d) <= 9007199254740992.0;
+}
+
+static void put_number(buf *b, double d) {
+    char tmp[40];
+    if (!isfinite(d))
+        snprintf(tmp, sizeof tmp, "null"); /* JSON has no NaN or infinity */
+    else if (cz_json_is_integer(d))
+        snprintf(tmp, sizeof tmp, "%.0f", d);
+    else {
+        /* Shortest form that reads back to the same double. */
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d)
+                break;
+        }
+    }
+    buf_puts(b, tmp);
+}
+
+static int cmp_keys(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(x->string, y->string);
+}
+
+static void put_value(buf *b, const cJSON *v) {
+    if (cJSON_IsNull(v)) {
+        buf_puts(b, "null");
+    } else if (cJSON_IsBool(v)) {
+        buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+    } else if (cJSON_IsNumber(v)) {
+        put_number(b, v->valuedouble);
+    } else if (cJSON_IsString(v)) {
+        put_string(b, v->valuestring);
+    } else if (cJSON_IsArray(v)) {
+        buf_put(b, "[", 1);
+        int i = 0;
+        for (const cJSON *e = v->child; e; e = e->next, i++) {
+            if (i)
+                buf_put(b, ",", 1);
+            put_value(b, e);
+        }
+        buf_put(b, "]", 1);
+    } else if (cJSON_IsObject(v)) {
+        int n = cJSON_GetArraySize(v);
+        const cJSON **members = n ? malloc(sizeof *members * (size_t)n) : NULL;
+        if (n && !members) {
+            b->oom = true;
+            return;
+        }
+        int i = 0;
+        for (const cJSON *e = v->child; e; e = e->next)
+            members[i++] = e;
+        if (n > 1)
+            qsort(members, (size_t)n, sizeof *members, cmp_keys);
+        buf_put(b, "{", 1);
+        for (i = 0; i < n; i++) {
+            if (i)
+                buf_put(b, ",", 1);
+            put_string(b, members[i]->string);
+            buf_put(b, ":", 1);
+            put_value(b, members[i]);
+        }
+        buf_put(b, "}", 1);
+        free(members);
+    } else {
+        buf_puts(b, "null"); /* raw/invalid items never come from the parser */
+    }
+}
+
+char *cz_json_canonical(const cJSON *v) {
+    buf b = {0};
+    put_value(&b, v);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+const char *cz_json_str(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+double cz_json_num(const cJSON *o, const char *key, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}

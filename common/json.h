@@ -1,0 +1,26 @@
+/* JSON helpers over cJSON, and the canonical form Cadenza hashes requests
+ * with: object keys sorted by their bytes, no insignificant whitespace,
+ * integers without a fraction or exponent, strings with minimal escapes.
+ * Two requests that mean the same thing canonicalise to the same bytes. */
+#ifndef CZ_JSON_H
+#define CZ_JSON_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+/**
+ * @brief Serialises @p v canonically.
+ * @returns a string the caller frees with free(), or NULL on allocation failure.
+ */
+char *cz_json_canonical(const cJSON *v);
+
+/** @brief The string member @p key of object @p o, or NULL if absent or not a string. */
+const char *cz_json_str(const cJSON *o, const char *key);
+
+/** @brief The numeric member @p key of @p o, or @p def if absent or not a number. */
+double cz_json_num(const cJSON *o, const char *key, double def);
+
+/** @brief True when @p d is an integer that a double represents exactly (|d| <= 2^53). */
+bool cz_json_is_integer(double d);
+
+#endif

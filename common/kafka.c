@@ -1,0 +1,241 @@
+/* Kafka producers, consumers and topics: see kafka.h. */
+#include "kafka.h"
+
+#include "log.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* librdkafka's own messages go through our logger, so every line on stderr
+ * stays one JSON object. Its levels are syslog's: 0-3 errors, 4 warning. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    cz_log_job(level <= 4   ? CZ_LOG_WARN
+               : level <= 6 ? CZ_LOG_INFO
+                            : CZ_LOG_DEBUG,
+               NULL, NULL, "kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static rd_kafka_conf_t *base_conf(const char *brokers, cz_err *err) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "client.id", "cadenza", errstr, sizeof errstr) ||
+        /* Keep trying to reach a broker that is down; never give up on it. */
+        rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "2000", errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "log_level", "4", errstr, sizeof errstr) ||
+        /* An idle broker closing a connection is routine, not news. */
+        rd_kafka_conf_set(conf, "log.connection.close", "false", errstr, sizeof errstr)) {
+        cz_err_set(err, "kafka config: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    return conf;
+}
+
+static int set_all(rd_kafka_conf_t *conf, const char *const *kv, cz_err *err) {
+    char errstr[512];
+    for (int i = 0; kv[i]; i += 2) {
+        if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+            return cz_err_set(err, "kafka config %s: %s", kv[i], errstr);
+    }
+    return 0;
+}
+
+rd_kafka_t *cz_kafka_producer(const char *brokers, cz_kafka_dr_fn *dr, void *opaque, cz_err *err) {
+    static const char *const settings[] = {
+        "enable.idempotence",
+        "true",
+        "acks",
+        "all",
+        "linger.ms",
+        "2",
+        "compression.type",
+        "lz4",
+        /* A message waits up to 5 minutes for a broker; then its delivery
+         * report fails and the caller decides (the relay re-publishes). */
+        "message.timeout.ms",
+        "300000",
+        NULL,
+    };
+    rd_kafka_conf_t *conf = base_conf(brokers, err);
+    if (!conf)
+        return NULL;
+    if (set_all(conf, settings, err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    if (dr)
+        rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        cz_err_set(err, "kafka producer: %s", errstr);
+        return NULL; /* rd_kafka_new freed conf */
+    }
+    return rk;
+}
+
+rd_kafka_t *cz_kafka_consumer(const char *brokers, const char *group, const char *topic,
+                              cz_err *err) {
+    const char *const settings[] = {
+        "group.id",
+        group,
+        "partition.assignment.strategy",
+        "roundrobin",
+        "enable.auto.offset.store",
+        "false",
+        "enable.auto.commit",
+        "true",
+        "auto.commit.interval.ms",
+        "1000",
+        "auto.offset.reset",
+        "earliest",
+        "session.timeout.ms",
+        "10000",
+        "heartbeat.interval.ms",
+        "2000",
+        /* Renders run between polls; allow long ones (the pool bounds job length). */
+        "max.poll.interval.ms",
+        "900000",
+        /* Topics may be created by the scheduler after a worker subscribes. */
+        "topic.metadata.refresh.interval.ms",
+        "5000",
+        "allow.auto.create.topics",
+        "false",
+        NULL,
+    };
+    rd_kafka_conf_t *conf = base_conf(brokers, err);
+    if (!conf)
+        return NULL;
+    if (set_all(conf, settings, err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        cz_err_set(err, "kafka consumer: %s", errstr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        cz_err_set(err, "kafka subscribe %s: %s", topic, rd_kafka_err2str(e));
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
+int cz_kafka_ensure_topics(rd_kafka_t *rk, int partitions, int timeout_ms, cz_err *err) {
+    static const char *const names[] = {CZ_TOPIC_GENERATE, CZ_TOPIC_POST, CZ_TOPIC_EVENTS,
+                                        CZ_TOPIC_DLQ};
+    enum { N = sizeof names / sizeof *names };
+    rd_kafka_NewTopic_t *topics[N];
+    char errstr[512];
+    for (int i = 0; i < N; i++)
+        topics[i] = rd_kafka_NewTopic_new(names[i], partitions, 1, errstr, sizeof errstr);
+
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, errstr, sizeof errstr);
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, errstr, sizeof errstr);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, topics, N, opts, q);
+
+    int rc = 0;
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+    if (!ev) {
+        rc = cz_err_set(err, "kafka: no answer creating topics within %d ms", timeout_ms);
+    } else if (rd_kafka_event_error(ev)) {
+        rc = cz_err_set(err, "kafka: creating topics: %s", rd_kafka_event_error_string(ev));
+    } else {
+        size_t n;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        for (size_t i = 0; i < n && !rc; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                rc = cz_err_set(err, "kafka: creating topic %s: %s",
+                                rd_kafka_topic_result_name(res[i]),
+                                rd_kafka_topic_result_error_string(res[i]));
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_NewTopic_destroy_array(topics, N);
+    return rc;
+}
+
+int cz_kafka_produce(rd_kafka_t *rk, const char *topic, const cz_msg_meta *meta,
+                     const char *payload, size_t len, void *msg_opaque, cz_err *err) {
+    char attempt[16];
+    snprintf(attempt, sizeof attempt, "%d", meta->attempt);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    rd_kafka_header_add(h, "job_id", -1, meta->job_id, -1);
+    rd_kafka_header_add(h, "attempt", -1, attempt, -1);
+    if (meta->tenant)
+        rd_kafka_header_add(h, "tenant", -1, meta->tenant, -1);
+    if (meta->traceparent)
+        rd_kafka_header_add(h, "traceparent", -1, meta->traceparent, -1);
+
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(meta->job_id, strlen(meta->job_id)),
+        RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(h); /* ownership passes only on success */
+        return cz_err_set(err, "kafka produce to %s: %s", topic, rd_kafka_err2str(e));
+    }
+    return 0;
+}
+
+int cz_kafka_header(const rd_kafka_message_t *m, const char *name, char *out, size_t n) {
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t len;
+    if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &len))
+        return -1;
+    if (len >= n)
+        len = n - 1;
+    memcpy(out, v, len);
+    out[len] = '\0';
+    return 0;
+}
+
+static int one_partition(rd_kafka_t *rk, const rd_kafka_message_t *m, int64_t offset, bool seek,
+                         cz_err *err) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        offset;
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_resp_err_t rc = seek ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_offsets_store(rk, l);
+    if (seek)
+        e = rd_kafka_seek_partitions(rk, l, 5000);
+    if (!rc && !e && l->elems[0].err)
+        rc = l->elems[0].err;
+    int out = 0;
+    if (e) {
+        out = cz_err_set(err, "kafka seek: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    } else if (rc) {
+        out = cz_err_set(err, "kafka %s: %s", seek ? "seek" : "offset store", rd_kafka_err2str(rc));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return out;
+}
+
+int cz_kafka_store_offset(rd_kafka_t *rk, const rd_kafka_message_t *m, cz_err *err) {
+    return one_partition(rk, m, m->offset + 1, false, err);
+}
+
+int cz_kafka_rewind(rd_kafka_t *rk, const rd_kafka_message_t *m, cz_err *err) {
+    return one_partition(rk, m, m->offset, true, err);
+}
