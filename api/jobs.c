@@ -1,0 +1,254 @@
+/* The /v1/jobs endpoints: see jobs.h.
+ *
+ * Submission is the path that must never lose a job: the API answers 202
+ * only after Postgres has committed the job row together with its outbox
+ * row; everything after that (Kafka, workers) is driven from those rows.
+ * Kafka being down does not stop submissions. */
+#include "jobs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/artifact.h"
+#include "../common/db_jobs.h"
+#include "../common/ids.h"
+#include "../common/job_state.h"
+#include "../common/log.h"
+#include "request.h"
+
+static const char *const can_submit[] = {"submitter", "admin", NULL};
+
+static const char *header(cz_http_req *r, const char *name) {
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static const char *query(cz_http_req *r, const char *name) {
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static bool is_json_type(const char *ct) {
+    if (!ct)
+        return false;
+    size_t n = strlen("application/json");
+    return !strncasecmp(ct, "application/json", n) && (ct[n] == '\0' || ct[n] == ';');
+}
+
+static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
+    cz_log_error("%s: %s", what, err->msg);
+    return cz_http_problem(r, 503, "unavailable",
+                           "the job store is unavailable; nothing was stored, retry later", NULL);
+}
+
+enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
+    enum MHD_Result res;
+    if (cz_http_authenticate(api, r, &res))
+        return res;
+    if (!cz_http_role_in(r, can_submit))
+        return cz_http_problem(r, 403, "forbidden", "this key's role may not submit jobs", NULL);
+    if (!is_json_type(header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
+        return cz_http_problem(r, 415, "unsupported-media-type",
+                               "send the job as Content-Type: application/json", NULL);
+    if (r->body_too_large)
+        return cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
+
+    cz_request req;
+    cz_request_error verr;
+    if (cz_request_parse(r->body ? r->body : "", r->body_len, cz_random_seed(), &req, &verr))
+        return cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
+
+    char id[CZ_UUID_LEN], trace[33], traceparent[56];
+    cz_uuid7(id);
+    cz_trace_id(trace);
+    cz_traceparent(trace, traceparent);
+    cz_job_new job = {
+        .id = id,
+        .tenant = r->tenant,
+        .request = req.json,
+        .request_hash = req.hash,
+        .model = req.model,
+        .seed = req.seed,
+        .trace_id = trace,
+        .traceparent = traceparent,
+        .max_attempts = 4,
+    };
+    cz_err err;
+    PGconn *c = cz_db_pool_get(api->db);
+    char *json = cz_db_job_create(c, &job, &err);
+    cz_db_pool_put(api->db, c);
+    cz_request_free(&req);
+    if (!json)
+        return unavailable(r, "job insert", &err);
+    cz_log_job(CZ_LOG_INFO, id, trace, "job accepted for tenant %s", r->tenant);
+
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+    char location[64];
+    snprintf(location, sizeof location, "/v1/jobs/%s", id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+    res = MHD_queue_response(r->conn, MHD_HTTP_ACCEPTED, resp);
+    MHD_destroy_response(resp);
+    return res;
+}
+
+enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
+    enum MHD_Result res;
+    if (cz_http_authenticate(api, r, &res))
+        return res;
+    if (!cz_uuid_valid(id))
+        return cz_http_problem(r, 404, "not-found", "no such job", NULL);
+    cz_err err;
+    PGconn *c = cz_db_pool_get(api->db);
+    char *json = cz_db_job_get(c, r->tenant, id, &err);
+    cz_db_pool_put(api->db, c);
+    if (!json)
+        return err.msg[0] ? unavailable(r, "job read", &err)
+                          : cz_http_problem(r, 404, "not-found", "no such job", NULL);
+    res = cz_http_json(r, 200, json);
+    free(json);
+    return res;
+}
+
+enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r) {
+    enum MHD_Result res;
+    if (cz_http_authenticate(api, r, &res))
+        return res;
+    const char *lim = query(r, "limit"), *cursor = query(r, "cursor"), *state = query(r, "state");
+    int limit = 20;
+    if (lim) {
+        char *end;
+        long n = strtol(lim, &end, 10);
+        if (*end || n < 1 || n > 100)
+            return cz_http_problem(r, 422, "invalid-field", "limit must be 1 to 100", "limit");
+        limit = (int)n;
+    }
+    if (cursor && !cz_uuid_valid(cursor))
+        return cz_http_problem(r, 422, "invalid-field",
+                               "cursor must be a next_cursor from an earlier page", "cursor");
+    if (state && cz_job_state_parse(state) < 0)
+        return cz_http_problem(r, 422, "invalid-field", "state is not a job state", "state");
+    cz_err err;
+    PGconn *c = cz_db_pool_get(api->db);
+    char *json = cz_db_job_list(c, r->tenant, cursor, state, limit, &err);
+    cz_db_pool_put(api->db, c);
+    if (!json)
+        return unavailable(r, "job list", &err);
+    res = cz_http_json(r, 200, json);
+    free(json);
+    return res;
+}
+
+/* ---- audio download ------------------------------------------------------ */
+
+/* Parses a single "bytes=a-b" range (RFC 9110 14.1.2) against a file of
+ * @p size bytes. @returns 1 with [*from, *to] set, 0 for no usable Range
+ * header (serve it all), -1 when unsatisfiable. */
+static int parse_range(const char *h, off_t size, off_t *from, off_t *to) {
+    if (!h || strncmp(h, "bytes=", 6) || strchr(h, ','))
+        return 0; /* absent, another unit, or multiple ranges: send the whole file */
+    const char *s = h + 6;
+    char *end;
+    if (*s == '-') { /* suffix: the last n bytes */
+        long long n = strtoll(s + 1, &end, 10);
+        if (*end || n <= 0)
+            return 0;
+        if (size == 0)
+            return -1;
+        *from = n >= size ? 0 : size - n;
+        *to = size - 1;
+        return 1;
+    }
+    long long a = strtoll(s, &end, 10);
+    if (end == s || *end != '-' || a < 0)
+        return 0;
+    s = end + 1;
+    long long b = size - 1;
+    if (*s) {
+        b = strtoll(s, &end, 10);
+        if (*end || b < a)
+            return 0;
+    }
+    if (a >= size)
+        return -1;
+    *from = a;
+    *to = b >= size ? size - 1 : b;
+    return 1;
+}
+
+static const char *mime_type(const char *format) {
+    return !strcmp(format, "flac")  ? "audio/flac"
+           : !strcmp(format, "wav") ? "audio/wav"
+                                    : "application/octet-stream";
+}
+
+enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
+    enum MHD_Result res;
+    if (cz_http_authenticate(api, r, &res))
+        return res;
+    const char *variant = query(r, "variant"), *format = query(r, "format");
+    variant = variant ? variant : "master";
+    format = format ? format : "flac";
+    if (strcmp(variant, "master"))
+        return cz_http_problem(r, 422, "invalid-field", "variant must be master", "variant");
+    if (strcmp(format, "flac") && strcmp(format, "wav"))
+        return cz_http_problem(r, 422, "invalid-field", "format must be flac or wav", "format");
+    if (!cz_uuid_valid(id))
+        return cz_http_problem(r, 404, "not-found", "no such job", NULL);
+
+    char uri[1100];
+    cz_err err;
+    PGconn *c = cz_db_pool_get(api->db);
+    int found = cz_db_job_artifact(c, r->tenant, id, variant, format, uri, sizeof uri, &err);
+    cz_db_pool_put(api->db, c);
+    if (found < 0)
+        return unavailable(r, "artifact lookup", &err);
+    const char *path = found ? cz_artifact_uri_path(uri) : NULL;
+    if (!path)
+        return cz_http_problem(r, 404, "not-found",
+                               "this job has no such audio (yet); see its state and artifacts",
+                               NULL);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) {
+        cz_log_job(CZ_LOG_ERROR, id, NULL, "artifact %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return cz_http_problem(r, 404, "not-found", "the audio file is missing from the store",
+                               NULL);
+    }
+
+    off_t from = 0, to = st.st_size - 1;
+    int ranged = parse_range(header(r, MHD_HTTP_HEADER_RANGE), st.st_size, &from, &to);
+    if (ranged < 0) {
+        close(fd);
+        char cr[48];
+        snprintf(cr, sizeof cr, "bytes */%lld", (long long)st.st_size);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        res = MHD_queue_response(r->conn, 416, resp);
+        MHD_destroy_response(resp);
+        return res;
+    }
+    /* The response owns fd from here and closes it. */
+    struct MHD_Response *resp =
+        MHD_create_response_from_fd_at_offset64((uint64_t)(to - from + 1), fd, (uint64_t)from);
+    char disposition[80], cr[80];
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", id, format);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, mime_type(format));
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);
+    if (ranged) {
+        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)from, (long long)to,
+                 (long long)st.st_size);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    }
+    res = MHD_queue_response(r->conn, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return res;
+}

@@ -1,0 +1,19 @@
+/* The /v1/jobs endpoints: submit, read, list, and download audio. */
+#ifndef CZ_JOBS_H
+#define CZ_JOBS_H
+
+#include "http.h"
+
+/** @brief POST /v1/jobs: validate, store job + outbox row in one transaction, 202. */
+enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r);
+
+/** @brief GET /v1/jobs/{id}: the job, or 404 (also for another tenant's job). */
+enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id);
+
+/** @brief GET /v1/jobs?limit=&cursor=&state=: keyset-paginated list, newest first. */
+enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r);
+
+/** @brief GET /v1/jobs/{id}/audio?variant=&format=: the file, Range supported. */
+enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id);
+
+#endif

@@ -1,0 +1,493 @@
+/* Job request validation and canonicalisation: see request.h.
+ *
+ * Each field has a checker that reads the client's value and writes the
+ * canonical value into the output object. A table lists the fields, so an
+ * unknown field is simply one that is not in the table. */
+#include "request.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../common/json.h"
+
+#define PROMPT_MAX 2000
+#define NAME_MAX_LEN 64
+#define INSTRUMENTS_MAX 16
+#define METADATA_MAX 8192
+#define URL_MAX 2048
+
+static int fail(cz_request_error *e, int status, const char *type, const char *field,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int fail(cz_request_error *e, int status, const char *type, const char *field,
+                const char *fmt, ...) {
+    e->status = status;
+    e->type = type;
+    snprintf(e->field, sizeof e->field, "%s", field);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->detail, sizeof e->detail, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int invalid(cz_request_error *e, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int invalid(cz_request_error *e, const char *field, const char *fmt, ...) {
+    char detail[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return fail(e, 422, "invalid-field", field, "%s", detail);
+}
+
+/* Well-formed UTF-8 (no overlongs, no surrogates), no control characters
+ * but tab and newline: what we store and pass to models must be text. */
+static bool is_clean_text(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int n = c < 0x80             ? 0
+                : (c & 0xe0) == 0xc0 ? 1
+                : (c & 0xf0) == 0xe0 ? 2
+                : (c & 0xf8) == 0xf0 ? 3
+                                     : -1;
+        if (n < 0 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4))
+            return false;
+        if (n == 0 && c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return false;
+        if (n == 2 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
+            return false;
+        if (n == 3 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
+            return false;
+        for (int i = 1; i <= n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+/* True when a JSON string in @p body contains the escape \u0000. cJSON
+ * decodes it into a C string's terminator, which would silently cut the
+ * text short; such input is refused instead. */
+static bool has_nul_escape(const char *body, size_t len) {
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = body[i] == '"';
+        } else if (body[i] == '"') {
+            in_string = false;
+        } else if (body[i] == '\\' && i + 1 < len) {
+            if (body[i + 1] == 'u' && i + 5 < len && !strncmp(body + i + 2, "0000", 4))
+                return true;
+            i++; /* skip the escaped character */
+        }
+    }
+    return false;
+}
+
+/* Collapses runs of whitespace to one space and trims both ends. */
+static char *collapse_spaces(const char *s) {
+    char *out = malloc(strlen(s) + 1), *w = out;
+    if (!out)
+        return NULL;
+    bool space = false;
+    for (; *s; s++) {
+        if (isspace((unsigned char)*s)) {
+            space = w != out;
+        } else {
+            if (space)
+                *w++ = ' ';
+            space = false;
+            *w++ = *s;
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+static size_t utf8_length(const char *s) {
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* A short text field: clean text, 1..max characters after trimming. */
+static int text(const cJSON *v, const char *field, size_t max, cJSON *out, cz_request_error *e) {
+    if (!cJSON_IsString(v))
+        return invalid(e, field, "%s must be a string", field);
+    if (!is_clean_text(v->valuestring))
+        return invalid(e, field, "%s must be UTF-8 text without control characters", field);
+    char *s = collapse_spaces(v->valuestring);
+    if (!s)
+        return fail(e, 500, "internal", field, "out of memory");
+    size_t n = utf8_length(s);
+    if (n == 0 || n > max) {
+        free(s);
+        return invalid(e, field, "%s must be 1 to %zu characters", field, max);
+    }
+    cJSON_AddStringToObject(out, field, s);
+    free(s);
+    return 0;
+}
+
+static int number(const cJSON *v, const char *field, double lo, double hi, bool integer, cJSON *out,
+                  cz_request_error *e) {
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+        return invalid(e, field, "%s must be a number", field);
+    if (integer && !cz_json_is_integer(v->valuedouble))
+        return invalid(e, field, "%s must be an integer", field);
+    if (v->valuedouble < lo || v->valuedouble > hi)
+        return invalid(e, field, "%s must be between %g and %g", field, lo, hi);
+    cJSON_AddNumberToObject(out, field, v->valuedouble);
+    return 0;
+}
+
+static int one_of(const cJSON *v, const char *field, const char *const *allowed, cJSON *out,
+                  cz_request_error *e) {
+    char list[128] = "";
+    for (int i = 0; allowed[i]; i++) {
+        if (cJSON_IsString(v) && !strcmp(v->valuestring, allowed[i])) {
+            cJSON_AddStringToObject(out, field, allowed[i]);
+            return 0;
+        }
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                 allowed[i]);
+    }
+    return invalid(e, field, "%s must be one of: %s", field, list);
+}
+
+/* ---- the fields ---------------------------------------------------------- */
+
+static int check_prompt(const cJSON *v, cJSON *out, cz_request_error *e) {
+    return text(v, "prompt", PROMPT_MAX, out, e);
+}
+
+static int check_duration(const cJSON *v, cJSON *out, cz_request_error *e) {
+    return number(v, "duration_s", 1, 600, false, out, e);
+}
+
+static int check_tempo(const cJSON *v, cJSON *out, cz_request_error *e) {
+    return number(v, "tempo_bpm", 20, 300, false, out, e);
+}
+
+/* Keys: a note name, an optional accidental, an optional mode:
+ * "A minor", "C#", "Eb major", "F#m", "bb min". Canonical: "A minor". */
+static int check_key(const cJSON *v, cJSON *out, cz_request_error *e) {
+    static const char *const hint = "key must be a note A-G, optional # or b, optional "
+                                    "major/minor (e.g. \"A minor\", \"F#m\", \"Eb major\")";
+    if (!cJSON_IsString(v))
+        return invalid(e, "key", "%s", hint);
+    const char *s = v->valuestring;
+    while (isspace((unsigned char)*s))
+        s++;
+    char note = (char)toupper((unsigned char)*s);
+    if (note < 'A' || note > 'G')
+        return invalid(e, "key", "%s", hint);
+    s++;
+    char acc = 0;
+    if (*s == '#' || *s == 'b')
+        acc = *s++;
+    while (isspace((unsigned char)*s))
+        s++;
+    const char *mode;
+    if (!*s || !strcasecmp(s, "major") || !strcasecmp(s, "maj"))
+        mode = "major";
+    else if (!strcasecmp(s, "minor") || !strcasecmp(s, "min") || !strcmp(s, "m"))
+        mode = "minor";
+    else
+        return invalid(e, "key", "%s", hint);
+    char canon[16];
+    snprintf(canon, sizeof canon, "%c%s %s", note, acc == '#' ? "#" : acc ? "b" : "", mode);
+    cJSON_AddStringToObject(out, "key", canon);
+    return 0;
+}
+
+static int check_mood(const cJSON *v, cJSON *out, cz_request_error *e) {
+    return text(v, "mood", NAME_MAX_LEN, out, e);
+}
+
+static int check_genre(const cJSON *v, cJSON *out, cz_request_error *e) {
+    return text(v, "genre", NAME_MAX_LEN, out, e);
+}
+
+static int check_instruments(const cJSON *v, cJSON *out, cz_request_error *e) {
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > INSTRUMENTS_MAX)
+        return invalid(e, "instruments", "instruments must be an array of at most %d names",
+                       INSTRUMENTS_MAX);
+    cJSON *list = cJSON_AddArrayToObject(out, "instruments");
+    int i = 0;
+    for (const cJSON *item = v->child; item; item = item->next, i++) {
+        cJSON *tmp = cJSON_CreateObject();
+        char field[32];
+        snprintf(field, sizeof field, "instruments[%d]", i);
+        int rc = text(item, "name", NAME_MAX_LEN, tmp, e);
+        if (rc) {
+            snprintf(e->field, sizeof e->field, "%s", field);
+            cJSON_Delete(tmp);
+            return rc;
+        }
+        cJSON_AddItemToArray(list, cJSON_DetachItemFromObject(tmp, "name"));
+        cJSON_Delete(tmp);
+    }
+    return 0;
+}
+
+static int check_seed(const cJSON *v, cJSON *out, cz_request_error *e) {
+    return number(v, "seed", 0, 9007199254740991.0, true, out, e);
+}
+
+static const char *const known_models[] = {CZ_DEFAULT_MODEL, NULL};
+
+static int check_model(const cJSON *v, cJSON *out, cz_request_error *e) {
+    if (cJSON_IsString(v) && !strchr(v->valuestring, '@'))
+        return invalid(e, "model", "model must be name@version, e.g. %s", CZ_DEFAULT_MODEL);
+    return one_of(v, "model", known_models, out, e);
+}
+
+static int check_quality(const cJSON *v, cJSON *out, cz_request_error *e) {
+    static const char *const q[] = {"draft", "final", NULL};
+    return one_of(v, "quality", q, out, e);
+}
+
+/* Formats the post pool can write today; mp3 and opus come with the full
+ * encoding chain and are refused clearly until then. */
+static int check_outputs(const cJSON *v, cJSON *out, cz_request_error *e) {
+    static const char *const formats[] = {"flac", "wav", NULL};
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > 4)
+        return invalid(e, "outputs", "outputs must be an array of 1 to 4 formats");
+    bool seen[2] = {false, false};
+    for (const cJSON *item = v->child; item; item = item->next) {
+        int i = 0;
+        while (formats[i] && !(cJSON_IsString(item) && !strcmp(item->valuestring, formats[i])))
+            i++;
+        if (!formats[i])
+            return invalid(e, "outputs", "outputs may contain flac and wav");
+        if (seen[i])
+            return invalid(e, "outputs", "outputs lists %s twice", formats[i]);
+        seen[i] = true;
+    }
+    /* Canonical order, so ["wav","flac"] and ["flac","wav"] are one request. */
+    cJSON *list = cJSON_AddArrayToObject(out, "outputs");
+    for (int i = 0; formats[i]; i++)
+        if (seen[i])
+            cJSON_AddItemToArray(list, cJSON_CreateString(formats[i]));
+    return 0;
+}
+
+static int check_loudness(const cJSON *v, cJSON *out, cz_request_error *e) {
+    if (!cJSON_IsObject(v))
+        return invalid(e, "loudness", "loudness must be an object");
+    cJSON *l = cJSON_AddObjectToObject(out, "loudness");
+    for (const cJSON *m = v->child; m; m = m->next) {
+        int rc;
+        if (!strcmp(m->string, "target_lufs"))
+            rc = number(m, "target_lufs", -40, -5, false, l, e);
+        else if (!strcmp(m->string, "true_peak_dbtp"))
+            rc = number(m, "true_peak_dbtp", -9, 0, false, l, e);
+        else
+            return fail(e, 422, "unknown-field", "loudness", "unknown field loudness.%.40s",
+                        m->string);
+        if (rc) {
+            snprintf(e->field, sizeof e->field, "loudness.%s", m->string);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int check_stems(const cJSON *v, cJSON *out, cz_request_error *e) {
+    if (!cJSON_IsBool(v))
+        return invalid(e, "stems", "stems must be true or false");
+    cJSON_AddBoolToObject(out, "stems", cJSON_IsTrue(v));
+    return 0;
+}
+
+static int check_review(const cJSON *v, cJSON *out, cz_request_error *e) {
+    static const char *const r[] = {"auto", "always", NULL};
+    return one_of(v, "review", r, out, e);
+}
+
+static int check_webhook(const cJSON *v, cJSON *out, cz_request_error *e) {
+    static const char *const events[] = {
+        "job.succeeded", "job.failed",  "job.canceled", "job.in_review",
+        "job.rejected",  "job.started", "job.progress", NULL};
+    if (!cJSON_IsObject(v))
+        return invalid(e, "webhook", "webhook must be an object with a url");
+    const cJSON *url = cJSON_GetObjectItemCaseSensitive(v, "url");
+    if (!cJSON_IsString(url) || strlen(url->valuestring) > URL_MAX ||
+        (strncmp(url->valuestring, "https://", 8) && strncmp(url->valuestring, "http://", 7)) ||
+        !is_clean_text(url->valuestring) || strpbrk(url->valuestring, " \t\r\n"))
+        return invalid(e, "webhook.url", "webhook.url must be an http(s) URL of at most %d bytes",
+                       URL_MAX);
+    cJSON *w = cJSON_AddObjectToObject(out, "webhook");
+    cJSON_AddStringToObject(w, "url", url->valuestring);
+    for (const cJSON *m = v->child; m; m = m->next) {
+        if (!strcmp(m->string, "url"))
+            continue;
+        if (strcmp(m->string, "events"))
+            return fail(e, 422, "unknown-field", "webhook", "unknown field webhook.%.40s",
+                        m->string);
+        if (!cJSON_IsArray(m) || cJSON_GetArraySize(m) > 16)
+            return invalid(e, "webhook.events", "webhook.events must be an array of event types");
+        cJSON *list = cJSON_AddArrayToObject(w, "events");
+        for (const cJSON *ev = m->child; ev; ev = ev->next) {
+            cJSON *tmp = cJSON_CreateObject();
+            int rc = one_of(ev, "webhook.events", events, tmp, e);
+            if (!rc)
+                cJSON_AddItemToArray(list, cJSON_DetachItemFromObject(tmp, "webhook.events"));
+            cJSON_Delete(tmp);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int check_metadata(const cJSON *v, cJSON *out, cz_request_error *e) {
+    if (!cJSON_IsObject(v))
+        return invalid(e, "metadata", "metadata must be an object");
+    char *s = cJSON_PrintUnformatted(v);
+    size_t n = s ? strlen(s) : SIZE_MAX;
+    free(s);
+    if (n > METADATA_MAX)
+        return invalid(e, "metadata", "metadata must serialise to at most %d bytes", METADATA_MAX);
+    cJSON_AddItemToObject(out, "metadata", cJSON_Duplicate(v, true));
+    return 0;
+}
+
+typedef int (*checker)(const cJSON *v, cJSON *out, cz_request_error *e);
+
+static const struct field {
+    const char *name;
+    checker check;
+} fields[] = {
+    {"prompt", check_prompt},
+    {"duration_s", check_duration},
+    {"tempo_bpm", check_tempo},
+    {"key", check_key},
+    {"mood", check_mood},
+    {"genre", check_genre},
+    {"instruments", check_instruments},
+    {"seed", check_seed},
+    {"model", check_model},
+    {"quality", check_quality},
+    {"outputs", check_outputs},
+    {"loudness", check_loudness},
+    {"stems", check_stems},
+    {"review", check_review},
+    {"webhook", check_webhook},
+    {"metadata", check_metadata},
+};
+
+static const struct field *find_field(const char *name) {
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        if (!strcmp(fields[i].name, name))
+            return &fields[i];
+    return NULL;
+}
+
+static void fill_defaults(cJSON *c, uint64_t fallback_seed) {
+    if (!cJSON_HasObjectItem(c, "duration_s"))
+        cJSON_AddNumberToObject(c, "duration_s", 30);
+    if (!cJSON_HasObjectItem(c, "seed"))
+        cJSON_AddNumberToObject(c, "seed", (double)fallback_seed);
+    if (!cJSON_HasObjectItem(c, "model"))
+        cJSON_AddStringToObject(c, "model", CZ_DEFAULT_MODEL);
+    if (!cJSON_HasObjectItem(c, "quality"))
+        cJSON_AddStringToObject(c, "quality", "final");
+    if (!cJSON_HasObjectItem(c, "outputs")) {
+        cJSON *o = cJSON_AddArrayToObject(c, "outputs");
+        cJSON_AddItemToArray(o, cJSON_CreateString("flac"));
+    }
+    cJSON *l = cJSON_GetObjectItemCaseSensitive(c, "loudness");
+    if (!l)
+        l = cJSON_AddObjectToObject(c, "loudness");
+    if (!cJSON_HasObjectItem(l, "target_lufs"))
+        cJSON_AddNumberToObject(l, "target_lufs", -14);
+    if (!cJSON_HasObjectItem(l, "true_peak_dbtp"))
+        cJSON_AddNumberToObject(l, "true_peak_dbtp", -1);
+    if (!cJSON_HasObjectItem(c, "stems"))
+        cJSON_AddBoolToObject(c, "stems", false);
+    if (!cJSON_HasObjectItem(c, "review"))
+        cJSON_AddStringToObject(c, "review", "auto");
+    if (!cJSON_HasObjectItem(c, "metadata"))
+        cJSON_AddObjectToObject(c, "metadata");
+}
+
+int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_request *out,
+                     cz_request_error *e) {
+    memset(out, 0, sizeof *out);
+    memset(e, 0, sizeof *e);
+    if (len > CZ_REQUEST_MAX_BODY)
+        return fail(e, 413, "body-too-large", "", "the body is larger than %d bytes",
+                    CZ_REQUEST_MAX_BODY);
+    const char *end = NULL;
+    cJSON *in = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (in) {
+        /* Only whitespace may follow the value. */
+        while (end < body + len && isspace((unsigned char)*end))
+            end++;
+        if (end != body + len) {
+            cJSON_Delete(in);
+            in = NULL;
+        }
+    }
+    if (!in)
+        return fail(e, 400, "malformed-json", "", "the body is not valid JSON");
+    if (has_nul_escape(body, len)) {
+        cJSON_Delete(in);
+        return fail(e, 422, "invalid-field", "", "strings must not contain \\u0000");
+    }
+    if (!cJSON_IsObject(in)) {
+        cJSON_Delete(in);
+        return fail(e, 422, "invalid-body", "", "the body must be a JSON object");
+    }
+
+    cJSON *c = cJSON_CreateObject();
+    int rc = 0;
+    for (const cJSON *m = in->child; m && !rc; m = m->next) {
+        const struct field *f = find_field(m->string);
+        if (!f)
+            rc = fail(e, 422, "unknown-field", m->string, "unknown field \"%.60s\"", m->string);
+        else if (cJSON_HasObjectItem(c, m->string))
+            rc = invalid(e, m->string, "%s is given twice", m->string);
+        else
+            rc = f->check(m, c, e);
+    }
+    if (!rc && !cJSON_HasObjectItem(c, "prompt"))
+        rc = fail(e, 422, "missing-field", "prompt", "prompt is required");
+    cJSON_Delete(in);
+    if (rc) {
+        cJSON_Delete(c);
+        return rc;
+    }
+
+    fill_defaults(c, fallback_seed);
+    out->canonical = c;
+    out->json = cz_json_canonical(c);
+    if (!out->json) {
+        cz_request_free(out);
+        return fail(e, 500, "internal", "", "out of memory");
+    }
+    cz_sha256_hex(out->json, strlen(out->json), out->hash);
+    out->model = cz_json_str(c, "model");
+    out->seed = (uint64_t)cz_json_num(c, "seed", 0);
+    return 0;
+}
+
+void cz_request_free(cz_request *r) {
+    cJSON_Delete(r->canonical);
+    free(r->json);
+    memset(r, 0, sizeof *r);
+}

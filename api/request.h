@@ -1,0 +1,49 @@
+/* Job requests: validation and canonical form.
+ *
+ * A request body is parsed once, every field is checked against the
+ * contract in DESIGN.md (types, ranges, enums, lengths, no unknown fields),
+ * and the result is a canonical request: prompt whitespace collapsed,
+ * defaults filled in, a seed chosen when none was given. Its canonical JSON
+ * is what the job stores and what the request hash is computed over, so the
+ * same request always hashes the same however a client spelled it.
+ * Pure: no I/O, so the rules are unit-tested without a server. */
+#ifndef CZ_REQUEST_H
+#define CZ_REQUEST_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/hash.h"
+
+#define CZ_REQUEST_MAX_BODY (64 * 1024)
+#define CZ_DEFAULT_MODEL "composer@1"
+
+/** Why a request was refused, ready to become a problem+json response. */
+typedef struct cz_request_error {
+    int status;       /* 400 malformed, 422 invalid */
+    const char *type; /* problem type slug, e.g. "invalid-field" */
+    char field[64];   /* JSON path of the offending field, "" for the body */
+    char detail[256]; /* what is wrong and what is allowed */
+} cz_request_error;
+
+typedef struct cz_request {
+    cJSON *canonical; /* the canonical request object (owned) */
+    char *json;       /* its canonical JSON text (owned) */
+    char hash[CZ_SHA256_HEX];
+    const char *model; /* points into canonical */
+    uint64_t seed;
+} cz_request;
+
+/**
+ * @brief Parses and validates a job request body; fills in defaults. When the
+ * body has no seed, @p fallback_seed is used (the caller passes randomness).
+ * @returns 0 with @p out filled (free with cz_request_free), or -1 with @p e.
+ */
+int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_request *out,
+                     cz_request_error *e);
+
+/** @brief Frees what cz_request_parse() allocated. */
+void cz_request_free(cz_request *r);
+
+#endif

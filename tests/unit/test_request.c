@@ -1,0 +1,157 @@
+/* Job request validation and canonical form (api/request.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../api/request.h"
+#include "../../common/json.h"
+
+static int parse(const char *body, cz_request *r, cz_request_error *e) {
+    return cz_request_parse(body, strlen(body), 42, r, e);
+}
+
+static void expect_error(const char *body, int status, const char *type, const char *field) {
+    cz_request r;
+    cz_request_error e;
+    assert_int_equal(parse(body, &r, &e), -1);
+    assert_int_equal(e.status, status);
+    assert_string_equal(e.type, type);
+    assert_string_equal(e.field, field);
+    assert_true(strlen(e.detail) > 0);
+}
+
+static void test_minimal_request_gets_defaults(void **state) {
+    (void)state;
+    cz_request r;
+    cz_request_error e;
+    assert_int_equal(parse("{\"prompt\":\"  warm   lo-fi\\n hip hop \"}", &r, &e), 0);
+    assert_string_equal(
+        r.json, "{\"duration_s\":30,\"loudness\":{\"target_lufs\":-14,\"true_peak_dbtp\":-1},"
+                "\"metadata\":{},\"model\":\"composer@1\",\"outputs\":[\"flac\"],"
+                "\"prompt\":\"warm lo-fi hip hop\",\"quality\":\"final\","
+                "\"review\":\"auto\",\"seed\":42,\"stems\":false}");
+    assert_string_equal(r.model, "composer@1");
+    assert_int_equal(r.seed, 42);
+    assert_int_equal(strlen(r.hash), 64);
+    cz_request_free(&r);
+}
+
+static void test_spelling_does_not_change_the_hash(void **state) {
+    (void)state;
+    cz_request a, b;
+    cz_request_error e;
+    assert_int_equal(parse("{\"prompt\":\"jazz trio\",\"seed\":7,\"key\":\"f#m\","
+                           "\"outputs\":[\"wav\",\"flac\"],\"loudness\":{\"target_lufs\":-14}}",
+                           &a, &e),
+                     0);
+    assert_int_equal(parse("{\"outputs\":[\"flac\",\"wav\"],\"key\":\"F# minor\",\"seed\":7.0,"
+                           "\"prompt\":\" jazz  trio\",\"duration_s\":30}",
+                           &b, &e),
+                     0);
+    assert_string_equal(a.json, b.json);
+    assert_string_equal(a.hash, b.hash);
+    assert_non_null(strstr(a.json, "\"key\":\"F# minor\""));
+    cz_request_free(&a);
+    cz_request_free(&b);
+}
+
+static void test_malformed_and_shape(void **state) {
+    (void)state;
+    expect_error("{\"prompt\": ", 400, "malformed-json", "");
+    expect_error("", 400, "malformed-json", "");
+    expect_error("{\"prompt\":\"a\"} trailing", 400, "malformed-json", "");
+    expect_error("[\"prompt\"]", 422, "invalid-body", "");
+    expect_error("{}", 422, "missing-field", "prompt");
+    expect_error("{\"prompt\":\"a\",\"temperature\":1}", 422, "unknown-field", "temperature");
+    expect_error("{\"prompt\":\"a\",\"prompt\":\"b\"}", 422, "invalid-field", "prompt");
+}
+
+static void test_field_rules(void **state) {
+    (void)state;
+    cz_request ok;
+    cz_request_error e;
+    /* An escaped backslash followed by "u0000" is ordinary text. */
+    assert_int_equal(parse("{\"prompt\":\"a\\\\u0000b\"}", &ok, &e), 0);
+    assert_string_equal(cz_json_str(ok.canonical, "prompt"), "a\\u0000b");
+    cz_request_free(&ok);
+    expect_error("{\"prompt\":\"   \"}", 422, "invalid-field", "prompt");
+    expect_error("{\"prompt\":5}", 422, "invalid-field", "prompt");
+    expect_error("{\"prompt\":\"a\\u0000b\"}", 422, "invalid-field", "");
+    expect_error("{\"prompt\":\"\xff\xfe\"}", 422, "invalid-field", "prompt");
+    expect_error("{\"prompt\":\"a\",\"duration_s\":0.5}", 422, "invalid-field", "duration_s");
+    expect_error("{\"prompt\":\"a\",\"duration_s\":601}", 422, "invalid-field", "duration_s");
+    expect_error("{\"prompt\":\"a\",\"duration_s\":\"30\"}", 422, "invalid-field", "duration_s");
+    expect_error("{\"prompt\":\"a\",\"tempo_bpm\":400}", 422, "invalid-field", "tempo_bpm");
+    expect_error("{\"prompt\":\"a\",\"key\":\"H major\"}", 422, "invalid-field", "key");
+    expect_error("{\"prompt\":\"a\",\"seed\":1.5}", 422, "invalid-field", "seed");
+    expect_error("{\"prompt\":\"a\",\"seed\":-1}", 422, "invalid-field", "seed");
+    expect_error("{\"prompt\":\"a\",\"model\":\"gpt\"}", 422, "invalid-field", "model");
+    expect_error("{\"prompt\":\"a\",\"model\":\"other@9\"}", 422, "invalid-field", "model");
+    expect_error("{\"prompt\":\"a\",\"quality\":\"best\"}", 422, "invalid-field", "quality");
+    expect_error("{\"prompt\":\"a\",\"outputs\":[]}", 422, "invalid-field", "outputs");
+    expect_error("{\"prompt\":\"a\",\"outputs\":[\"flac\",\"flac\"]}", 422, "invalid-field",
+                 "outputs");
+    expect_error("{\"prompt\":\"a\",\"loudness\":{\"target_lufs\":0}}", 422, "invalid-field",
+                 "loudness.target_lufs");
+    expect_error("{\"prompt\":\"a\",\"loudness\":{\"gain\":1}}", 422, "unknown-field", "loudness");
+    expect_error("{\"prompt\":\"a\",\"stems\":1}", 422, "invalid-field", "stems");
+    expect_error("{\"prompt\":\"a\",\"review\":\"never\"}", 422, "invalid-field", "review");
+    expect_error("{\"prompt\":\"a\",\"webhook\":{\"url\":\"ftp://x\"}}", 422, "invalid-field",
+                 "webhook.url");
+    expect_error("{\"prompt\":\"a\",\"webhook\":{\"url\":\"https://x\",\"events\":[\"job.x\"]}}",
+                 422, "invalid-field", "webhook.events");
+    expect_error("{\"prompt\":\"a\",\"metadata\":[1]}", 422, "invalid-field", "metadata");
+    expect_error("{\"prompt\":\"a\",\"instruments\":[\"piano\",7]}", 422, "invalid-field",
+                 "instruments[1]");
+}
+
+static void test_limits(void **state) {
+    (void)state;
+    char *big = malloc(CZ_REQUEST_MAX_BODY + 64);
+    int n = sprintf(big, "{\"prompt\":\"");
+    memset(big + n, 'a', 2001);
+    strcpy(big + n + 2001, "\"}");
+    expect_error(big, 422, "invalid-field", "prompt");
+    memset(big, ' ', CZ_REQUEST_MAX_BODY + 1);
+    big[CZ_REQUEST_MAX_BODY + 1] = '\0';
+    expect_error(big, 413, "body-too-large", "");
+    free(big);
+}
+
+static void test_full_request(void **state) {
+    (void)state;
+    cz_request r;
+    cz_request_error e;
+    const char *body =
+        "{\"prompt\":\"warm lo-fi\",\"duration_s\":45,\"tempo_bpm\":82,\"key\":\"A minor\","
+        "\"mood\":\"warm\",\"genre\":\"lo-fi hip hop\",\"instruments\":[\"rhodes\",\"drums\"],"
+        "\"seed\":9007199254740991,\"model\":\"composer@1\",\"quality\":\"draft\","
+        "\"outputs\":[\"wav\"],\"loudness\":{\"target_lufs\":-16,\"true_peak_dbtp\":-1.5},"
+        "\"stems\":true,\"review\":\"always\","
+        "\"webhook\":{\"url\":\"https://example.com/hook\",\"events\":[\"job.succeeded\"]},"
+        "\"metadata\":{\"order\":17}}";
+    assert_int_equal(parse(body, &r, &e), 0);
+    assert_true(r.seed == 9007199254740991ULL);
+    cJSON *c = r.canonical;
+    assert_string_equal(cz_json_str(c, "quality"), "draft");
+    assert_true(cz_json_num(cJSON_GetObjectItem(c, "loudness"), "target_lufs", 0) == -16);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(c, "stems")));
+    cz_request_free(&r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_minimal_request_gets_defaults),
+        cmocka_unit_test(test_spelling_does_not_change_the_hash),
+        cmocka_unit_test(test_malformed_and_shape),
+        cmocka_unit_test(test_field_rules),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_full_request),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
