@@ -1,0 +1,61 @@
+/* cadenza-scheduler: moves jobs through their lives.
+ *
+ * Two loops, each on its own thread with its own Postgres session: the
+ * outbox relay (Postgres -> Kafka) and the status-event consumer (Kafka ->
+ * Postgres). SIGINT/SIGTERM stop both: the relay flushes what is in flight,
+ * the consumer commits its offsets, and the process exits. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "../common/config.h"
+#include "../common/log.h"
+#include "events.h"
+#include "relay.h"
+
+static atomic_bool stop;
+
+static const cz_config *config;
+
+static void *relay_thread(void *arg) {
+    (void)arg;
+    cz_relay_run(config, &stop);
+    return NULL;
+}
+
+static void *events_thread(void *arg) {
+    (void)arg;
+    cz_events_run(config, &stop);
+    return NULL;
+}
+
+int main(void) {
+    cz_config cfg;
+    cz_config_load(&cfg);
+    cz_log_init("scheduler");
+    config = &cfg;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
+
+    pthread_t relay, events;
+    if (pthread_create(&relay, NULL, relay_thread, NULL) ||
+        pthread_create(&events, NULL, events_thread, NULL)) {
+        cz_log_error("cannot start threads");
+        return 1;
+    }
+    cz_log_info("scheduler running");
+    int sig;
+    sigwait(&set, &sig);
+    cz_log_info("signal %d: stopping", sig);
+    atomic_store(&stop, true);
+    pthread_join(relay, NULL);
+    pthread_join(events, NULL);
+    cz_log_info("scheduler stopped");
+    return 0;
+}
