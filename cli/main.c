@@ -1,0 +1,273 @@
+/* cadenzactl: the command line for users and operators.
+ *
+ *   cadenzactl keys create --tenant NAME --role ROLE
+ *   cadenzactl submit --prompt TEXT [--duration S] [--seed N] [--key K]
+ *                     [--tempo BPM] [--target-lufs L] [--wait]
+ *   cadenzactl get ID
+ *
+ * `keys` talks to Postgres (CADENZA_DATABASE_URL): it is how the first key of
+ * a tenant comes to exist. Everything else talks to the API
+ * (CADENZA_API_URL, CADENZA_API_KEY). Errors are one line on stderr and a
+ * non-zero exit: 1 for a failed operation, 2 for a usage error. */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/config.h"
+#include "../common/db.h"
+#include "../common/db_keys.h"
+#include "../common/json.h"
+
+static int usage(void) {
+    fprintf(stderr,
+            "usage: cadenzactl keys create --tenant NAME --role submitter|curator|operator|admin\n"
+            "       cadenzactl submit --prompt TEXT [--duration S] [--seed N] [--key K]\n"
+            "                         [--tempo BPM] [--target-lufs L] [--wait]\n"
+            "       cadenzactl get ID\n");
+    return 2;
+}
+
+/* Finds "--name value" in argv. */
+static const char *opt(int argc, char **argv, const char *name) {
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], name))
+            return argv[i + 1];
+    return NULL;
+}
+
+static bool flag(int argc, char **argv, const char *name) {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], name))
+            return true;
+    return false;
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+static int keys_create(int argc, char **argv) {
+    const char *tenant = opt(argc, argv, "--tenant"), *role = opt(argc, argv, "--role");
+    if (!tenant || !role)
+        return usage();
+    if (!*tenant || strlen(tenant) >= CZ_TENANT_MAX) {
+        fprintf(stderr, "cadenzactl: --tenant must be 1 to %d characters\n", CZ_TENANT_MAX - 1);
+        return 2;
+    }
+    cz_config cfg;
+    cz_config_load(&cfg);
+    cz_err err;
+    PGconn *c = cz_db_connect(cfg.database_url, &err);
+    if (!c) {
+        fprintf(stderr, "cadenzactl: %s\n", err.msg);
+        return 1;
+    }
+    char key[CZ_KEY_LEN];
+    int rc = cz_db_key_create(c, tenant, role, key, &err);
+    PQfinish(c);
+    if (rc) {
+        fprintf(stderr, "cadenzactl: cannot create key: %s\n", err.msg);
+        return 1;
+    }
+    printf("%s\n", key);
+    return 0;
+}
+
+/* ---- API calls ------------------------------------------------------------- */
+
+typedef struct response {
+    long status;
+    char *body;
+    size_t len;
+} response;
+
+static size_t collect(char *data, size_t size, size_t n, void *user) {
+    response *r = user;
+    char *b = realloc(r->body, r->len + size * n + 1);
+    if (!b)
+        return 0;
+    memcpy(b + r->len, data, size * n);
+    r->body = b;
+    r->len += size * n;
+    r->body[r->len] = '\0';
+    return size * n;
+}
+
+/* Calls the API. @returns 0 with @p out filled (free out->body), or -1 after
+ * printing why. */
+static int call(const char *method, const char *path, const char *body, response *out) {
+    const char *base = getenv("CADENZA_API_URL"), *key = getenv("CADENZA_API_KEY");
+    if (!base || !key) {
+        fprintf(stderr, "cadenzactl: set CADENZA_API_URL and CADENZA_API_KEY "
+                        "(e.g. source .cadenza/env)\n");
+        return -1;
+    }
+    char url[2048], auth[256];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    CURL *h = curl_easy_init();
+    struct curl_slist *headers = curl_slist_append(NULL, auth);
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    memset(out, 0, sizeof *out);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(h);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "cadenzactl: cannot reach %s: %s\n", base, curl_easy_strerror(rc));
+        free(out->body);
+        return -1;
+    }
+    return 0;
+}
+
+/* Prints an API error as one line: the problem's detail (and field). */
+static int api_error(const response *r) {
+    cJSON *p = cJSON_Parse(r->body ? r->body : "");
+    const char *detail = cz_json_str(p, "detail"), *field = cz_json_str(p, "field");
+    fprintf(stderr, "cadenzactl: HTTP %ld: %s%s%s%s\n", r->status, detail ? detail : "error",
+            field ? " (field " : "", field ? field : "", field ? ")" : "");
+    cJSON_Delete(p);
+    return 1;
+}
+
+static const char *const terminal[] = {"succeeded", "failed", "canceled", "rejected", NULL};
+
+static bool is_terminal(const char *state) {
+    for (int i = 0; state && terminal[i]; i++)
+        if (!strcmp(state, terminal[i]))
+            return true;
+    return false;
+}
+
+/* Polls the job until it ends, printing each new state on stderr. */
+static int wait_for(const char *id) {
+    char path[128], last[32] = "";
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    for (;;) {
+        response r;
+        if (call("GET", path, NULL, &r))
+            return 1;
+        if (r.status != 200) {
+            int rc = api_error(&r);
+            free(r.body);
+            return rc;
+        }
+        cJSON *job = cJSON_Parse(r.body);
+        const char *state = cz_json_str(job, "state");
+        if (state && strcmp(state, last)) {
+            fprintf(stderr, "%s\n", state);
+            snprintf(last, sizeof last, "%s", state);
+        }
+        if (is_terminal(state)) {
+            printf("%s\n", r.body);
+            int rc = strcmp(state, "succeeded") ? 1 : 0;
+            cJSON_Delete(job);
+            free(r.body);
+            return rc;
+        }
+        cJSON_Delete(job);
+        free(r.body);
+        usleep(250 * 1000);
+    }
+}
+
+static int add_number(cJSON *req, int argc, char **argv, const char *flag_name, const char *field) {
+    const char *v = opt(argc, argv, flag_name);
+    if (!v)
+        return 0;
+    char *end;
+    double d = strtod(v, &end);
+    if (*end || end == v) {
+        fprintf(stderr, "cadenzactl: %s must be a number\n", flag_name);
+        return -1;
+    }
+    cJSON_AddNumberToObject(req, field, d);
+    return 0;
+}
+
+static int submit(int argc, char **argv) {
+    const char *prompt = opt(argc, argv, "--prompt");
+    if (!prompt)
+        return usage();
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "prompt", prompt);
+    if (opt(argc, argv, "--key"))
+        cJSON_AddStringToObject(req, "key", opt(argc, argv, "--key"));
+    if (add_number(req, argc, argv, "--duration", "duration_s") ||
+        add_number(req, argc, argv, "--seed", "seed") ||
+        add_number(req, argc, argv, "--tempo", "tempo_bpm")) {
+        cJSON_Delete(req);
+        return 2;
+    }
+    const char *lufs = opt(argc, argv, "--target-lufs");
+    if (lufs) {
+        cJSON *l = cJSON_AddObjectToObject(req, "loudness");
+        cJSON_AddNumberToObject(l, "target_lufs", atof(lufs));
+    }
+    char *body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    response r;
+    int rc = call("POST", "/v1/jobs", body, &r);
+    free(body);
+    if (rc)
+        return 1;
+    if (r.status != 202 && r.status != 200) {
+        rc = api_error(&r);
+        free(r.body);
+        return rc;
+    }
+    cJSON *job = cJSON_Parse(r.body);
+    const char *id = cz_json_str(job, "id");
+    if (!flag(argc, argv, "--wait") || !id) {
+        printf("%s\n", r.body);
+    } else {
+        fprintf(stderr, "job %s\n", id);
+        rc = wait_for(id);
+    }
+    cJSON_Delete(job);
+    free(r.body);
+    return rc;
+}
+
+static int get(const char *id) {
+    char path[128];
+    if (strlen(id) > 64) {
+        fprintf(stderr, "cadenzactl: %s is not a job id\n", id);
+        return 2;
+    }
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    response r;
+    if (call("GET", path, NULL, &r))
+        return 1;
+    int rc = r.status == 200 ? (printf("%s\n", r.body), 0) : api_error(&r);
+    free(r.body);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2)
+        return usage();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc;
+    if (!strcmp(argv[1], "keys") && argc > 2 && !strcmp(argv[2], "create"))
+        rc = keys_create(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "submit"))
+        rc = submit(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "get") && argc == 3)
+        rc = get(argv[2]);
+    else
+        rc = usage();
+    curl_global_cleanup();
+    return rc;
+}

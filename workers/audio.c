@@ -1,0 +1,257 @@
+/* In-memory audio, its files and its loudness. A cz_audio is one interleaved
+ * float buffer; everything here either fills one from a file, writes one to a
+ * file, or measures one.
+ *
+ * Files go through libsndfile. Reading always asks for float, so integer files
+ * come back normalised to [-1, 1). Writing picks the container and sample
+ * format from cz_audio_format; for the integer formats we turn on libsndfile's
+ * clipping, because its default float-to-int conversion wraps an over-full
+ * sample around to the opposite sign, which is a loud click, where a clip is a
+ * barely audible flat top. A write that fails removes the partial file, so the
+ * artifact store never picks up half a master.
+ *
+ * Loudness is measured by libebur128 (ITU-R BS.1770-4 / EBU R 128): the
+ * samples are fed in chunks so the state's internal buffers stay small, then
+ * integrated loudness, loudness range, and the per-channel true and sample
+ * peaks are read back. Peaks are reported as the maximum over channels, in dB;
+ * silence gives -HUGE_VAL for both loudness and peaks, never an error. */
+#include "audio.h"
+
+#include <ebur128.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Frames handed to libsndfile or libebur128 per call: large enough that the
+ * per-call overhead vanishes, small enough to keep libebur128's scratch small. */
+#define CZ_AUDIO_CHUNK_FRAMES 65536
+
+void cz_audio_free(cz_audio *a) {
+    if (!a)
+        return;
+    free(a->samples);
+    memset(a, 0, sizeof *a);
+}
+
+/* Checks the shape of @p a before anything reads its samples. */
+static int cz_audio_check(const cz_audio *a, const char *what, cz_err *err) {
+    if (!a)
+        return cz_err_set(err, "%s: no audio given", what);
+    if (a->channels == 0 || a->sample_rate == 0)
+        return cz_err_set(err, "%s: audio has %u channels at %u Hz; both must be positive", what,
+                          a->channels, a->sample_rate);
+    if (a->frames > 0 && !a->samples)
+        return cz_err_set(err, "%s: audio claims %zu frames but has no samples", what, a->frames);
+    if (a->frames > SIZE_MAX / sizeof(float) / a->channels)
+        return cz_err_set(err, "%s: %zu frames of %u channels do not fit in memory", what,
+                          a->frames, a->channels);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+int cz_audio_read(const char *path, cz_audio *out, cz_err *err) {
+    if (!path || !out)
+        return cz_err_set(err, "audio read: no path or no output given");
+    memset(out, 0, sizeof *out);
+
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    SNDFILE *f = sf_open(path, SFM_READ, &info);
+    if (!f)
+        return cz_err_set(err, "cannot open audio file %s: %s", path, sf_strerror(NULL));
+
+    // A pipe or a damaged header can report an unknown or absurd length.
+    if (info.channels <= 0 || info.samplerate <= 0 || info.frames < 0 ||
+        (uint64_t)info.frames > SIZE_MAX / sizeof(float) / (unsigned)info.channels) {
+        sf_close(f);
+        return cz_err_set(err,
+                          "audio file %s has an unusable header (%d channels, %d Hz, %lld "
+                          "frames): re-encode it as WAV or FLAC",
+                          path, info.channels, info.samplerate, (long long)info.frames);
+    }
+
+    size_t frames = (size_t)info.frames;
+    size_t channels = (size_t)info.channels;
+    float *buf = malloc(frames > 0 ? frames * channels * sizeof *buf : 1);
+    if (!buf) {
+        sf_close(f);
+        return cz_err_set(err, "out of memory reading %s (%zu frames)", path, frames);
+    }
+
+    size_t got = 0;
+    while (got < frames) {
+        size_t want = frames - got;
+        if (want > CZ_AUDIO_CHUNK_FRAMES)
+            want = CZ_AUDIO_CHUNK_FRAMES;
+        sf_count_t n = sf_readf_float(f, buf + got * channels, (sf_count_t)want);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got < frames) {
+        int e = sf_error(f);
+        cz_err_set(err, "audio file %s ended after %zu of %zu frames (%s): it may be truncated",
+                   path, got, frames, e ? sf_strerror(f) : "end of data");
+        sf_close(f);
+        free(buf);
+        return -1;
+    }
+    int rc = sf_close(f);
+    if (rc != 0) {
+        free(buf);
+        return cz_err_set(err, "closing audio file %s failed: %s", path, sf_error_number(rc));
+    }
+
+    out->samples = buf;
+    out->frames = frames;
+    out->channels = (unsigned)channels;
+    out->sample_rate = (unsigned)info.samplerate;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static int cz_audio_sf_format(cz_audio_format fmt, int *sf_format) {
+    switch (fmt) {
+    case CZ_AUDIO_WAV_FLOAT:
+        *sf_format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+        return 0;
+    case CZ_AUDIO_WAV_24:
+        *sf_format = SF_FORMAT_WAV | SF_FORMAT_PCM_24;
+        return 0;
+    case CZ_AUDIO_FLAC_24:
+        *sf_format = SF_FORMAT_FLAC | SF_FORMAT_PCM_24;
+        return 0;
+    }
+    return -1;
+}
+
+/* Writes every frame of @p a to the open file @p f. */
+static int cz_audio_write_frames(SNDFILE *f, const char *path, const cz_audio *a, cz_err *err) {
+    size_t done = 0;
+    while (done < a->frames) {
+        size_t n = a->frames - done;
+        if (n > CZ_AUDIO_CHUNK_FRAMES)
+            n = CZ_AUDIO_CHUNK_FRAMES;
+        sf_count_t w = sf_writef_float(f, a->samples + done * a->channels, (sf_count_t)n);
+        if (w != (sf_count_t)n)
+            return cz_err_set(err,
+                              "writing audio to %s failed after %zu frames: %s (check free "
+                              "disk space)",
+                              path, done, sf_strerror(f));
+        done += n;
+    }
+    return 0;
+}
+
+int cz_audio_write(const char *path, const cz_audio *a, cz_audio_format fmt, cz_err *err) {
+    if (!path)
+        return cz_err_set(err, "audio write: no path given");
+    if (cz_audio_check(a, "audio write", err) != 0)
+        return -1;
+
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    if (cz_audio_sf_format(fmt, &info.format) != 0)
+        return cz_err_set(err, "audio write: unknown format %d for %s", (int)fmt, path);
+    info.channels = (int)a->channels;
+    info.samplerate = (int)a->sample_rate;
+    if (!sf_format_check(&info))
+        return cz_err_set(err,
+                          "cannot write %s: %u channels at %u Hz is not valid for this "
+                          "format (FLAC allows at most 8 channels and 655350 Hz)",
+                          path, a->channels, a->sample_rate);
+
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    if (!f)
+        return cz_err_set(err, "cannot create audio file %s: %s", path, sf_strerror(NULL));
+
+    int rc = 0;
+    // Float WAV keeps overs as they are; only integer formats need the clip.
+    if (fmt != CZ_AUDIO_WAV_FLOAT && sf_command(f, SFC_SET_CLIPPING, NULL, SF_TRUE) != SF_TRUE)
+        rc = cz_err_set(err, "cannot enable clipping for %s: libsndfile refused", path);
+    if (rc == 0)
+        rc = cz_audio_write_frames(f, path, a, err);
+
+    int crc = sf_close(f);
+    if (rc == 0 && crc != 0)
+        rc = cz_err_set(err, "finishing audio file %s failed: %s (check free disk space)", path,
+                        sf_error_number(crc));
+    if (rc != 0)
+        remove(path); // never leave a half-written file behind
+    return rc;
+}
+
+/* ---------------------------------------------------------------- loudness */
+
+static double cz_loudness_db(double linear) {
+    return linear > 0.0 ? 20.0 * log10(linear) : -HUGE_VAL;
+}
+
+/* Feeds every frame of @p a to @p st. */
+static int cz_loudness_feed(ebur128_state *st, const cz_audio *a, cz_err *err) {
+    size_t done = 0;
+    while (done < a->frames) {
+        size_t n = a->frames - done;
+        if (n > CZ_AUDIO_CHUNK_FRAMES)
+            n = CZ_AUDIO_CHUNK_FRAMES;
+        int rc = ebur128_add_frames_float(st, a->samples + done * a->channels, n);
+        if (rc != EBUR128_SUCCESS)
+            return cz_err_set(err, "loudness measurement failed at frame %zu (libebur128 error %d)",
+                              done, rc);
+        done += n;
+    }
+    return 0;
+}
+
+/* Reads the results out of a fed @p st into @p out. */
+static int cz_loudness_collect(ebur128_state *st, unsigned channels, cz_loudness *out,
+                               cz_err *err) {
+    if (ebur128_loudness_global(st, &out->integrated_lufs) != EBUR128_SUCCESS ||
+        ebur128_loudness_range(st, &out->lra_lu) != EBUR128_SUCCESS)
+        return cz_err_set(err, "loudness measurement failed reading integrated loudness / range");
+
+    double tp = 0.0, sp = 0.0;
+    for (unsigned c = 0; c < channels; c++) {
+        double t, s;
+        if (ebur128_true_peak(st, c, &t) != EBUR128_SUCCESS ||
+            ebur128_sample_peak(st, c, &s) != EBUR128_SUCCESS)
+            return cz_err_set(err, "loudness measurement failed reading the peaks of channel %u",
+                              c);
+        tp = fmax(tp, t);
+        sp = fmax(sp, s);
+    }
+    out->true_peak_dbtp = cz_loudness_db(tp);
+    out->sample_peak_dbfs = cz_loudness_db(sp);
+    return 0;
+}
+
+int cz_loudness_measure(const cz_audio *a, cz_loudness *out, cz_err *err) {
+    if (!out)
+        return cz_err_set(err, "loudness measurement: no output given");
+    if (cz_audio_check(a, "loudness measurement", err) != 0)
+        return -1;
+    memset(out, 0, sizeof *out);
+
+    ebur128_state *st = ebur128_init(a->channels, a->sample_rate,
+                                     EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_TRUE_PEAK |
+                                         EBUR128_MODE_SAMPLE_PEAK);
+    if (!st)
+        return cz_err_set(err,
+                          "loudness measurement: libebur128 cannot handle %u channels at "
+                          "%u Hz (or is out of memory)",
+                          a->channels, a->sample_rate);
+
+    int rc = cz_loudness_feed(st, a, err);
+    if (rc == 0)
+        rc = cz_loudness_collect(st, a->channels, out, err);
+    ebur128_destroy(&st);
+    if (rc != 0)
+        return -1;
+    out->duration_s = (double)a->frames / a->sample_rate;
+    return 0;
+}

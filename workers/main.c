@@ -1,0 +1,66 @@
+/* cadenza-worker: one process of a worker pool.
+ *
+ *   cadenza-worker --pool inference   render requests into raw audio
+ *   cadenza-worker --pool post        master, measure and encode
+ *
+ * SIGINT/SIGTERM finish the job in hand, commit offsets and exit. */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/config.h"
+#include "../common/log.h"
+#include "pool.h"
+#include "render.h"
+#include "stages.h"
+
+#define SAMPLE_RATE 48000
+
+static atomic_bool stop;
+
+static void on_signal(int sig) {
+    (void)sig;
+    atomic_store(&stop, true);
+}
+
+int main(int argc, char **argv) {
+    const char *pool = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--pool") && i + 1 < argc)
+            pool = argv[++i];
+        else if (!strncmp(argv[i], "--pool=", 7))
+            pool = argv[i] + 7;
+    }
+    if (!pool || (strcmp(pool, "inference") && strcmp(pool, "post"))) {
+        fprintf(stderr, "usage: cadenza-worker --pool inference|post\n");
+        return 2;
+    }
+    cz_config cfg;
+    cz_config_load(&cfg);
+    cz_log_init(!strcmp(pool, "inference") ? "worker-inference" : "worker-post");
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    cz_pool_def def = {.name = pool};
+    cz_renderer *renderer = NULL;
+    if (!strcmp(pool, "inference")) {
+        cz_err err;
+        /* The SoundFont is loaded once and serves every job of this process. */
+        if (!(renderer = cz_render_open(cfg.soundfont, SAMPLE_RATE, &err))) {
+            cz_log_error("%s", err.msg);
+            return 1;
+        }
+        def.topic = CZ_TOPIC_GENERATE;
+        def.stage = cz_inference_stage;
+        def.state = renderer;
+    } else {
+        def.topic = CZ_TOPIC_POST;
+        def.stage = cz_post_stage;
+    }
+    int rc = cz_pool_run(&cfg, &def, &stop);
+    cz_render_close(renderer);
+    return rc;
+}

@@ -1,0 +1,171 @@
+/* The worker loop: see pool.h. */
+#include "pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/event.h"
+#include "../common/ids.h"
+#include "../common/json.h"
+#include "../common/log.h"
+
+struct cz_worker {
+    const cz_config *cfg;
+    const cz_pool_def *pool;
+    rd_kafka_t *consumer, *producer;
+    char name[96];
+    int undelivered; /* delivery failures since the job began */
+};
+
+const cz_config *cz_worker_config(const cz_worker *w) {
+    return w->cfg;
+}
+
+void *cz_worker_state(const cz_worker *w) {
+    return w->pool->state;
+}
+
+const char *cz_worker_name(const cz_worker *w) {
+    return w->name;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    cz_worker *w = opaque;
+    if (m->err) {
+        w->undelivered++;
+        cz_log_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
+                    rd_kafka_err2str(m->err));
+    }
+}
+
+cJSON *cz_worker_event(cz_worker *w, const cz_job_msg *job, cz_job_event type) {
+    return cz_event_new(type, job->job_id, job->attempt, w->name);
+}
+
+int cz_worker_send(cz_worker *w, const cz_job_msg *job, const char *topic, const cJSON *msg) {
+    char *text = cJSON_PrintUnformatted(msg);
+    if (!text)
+        return -1;
+    cz_msg_meta meta = {
+        .job_id = job->job_id,
+        .tenant = job->tenant,
+        .traceparent = job->traceparent[0] ? job->traceparent : NULL,
+        .attempt = job->attempt,
+    };
+    cz_err err;
+    int rc;
+    /* A full local queue drains as the broker acknowledges: wait a little. */
+    for (int tries = 0;
+         (rc = cz_kafka_produce(w->producer, topic, &meta, text, strlen(text), NULL, &err)) &&
+         tries < 50;
+         tries++)
+        rd_kafka_poll(w->producer, 100);
+    free(text);
+    if (rc)
+        cz_log_job(CZ_LOG_ERROR, job->job_id, job->trace_id, "%s", err.msg);
+    return rc;
+}
+
+int cz_worker_fail(cz_worker *w, const cz_job_msg *job, const char *failure_class,
+                   const char *detail) {
+    cz_log_job(CZ_LOG_WARN, job->job_id, job->trace_id, "failed (%s): %s", failure_class, detail);
+    cJSON *ev = cz_worker_event(w, job, CZ_EV_FAILED);
+    cJSON *f = cJSON_AddObjectToObject(ev, "failure");
+    cJSON_AddStringToObject(f, "class", failure_class);
+    cJSON_AddStringToObject(f, "detail", detail);
+    int rc = cz_worker_send(w, job, CZ_TOPIC_EVENTS, ev);
+    cJSON_Delete(ev);
+    return rc;
+}
+
+void cz_worker_poll(cz_worker *w) {
+    rd_kafka_poll(w->producer, 0);
+}
+
+/* Reads the fields every job message has. @returns 0, or -1 for a message
+ * that is not a job message at all (poison: skipped). */
+static int parse_job(const rd_kafka_message_t *m, cJSON **root, cz_job_msg *job) {
+    memset(job, 0, sizeof *job);
+    *root = cJSON_ParseWithLength(m->payload, m->len);
+    job->msg = *root;
+    job->job_id = cz_json_str(*root, "job_id");
+    job->attempt = (int)cz_json_num(*root, "attempt", 0);
+    job->tenant = cz_json_str(*root, "tenant");
+    job->trace_id = cz_json_str(*root, "trace_id");
+    job->request = cJSON_GetObjectItemCaseSensitive(*root, "request");
+    if (cz_kafka_header(m, "traceparent", job->traceparent, sizeof job->traceparent))
+        job->traceparent[0] = '\0';
+    return cz_uuid_valid(job->job_id) && job->attempt >= 1 && cJSON_IsObject(job->request) ? 0 : -1;
+}
+
+static void handle(cz_worker *w, rd_kafka_message_t *m) {
+    cz_err err;
+    cJSON *root;
+    cz_job_msg job;
+    if (parse_job(m, &root, &job)) {
+        cz_log_warn("skipping malformed message at %s[%d]@%lld", rd_kafka_topic_name(m->rkt),
+                    m->partition, (long long)m->offset);
+        cJSON_Delete(root);
+        cz_kafka_store_offset(w->consumer, m, &err);
+        return;
+    }
+    w->undelivered = 0;
+    int rc = w->pool->stage(w, &job);
+    /* Everything this job produced must be on the broker before we move on. */
+    rd_kafka_resp_err_t flushed = rd_kafka_flush(w->producer, 30000);
+    if (rc == 0 && flushed == RD_KAFKA_RESP_ERR_NO_ERROR && w->undelivered == 0) {
+        if (cz_kafka_store_offset(w->consumer, m, &err))
+            cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id, "%s", err.msg);
+    } else {
+        cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id,
+                   "job not handed on (Kafka unavailable?); will do it again");
+        if (cz_kafka_rewind(w->consumer, m, &err))
+            cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id, "%s", err.msg);
+        sleep(1);
+    }
+    cJSON_Delete(root);
+}
+
+int cz_pool_run(const cz_config *cfg, const cz_pool_def *pool, atomic_bool *stop) {
+    cz_worker w = {.cfg = cfg, .pool = pool};
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(w.name, sizeof w.name, "%s:%ld", host, (long)getpid());
+    char group[64];
+    snprintf(group, sizeof group, "cadenza-%s", pool->name);
+
+    cz_err err;
+    if (!(w.producer = cz_kafka_producer(cfg->kafka_brokers, on_delivery, &w, &err)) ||
+        !(w.consumer = cz_kafka_consumer(cfg->kafka_brokers, group, pool->topic, &err))) {
+        cz_log_error("%s", err.msg);
+        if (w.producer)
+            rd_kafka_destroy(w.producer);
+        return 1;
+    }
+    if (cz_kafka_ensure_topics(w.producer, cfg->kafka_partitions, 5000, &err))
+        cz_log_warn("%s (the scheduler creates them too)", err.msg);
+    cz_log_info("%s worker %s consuming %s", pool->name, w.name, pool->topic);
+
+    while (!atomic_load(stop)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, 500);
+        rd_kafka_poll(w.producer, 0);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                cz_log_debug("consumer: %s", rd_kafka_message_errstr(m));
+        } else {
+            handle(&w, m);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    cz_log_info("stopping: committing offsets");
+    rd_kafka_flush(w.producer, 10000);
+    rd_kafka_consumer_close(w.consumer);
+    rd_kafka_destroy(w.consumer);
+    rd_kafka_destroy(w.producer);
+    return 0;
+}
