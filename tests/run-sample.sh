@@ -41,6 +41,14 @@ fi
 
 echo
 echo "== following the logs; Ctrl-C stops the whole stack"
-trap 'echo; deploy/local/stack.sh down; exit 0' INT TERM
+# The whole stack stops even if the terminal is already gone: later signals
+# and a broken stdout must not cut the shutdown short.
+stop_all() {
+    trap '' INT TERM PIPE
+    echo 2>/dev/null || true
+    deploy/local/stack.sh down 2>&1 | tee -a "$CADENZA_STATE_DIR/logs/down.log" 2>/dev/null || true
+    exit 0
+}
+trap stop_all INT TERM
 deploy/local/stack.sh logs &
 wait
