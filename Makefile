@@ -53,7 +53,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(UNIT_LIB) $(wildcard */*.h)
 deps:
 	deploy/local/install-deps.sh
 
-up: deps all
+# Targets that may run on a machine without the libraries yet install them
+# first, then build in a sub-make: pkg-config's flags are read when make
+# starts, which is before deps has installed anything.
+up: deps
+	$(MAKE) all
 	deploy/local/stack.sh up
 
 down:
@@ -76,7 +80,8 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) system
 
-bench: deps all
+bench: deps
+	$(MAKE) all
 	tests/bench/run.sh
 
 fmt:
