@@ -82,6 +82,19 @@ int cz_artifact_commit(cz_artifact_file *f, cz_err *err) {
     return 0;
 }
 
+cJSON *cz_artifact_json(const cz_artifact_file *f, const char *kind, const char *name,
+                        const char *format, double duration_s) {
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "kind", kind);
+    cJSON_AddStringToObject(a, "name", name);
+    cJSON_AddStringToObject(a, "format", format);
+    cJSON_AddStringToObject(a, "uri", f->uri);
+    cJSON_AddStringToObject(a, "sha256", f->sha256);
+    cJSON_AddNumberToObject(a, "bytes", (double)f->bytes);
+    cJSON_AddNumberToObject(a, "duration_s", duration_s);
+    return a;
+}
+
 const char *cz_artifact_uri_path(const char *uri) {
     return (uri && !strncmp(uri, "file://", 7)) ? uri + 7 : NULL;
 }

@@ -7,6 +7,7 @@
 #ifndef CZ_ARTIFACT_H
 #define CZ_ARTIFACT_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -33,6 +34,13 @@ int cz_artifact_prepare(const char *root, const char *job_id, int attempt, const
  * @returns 0, or -1 with @p err filled (the temporary file is removed).
  */
 int cz_artifact_commit(cz_artifact_file *f, cz_err *err);
+
+/**
+ * @brief The artifact as events carry it: kind, name, format, uri, sha256,
+ * bytes and duration. @returns a new cJSON object the caller owns.
+ */
+cJSON *cz_artifact_json(const cz_artifact_file *f, const char *kind, const char *name,
+                        const char *format, double duration_s);
 
 /** @brief The local path of a file:// @p uri, or NULL if it is not one. */
 const char *cz_artifact_uri_path(const char *uri);

@@ -16,110 +16,86 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
                NULL, NULL, "kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
-static rd_kafka_conf_t *base_conf(const char *brokers, cz_err *err) {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+typedef struct setting {
+    const char *name, *value;
+} setting;
+
+/* Every client: where the brokers are, and never give up on a broker that
+ * is down (reconnect with a short backoff). */
+static const setting common_settings[] = {
+    {"client.id", "cadenza"},
+    {"reconnect.backoff.max.ms", "2000"},
+    {"log_level", "4"},
+    /* An idle broker closing a connection is routine, not news. */
+    {"log.connection.close", "false"},
+    {NULL, NULL},
+};
+
+static int apply(rd_kafka_conf_t *conf, const setting *s, cz_err *err) {
     char errstr[512];
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "client.id", "cadenza", errstr, sizeof errstr) ||
-        /* Keep trying to reach a broker that is down; never give up on it. */
-        rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "2000", errstr, sizeof errstr) ||
-        rd_kafka_conf_set(conf, "log_level", "4", errstr, sizeof errstr) ||
-        /* An idle broker closing a connection is routine, not news. */
-        rd_kafka_conf_set(conf, "log.connection.close", "false", errstr, sizeof errstr)) {
-        cz_err_set(err, "kafka config: %s", errstr);
+    for (; s->name; s++)
+        if (rd_kafka_conf_set(conf, s->name, s->value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+            return cz_err_set(err, "kafka config %s: %s", s->name, errstr);
+    return 0;
+}
+
+/* Creates a client of @p type with the common settings, then @p extra. */
+static rd_kafka_t *new_client(rd_kafka_type_t type, const char *brokers, const setting *extra,
+                              cz_kafka_dr_fn *dr, void *opaque, cz_err *err) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const setting where[] = {{"bootstrap.servers", brokers}, {NULL, NULL}};
+    if (apply(conf, where, err) || apply(conf, common_settings, err) || apply(conf, extra, err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_log_cb(conf, on_log);
-    return conf;
-}
-
-static int set_all(rd_kafka_conf_t *conf, const char *const *kv, cz_err *err) {
-    char errstr[512];
-    for (int i = 0; kv[i]; i += 2) {
-        if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-            return cz_err_set(err, "kafka config %s: %s", kv[i], errstr);
-    }
-    return 0;
-}
-
-rd_kafka_t *cz_kafka_producer(const char *brokers, cz_kafka_dr_fn *dr, void *opaque, cz_err *err) {
-    static const char *const settings[] = {
-        "enable.idempotence",
-        "true",
-        "acks",
-        "all",
-        "linger.ms",
-        "2",
-        "compression.type",
-        "lz4",
-        /* A message waits up to 5 minutes for a broker; then its delivery
-         * report fails and the caller decides (the relay re-publishes). */
-        "message.timeout.ms",
-        "300000",
-        NULL,
-    };
-    rd_kafka_conf_t *conf = base_conf(brokers, err);
-    if (!conf)
-        return NULL;
-    if (set_all(conf, settings, err)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
     if (dr)
         rd_kafka_conf_set_dr_msg_cb(conf, dr);
     rd_kafka_conf_set_opaque(conf, opaque);
     char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        cz_err_set(err, "kafka producer: %s", errstr);
-        return NULL; /* rd_kafka_new freed conf */
-    }
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+    if (!rk) /* rd_kafka_new freed conf */
+        cz_err_set(err, "kafka %s: %s", type == RD_KAFKA_PRODUCER ? "producer" : "consumer",
+                   errstr);
     return rk;
+}
+
+rd_kafka_t *cz_kafka_producer(const char *brokers, cz_kafka_dr_fn *dr, void *opaque, cz_err *err) {
+    static const setting settings[] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "2"},
+        {"compression.type", "lz4"},
+        /* A message waits up to 5 minutes for a broker; then its delivery
+         * report fails and the caller decides (the relay re-publishes). */
+        {"message.timeout.ms", "300000"},
+        {NULL, NULL},
+    };
+    return new_client(RD_KAFKA_PRODUCER, brokers, settings, dr, opaque, err);
 }
 
 rd_kafka_t *cz_kafka_consumer(const char *brokers, const char *group, const char *topic,
                               cz_err *err) {
-    const char *const settings[] = {
-        "group.id",
-        group,
-        "partition.assignment.strategy",
-        "roundrobin",
-        "enable.auto.offset.store",
-        "false",
-        "enable.auto.commit",
-        "true",
-        "auto.commit.interval.ms",
-        "1000",
-        "auto.offset.reset",
-        "earliest",
-        "session.timeout.ms",
-        "10000",
-        "heartbeat.interval.ms",
-        "2000",
+    const setting settings[] = {
+        {"group.id", group},
+        /* Eager assignor: cooperative-sticky has bugs in librdkafka 2.0.2. */
+        {"partition.assignment.strategy", "roundrobin"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "2000"},
         /* Renders run between polls; allow long ones (the pool bounds job length). */
-        "max.poll.interval.ms",
-        "900000",
+        {"max.poll.interval.ms", "900000"},
         /* Topics may be created by the scheduler after a worker subscribes. */
-        "topic.metadata.refresh.interval.ms",
-        "5000",
-        "allow.auto.create.topics",
-        "false",
-        NULL,
+        {"topic.metadata.refresh.interval.ms", "5000"},
+        {"allow.auto.create.topics", "false"},
+        {NULL, NULL},
     };
-    rd_kafka_conf_t *conf = base_conf(brokers, err);
-    if (!conf)
+    rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, brokers, settings, NULL, NULL, err);
+    if (!rk)
         return NULL;
-    if (set_all(conf, settings, err)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        cz_err_set(err, "kafka consumer: %s", errstr);
-        return NULL;
-    }
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);

@@ -37,25 +37,9 @@ static int on_progress(void *user, double fraction) {
     return 0;
 }
 
-static cJSON *artifact_json(const char *kind, const char *name, const char *format,
-                            const cz_artifact_file *f, double duration_s) {
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "kind", kind);
-    cJSON_AddStringToObject(a, "name", name);
-    cJSON_AddStringToObject(a, "format", format);
-    cJSON_AddStringToObject(a, "uri", f->uri);
-    cJSON_AddStringToObject(a, "sha256", f->sha256);
-    cJSON_AddNumberToObject(a, "bytes", (double)f->bytes);
-    cJSON_AddNumberToObject(a, "duration_s", duration_s);
-    return a;
-}
-
 int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     int64_t t0 = cz_mono_ms();
-    cJSON *ev = cz_worker_event(w, job, CZ_EV_STARTED);
-    cJSON_AddStringToObject(ev, "stage", "render");
-    cz_worker_send(w, job, CZ_TOPIC_EVENTS, ev);
-    cJSON_Delete(ev);
+    cz_worker_emit(w, job, CZ_EV_STARTED, "render");
 
     const cJSON *req = job->request;
     cz_render_params p = {
@@ -85,8 +69,8 @@ int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     double duration = (double)audio.frames / audio.sample_rate;
     cz_audio_free(&audio);
 
-    cJSON *raw = artifact_json("raw", "mix", "wav", &f, duration);
-    ev = cz_worker_event(w, job, CZ_EV_GENERATED);
+    cJSON *raw = cz_artifact_json(&f, "raw", "mix", "wav", duration);
+    cJSON *ev = cz_worker_event(w, job, CZ_EV_GENERATED);
     cJSON_AddStringToObject(ev, "stage", "render");
     cJSON_AddNumberToObject(ev, "compute_ms", (double)(cz_mono_ms() - t0));
     cJSON_AddItemToArray(cJSON_AddArrayToObject(ev, "artifacts"), cJSON_Duplicate(raw, true));

@@ -4,6 +4,7 @@
  *   cadenza-worker --pool post        master, measure and encode
  *
  * SIGINT/SIGTERM finish the job in hand, commit offsets and exit. */
+#include <fluidsynth.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +19,14 @@
 #define SAMPLE_RATE 48000
 
 static atomic_bool stop;
+
+/* FluidSynth's messages join ours as JSON lines; its chatter below warnings
+ * is dropped. */
+static void on_fluid_log(int level, const char *message, void *data) {
+    (void)data;
+    cz_log_job(level <= FLUID_ERR ? CZ_LOG_ERROR : CZ_LOG_WARN, NULL, NULL, "fluidsynth: %s",
+               message);
+}
 
 static void on_signal(int sig) {
     (void)sig;
@@ -43,6 +52,12 @@ int main(int argc, char **argv) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+
+    fluid_set_log_function(FLUID_PANIC, on_fluid_log, NULL);
+    fluid_set_log_function(FLUID_ERR, on_fluid_log, NULL);
+    fluid_set_log_function(FLUID_WARN, on_fluid_log, NULL);
+    fluid_set_log_function(FLUID_INFO, NULL, NULL);
+    fluid_set_log_function(FLUID_DBG, NULL, NULL);
 
     cz_pool_def def = {.name = pool};
     cz_renderer *renderer = NULL;

@@ -69,6 +69,14 @@ int cz_worker_send(cz_worker *w, const cz_job_msg *job, const char *topic, const
     return rc;
 }
 
+int cz_worker_emit(cz_worker *w, const cz_job_msg *job, cz_job_event type, const char *stage) {
+    cJSON *ev = cz_worker_event(w, job, type);
+    cJSON_AddStringToObject(ev, "stage", stage);
+    int rc = cz_worker_send(w, job, CZ_TOPIC_EVENTS, ev);
+    cJSON_Delete(ev);
+    return rc;
+}
+
 int cz_worker_fail(cz_worker *w, const cz_job_msg *job, const char *failure_class,
                    const char *detail) {
     cz_log_job(CZ_LOG_WARN, job->job_id, job->trace_id, "failed (%s): %s", failure_class, detail);

@@ -62,6 +62,9 @@ cJSON *cz_worker_event(cz_worker *w, const cz_job_msg *job, cz_job_event type);
  */
 int cz_worker_send(cz_worker *w, const cz_job_msg *job, const char *topic, const cJSON *msg);
 
+/** @brief Sends a status event of @p type naming the @p stage the job is in. */
+int cz_worker_emit(cz_worker *w, const cz_job_msg *job, cz_job_event type, const char *stage);
+
 /** @brief Sends a `failed` event with a failure class and detail. */
 int cz_worker_fail(cz_worker *w, const cz_job_msg *job, const char *failure_class,
                    const char *detail);

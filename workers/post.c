@@ -58,24 +58,14 @@ static int write_master(cz_worker *w, const cz_job_msg *job, const cz_audio *a, 
                             err) ||
         cz_audio_write(f.tmp, a, fmt, err) || cz_artifact_commit(&f, err))
         return -1;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "kind", "master");
-    cJSON_AddStringToObject(o, "name", "mix");
-    cJSON_AddStringToObject(o, "format", format);
-    cJSON_AddStringToObject(o, "uri", f.uri);
-    cJSON_AddStringToObject(o, "sha256", f.sha256);
-    cJSON_AddNumberToObject(o, "bytes", (double)f.bytes);
-    cJSON_AddNumberToObject(o, "duration_s", (double)a->frames / a->sample_rate);
+    cJSON *o = cz_artifact_json(&f, "master", "mix", format, (double)a->frames / a->sample_rate);
     cJSON_AddItemToArray(artifacts, o);
     return 0;
 }
 
 int cz_post_stage(cz_worker *w, const cz_job_msg *job) {
     int64_t t0 = cz_mono_ms();
-    cJSON *ev = cz_worker_event(w, job, CZ_EV_POST_STARTED);
-    cJSON_AddStringToObject(ev, "stage", "master");
-    cz_worker_send(w, job, CZ_TOPIC_EVENTS, ev);
-    cJSON_Delete(ev);
+    cz_worker_emit(w, job, CZ_EV_POST_STARTED, "master");
 
     const cJSON *raw = cJSON_GetObjectItemCaseSensitive(job->msg, "raw");
     const char *path = cz_artifact_uri_path(cz_json_str(raw, "uri"));
@@ -127,7 +117,7 @@ int cz_post_stage(cz_worker *w, const cz_job_msg *job) {
 
     bool pass;
     cJSON *qa = qa_report(&rep, &t, &pass);
-    ev = cz_worker_event(w, job, pass ? CZ_EV_POST_DONE : CZ_EV_NEEDS_REVIEW);
+    cJSON *ev = cz_worker_event(w, job, pass ? CZ_EV_POST_DONE : CZ_EV_NEEDS_REVIEW);
     cJSON_AddStringToObject(ev, "stage", "master");
     cJSON_AddNumberToObject(ev, "compute_ms", (double)(cz_mono_ms() - t0));
     cJSON_AddItemToObject(ev, "artifacts", artifacts);
