@@ -8,7 +8,8 @@
 #   make fmt        clang-format every C file
 
 CC      ?= gcc
-PKGS    := libpq rdkafka hiredis libcjson libmicrohttpd libcurl openssl sndfile libebur128 fluidsynth
+PKGS    := libpq rdkafka hiredis libcjson libmicrohttpd libcurl openssl sndfile libebur128 \
+           fluidsynth libchromaprint soxr
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -37,6 +37,17 @@ static int on_progress(void *user, double fraction) {
     return 0;
 }
 
+#define SAMPLE_RATE 48000
+
+void *cz_inference_open(const cz_config *cfg, cz_err *err) {
+    /* The SoundFont is loaded once and serves every job of this process. */
+    return cz_render_open(cfg->soundfont, SAMPLE_RATE, err);
+}
+
+void cz_inference_close(void *state) {
+    cz_render_close(state);
+}
+
 int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     int64_t t0 = cz_mono_ms();
     cz_worker_emit(w, job, CZ_EV_STARTED, "render");

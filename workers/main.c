@@ -6,6 +6,7 @@
  * SIGINT/SIGTERM finish the job in hand, commit offsets and exit. */
 #include <fluidsynth.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,10 +14,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "pool.h"
-#include "render.h"
 #include "stages.h"
-
-#define SAMPLE_RATE 48000
 
 static atomic_bool stop;
 
@@ -59,23 +57,22 @@ int main(int argc, char **argv) {
     fluid_set_log_function(FLUID_INFO, NULL, NULL);
     fluid_set_log_function(FLUID_DBG, NULL, NULL);
 
-    cz_pool_def def = {.name = pool};
-    cz_renderer *renderer = NULL;
-    if (!strcmp(pool, "inference")) {
-        cz_err err;
-        /* The SoundFont is loaded once and serves every job of this process. */
-        if (!(renderer = cz_render_open(cfg.soundfont, SAMPLE_RATE, &err))) {
-            cz_log_error("%s", err.msg);
-            return 1;
-        }
-        def.topic = CZ_TOPIC_GENERATE;
-        def.stage = cz_inference_stage;
-        def.state = renderer;
-    } else {
-        def.topic = CZ_TOPIC_POST;
-        def.stage = cz_post_stage;
+    bool inference = !strcmp(pool, "inference");
+    cz_pool_def def = {
+        .name = pool,
+        .topic = inference ? CZ_TOPIC_GENERATE : CZ_TOPIC_POST,
+        .stage = inference ? cz_inference_stage : cz_post_stage,
+    };
+    cz_err err;
+    def.state = inference ? cz_inference_open(&cfg, &err) : cz_post_open(&cfg, &err);
+    if (!def.state) {
+        cz_log_error("%s", err.msg);
+        return 1;
     }
     int rc = cz_pool_run(&cfg, &def, &stop);
-    cz_render_close(renderer);
+    if (inference)
+        cz_inference_close(def.state);
+    else
+        cz_post_close(def.state);
     return rc;
 }

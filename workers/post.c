@@ -63,6 +63,18 @@ static int write_master(cz_worker *w, const cz_job_msg *job, const cz_audio *a, 
     return 0;
 }
 
+/* The post pool keeps no state yet; the catalogue index will live here. */
+static int post_state;
+
+void *cz_post_open(const cz_config *cfg, cz_err *err) {
+    (void)cfg, (void)err;
+    return &post_state;
+}
+
+void cz_post_close(void *state) {
+    (void)state;
+}
+
 int cz_post_stage(cz_worker *w, const cz_job_msg *job) {
     int64_t t0 = cz_mono_ms();
     cz_worker_emit(w, job, CZ_EV_POST_STARTED, "master");

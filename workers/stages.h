@@ -5,10 +5,24 @@
 
 #include "pool.h"
 
-/** @brief Inference stage; the pool state is a cz_renderer. */
+/**
+ * @brief Prepares the inference pool's state (models loaded once per process).
+ * @returns the state (free with cz_inference_close), or NULL with @p err filled.
+ */
+void *cz_inference_open(const cz_config *cfg, cz_err *err);
+void cz_inference_close(void *state);
+
+/** @brief Inference stage: request -> raw audio, then hand on to post. */
 int cz_inference_stage(cz_worker *w, const cz_job_msg *job);
 
-/** @brief Post-processing stage; no pool state. */
+/**
+ * @brief Prepares the post pool's state.
+ * @returns the state (free with cz_post_close), or NULL with @p err filled.
+ */
+void *cz_post_open(const cz_config *cfg, cz_err *err);
+void cz_post_close(void *state);
+
+/** @brief Post-processing stage: raw audio -> master, encodings, QA report. */
 int cz_post_stage(cz_worker *w, const cz_job_msg *job);
 
 #endif

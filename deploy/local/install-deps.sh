@@ -22,8 +22,8 @@ PACKAGES=(
     postgresql-15 postgresql-contrib redis-server openjdk-17-jre-headless maven
     # tools used by the scripts and the tests
     curl python3
-    # load generator for make bench
-    wrk
+    # make bench baselines and independent meters for tests
+    wrk fluidsynth aubio-tools
 )
 
 # pytest may already come from pip; only ask Debian for it when missing.
