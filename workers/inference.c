@@ -15,17 +15,25 @@
 #include "stages.h"
 
 #define PROGRESS_EVERY_MS 2000
+#define CANCEL_CHECK_EVERY_MS 250
 
 typedef struct progress {
     cz_worker *w;
     const cz_job_msg *job;
-    int64_t last_ms;
+    int64_t last_ms;              /* last progress event */
+    int64_t last_cancel_check_ms; /* last look at the cancel flag */
 } progress;
 
 static int on_progress(void *user, double fraction) {
     progress *p = user;
     int64_t now = cz_mono_ms();
     cz_worker_poll(p->w);
+    /* Between steps: stop a canceled job instead of finishing it. */
+    if (now - p->last_cancel_check_ms >= CANCEL_CHECK_EVERY_MS) {
+        p->last_cancel_check_ms = now;
+        if (cz_worker_canceled(p->w, p->job))
+            return 1;
+    }
     if (now - p->last_ms < PROGRESS_EVERY_MS)
         return 0;
     p->last_ms = now;
@@ -67,7 +75,11 @@ int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     int rc = cz_render_generate(cz_worker_state(w), &p, on_progress, &prog, &audio, &err);
     if (rc != 0) {
         cz_audio_free(&audio);
-        return cz_worker_fail(w, job, "model_error", rc > 0 ? "render canceled" : err.msg) ? -1 : 0;
+        if (rc > 0) { /* canceled: the scheduler already moved the job to canceled */
+            cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "render stopped: job canceled");
+            return 0;
+        }
+        return cz_worker_fail(w, job, "model_error", err.msg) ? -1 : 0;
     }
 
     cz_artifact_file f;

@@ -6,17 +6,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/event.h"
 #include "../common/ids.h"
 #include "../common/json.h"
 #include "../common/log.h"
+#include "../common/redis.h"
 
 struct cz_worker {
     const cz_config *cfg;
     const cz_pool_def *pool;
     rd_kafka_t *consumer, *producer;
     char name[96];
-    int undelivered; /* delivery failures since the job began */
+    int undelivered;        /* delivery failures since the job began */
+    redisContext *redis;    /* cancel flags; NULL while Redis is unreachable */
+    int64_t redis_retry_ms; /* when to try connecting again */
 };
 
 const cz_config *cz_worker_config(const cz_worker *w) {
@@ -87,6 +91,29 @@ int cz_worker_fail(cz_worker *w, const cz_job_msg *job, const char *failure_clas
     int rc = cz_worker_send(w, job, CZ_TOPIC_EVENTS, ev);
     cJSON_Delete(ev);
     return rc;
+}
+
+bool cz_worker_canceled(cz_worker *w, const cz_job_msg *job) {
+    int64_t now = cz_mono_ms();
+    if (!w->redis && now >= w->redis_retry_ms) {
+        cz_err err;
+        if (!(w->redis = cz_redis_connect(w->cfg->redis_url, 200, &err))) {
+            cz_log_debug("cancel flags unavailable: %s", err.msg);
+            w->redis_retry_ms = now + 5000;
+        }
+    }
+    if (!w->redis)
+        return false;
+    redisReply *r = redisCommand(w->redis, "EXISTS cadenza:cancel:%s", job->job_id);
+    if (!r) { /* connection lost: forget it and reconnect later */
+        redisFree(w->redis);
+        w->redis = NULL;
+        w->redis_retry_ms = now + 1000;
+        return false;
+    }
+    bool canceled = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    return canceled;
 }
 
 void cz_worker_poll(cz_worker *w) {
@@ -175,5 +202,6 @@ int cz_pool_run(const cz_config *cfg, const cz_pool_def *pool, atomic_bool *stop
     rd_kafka_consumer_close(w.consumer);
     rd_kafka_destroy(w.consumer);
     rd_kafka_destroy(w.producer);
+    redisFree(w.redis);
     return 0;
 }

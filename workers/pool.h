@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "../common/config.h"
 #include "../common/job_state.h"
@@ -68,6 +69,14 @@ int cz_worker_emit(cz_worker *w, const cz_job_msg *job, cz_job_event type, const
 /** @brief Sends a `failed` event with a failure class and detail. */
 int cz_worker_fail(cz_worker *w, const cz_job_msg *job, const char *failure_class,
                    const char *detail);
+
+/**
+ * @brief True when the job's cancel flag (Redis key cadenza:cancel:<job id>)
+ * is set. Stages call it between steps and stop early when it is. Redis
+ * being down reads as "not canceled": the job finishes and the scheduler
+ * discards the late result.
+ */
+bool cz_worker_canceled(cz_worker *w, const cz_job_msg *job);
 
 /** @brief Serves delivery reports; stages call it while they work. */
 void cz_worker_poll(cz_worker *w);
