@@ -28,6 +28,8 @@ static int on_progress(void *user, double fraction) {
     progress *p = user;
     int64_t now = cz_mono_ms();
     cz_worker_poll(p->w);
+    if (cz_worker_stopping(p->w))
+        return 1; /* the process is stopping: hand the job back */
     /* Between steps: stop a canceled job instead of finishing it. */
     if (now - p->last_cancel_check_ms >= CANCEL_CHECK_EVERY_MS) {
         p->last_cancel_check_ms = now;
@@ -58,6 +60,10 @@ void cz_inference_close(void *state) {
 
 int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     int64_t t0 = cz_mono_ms();
+    if (cz_worker_canceled(w, job)) {
+        cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "skipped: job canceled");
+        return 0;
+    }
     cz_worker_emit(w, job, CZ_EV_STARTED, "render");
 
     const cJSON *req = job->request;
@@ -75,6 +81,8 @@ int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     int rc = cz_render_generate(cz_worker_state(w), &p, on_progress, &prog, &audio, &err);
     if (rc != 0) {
         cz_audio_free(&audio);
+        if (rc > 0 && cz_worker_stopping(w))
+            return -1;
         if (rc > 0) { /* canceled: the scheduler already moved the job to canceled */
             cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "render stopped: job canceled");
             return 0;

@@ -16,6 +16,7 @@
 struct cz_worker {
     const cz_config *cfg;
     const cz_pool_def *pool;
+    atomic_bool *stop;
     rd_kafka_t *consumer, *producer;
     char name[96];
     int undelivered;        /* delivery failures since the job began */
@@ -116,6 +117,10 @@ bool cz_worker_canceled(cz_worker *w, const cz_job_msg *job) {
     return canceled;
 }
 
+bool cz_worker_stopping(cz_worker *w) {
+    return atomic_load(w->stop);
+}
+
 void cz_worker_poll(cz_worker *w) {
     rd_kafka_poll(w->producer, 0);
 }
@@ -154,6 +159,9 @@ static void handle(cz_worker *w, rd_kafka_message_t *m) {
     if (rc == 0 && flushed == RD_KAFKA_RESP_ERR_NO_ERROR && w->undelivered == 0) {
         if (cz_kafka_store_offset(w->consumer, m, &err))
             cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id, "%s", err.msg);
+    } else if (atomic_load(w->stop)) {
+        /* Handed back: the offset stays unstored and another worker takes it. */
+        cz_log_job(CZ_LOG_INFO, job.job_id, job.trace_id, "stopping: job handed back");
     } else {
         cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id,
                    "job not handed on (Kafka unavailable?); will do it again");
@@ -165,7 +173,7 @@ static void handle(cz_worker *w, rd_kafka_message_t *m) {
 }
 
 int cz_pool_run(const cz_config *cfg, const cz_pool_def *pool, atomic_bool *stop) {
-    cz_worker w = {.cfg = cfg, .pool = pool};
+    cz_worker w = {.cfg = cfg, .pool = pool, .stop = stop};
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
     snprintf(w.name, sizeof w.name, "%s:%ld", host, (long)getpid());
