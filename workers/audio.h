@@ -23,7 +23,7 @@ typedef enum cz_audio_format {
     CZ_AUDIO_WAV_24,
     CZ_AUDIO_FLAC_24, /* masters */
     CZ_AUDIO_MP3,     /* MPEG-1 Layer III, 320 kbit/s constant bit rate (LAME) */
-    CZ_AUDIO_OPUS,    /* Ogg Opus, about 192 kbit/s for stereo; 48 kHz only */
+    CZ_AUDIO_OPUS,    /* Ogg Opus, about 190 kbit/s for stereo; 8-48 kHz rates only */
 } cz_audio_format;
 
 /** EBU R 128 / ITU-R BS.1770 measurements of one signal. */

@@ -38,7 +38,8 @@ void cz_qa_scan(const cz_audio *a, cz_qa_stats *out) {
                 sum[c] += v;
             wsq += (double)v * v;
             if (fabsf(v) >= CZ_QA_FULL_SCALE) {
-                float prev = i > 0 ? s[c - ch] : 0.0f, next = i + 1 < a->frames ? s[c + ch] : 0.0f;
+                float prev = i > 0 ? a->samples[(i - 1) * ch + c] : 0.0f;
+                float next = i + 1 < a->frames ? a->samples[(i + 1) * ch + c] : 0.0f;
                 if ((v > 0 && (prev >= CZ_QA_FULL_SCALE || next >= CZ_QA_FULL_SCALE)) ||
                     (v < 0 && (prev <= -CZ_QA_FULL_SCALE || next <= -CZ_QA_FULL_SCALE)))
                     clipped++;
