@@ -266,10 +266,14 @@ static int parse_range(const char *h, off_t size, off_t *from, off_t *to) {
     return 1;
 }
 
+/* The formats the post pool writes, with their media types (RFC 9639 for
+ * FLAC, RFC 3003 for MP3, RFC 7845 for Ogg Opus). */
 static const char *mime_type(const char *format) {
-    return !strcmp(format, "flac")  ? "audio/flac"
-           : !strcmp(format, "wav") ? "audio/wav"
-                                    : "application/octet-stream";
+    return !strcmp(format, "flac")   ? "audio/flac"
+           : !strcmp(format, "wav")  ? "audio/wav"
+           : !strcmp(format, "mp3")  ? "audio/mpeg"
+           : !strcmp(format, "opus") ? "audio/ogg; codecs=opus"
+                                     : NULL;
 }
 
 enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
@@ -281,8 +285,9 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     format = format ? format : "flac";
     if (strcmp(variant, "master"))
         return cz_http_problem(r, 422, "invalid-field", "variant must be master", "variant");
-    if (strcmp(format, "flac") && strcmp(format, "wav"))
-        return cz_http_problem(r, 422, "invalid-field", "format must be flac or wav", "format");
+    if (!mime_type(format))
+        return cz_http_problem(r, 422, "invalid-field", "format must be flac, wav, mp3 or opus",
+                               "format");
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
 

@@ -1,7 +1,10 @@
-/* cadenza-worker: one process of a worker pool.
+/* cadenza-worker: one process of a worker pool, or the post chain on files.
  *
  *   cadenza-worker --pool inference   render requests into raw audio
  *   cadenza-worker --pool post        master, measure and encode
+ *   cadenza-worker master IN OUT [--preset NAME] [--target LUFS] [--ceiling DBTP]
+ *                                    the post pool's chain on one file, outside
+ *                                    Kafka: prints the QA report as JSON
  *
  * SIGINT/SIGTERM finish the job in hand, commit offsets and exit. */
 #include <fluidsynth.h>
@@ -32,6 +35,8 @@ static void on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "master"))
+        return cz_post_master_cli(argc - 2, argv + 2);
     const char *pool = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--pool") && i + 1 < argc)
@@ -40,7 +45,10 @@ int main(int argc, char **argv) {
             pool = argv[i] + 7;
     }
     if (!pool || (strcmp(pool, "inference") && strcmp(pool, "post"))) {
-        fprintf(stderr, "usage: cadenza-worker --pool inference|post\n");
+        fprintf(stderr, "usage: cadenza-worker --pool inference|post\n"
+                        "       cadenza-worker master IN OUT [--preset streaming|podcast|"
+                        "broadcast]\n"
+                        "                             [--target LUFS] [--ceiling DBTP]\n");
         return 2;
     }
     cz_config cfg;

@@ -42,7 +42,8 @@ def test_job_succeeds_with_a_master_and_qa(finished):
     qa = job["qa"]
     assert abs(qa["integrated_lufs"] + 14) <= 0.5
     assert qa["true_peak_dbtp"] <= -1 + 0.05
-    assert qa["verdicts"] == {"loudness": "pass", "true_peak": "pass"}
+    assert qa["verdicts"]["loudness"] == "pass" and qa["verdicts"]["true_peak"] == "pass"
+    assert qa["verdict"] == "pass"
 
 
 def test_downloaded_master_measures_at_target(finished, tmp_path):
