@@ -208,7 +208,7 @@ static void handle(cz_worker *w, rd_kafka_message_t *m) {
         cz_log_job(CZ_LOG_INFO, job.job_id, job.trace_id, "stopping: job handed back");
     } else {
         cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id,
-                   "job not handed on (Kafka unavailable?); will do it again");
+                   "job not finished or not handed on; it will be done again");
         if (cz_kafka_rewind(w->consumer, m, &err))
             cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id, "%s", err.msg);
         sleep(1);
