@@ -404,6 +404,10 @@ static int cz_post_run(cz_worker *w, const cz_job_msg *job, const cJSON *raw, cz
     if (!qa)
         return cz_worker_fail(w, job, "model_error", err.msg) ? -1 : 0;
     cz_worker_poll(w);
+    if (cz_worker_stopping(w)) { /* the process is stopping: hand the job back */
+        cJSON_Delete(qa);
+        return -1;
+    }
     if (cz_worker_canceled(w, job)) {
         cJSON_Delete(qa);
         cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "post stopped: job canceled");
@@ -456,6 +460,10 @@ static int cz_post_run(cz_worker *w, const cz_job_msg *job, const cJSON *raw, cz
 
 int cz_post_stage(cz_worker *w, const cz_job_msg *job) {
     int64_t t0 = cz_mono_ms();
+    if (cz_worker_canceled(w, job)) {
+        cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "skipped: job canceled");
+        return 0;
+    }
     cz_worker_emit(w, job, CZ_EV_POST_STARTED, "master");
 
     const cJSON *raw = cJSON_GetObjectItemCaseSensitive(job->msg, "raw");
