@@ -105,9 +105,24 @@ def steady(key, rate, seconds):
     return n / (time.monotonic() - start)
 
 
+def remove_files(tenant):
+    """The benchmark's audio is of no use afterwards; a soak writes gigabytes."""
+    ids = psql(f"SELECT string_agg(id::text, ' ') FROM jobs WHERE tenant_id = '{tenant}'").split()
+    root = pathlib.Path(ENV["CADENZA_ARTIFACT_DIR"])
+    for job_id in ids:
+        subprocess.run(["rm", "-rf", str(root / job_id)], check=False)
+
+
 def main():
     mode = sys.argv[1]
     tenant, key = new_key()
+    try:
+        run(mode, tenant, key)
+    finally:
+        remove_files(tenant)
+
+
+def run(mode, tenant, key):
     if mode == "capacity":
         n = int(sys.argv[2])
         start = time.monotonic()
