@@ -1,23 +1,11 @@
 """One job from HTTP to a mastered FLAC, through Postgres, Kafka and both pools."""
 import hashlib
 import json
-import re
-import subprocess
 
 import pytest
 
 from conftest import new_key, Api
-
-
-def ffmpeg_loudness(path):
-    """Integrated loudness (LUFS) and true peak (dBTP) by ffmpeg's ebur128 filter."""
-    out = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-af", "ebur128=peak=true",
-         "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
-    summary = out[out.rindex("Summary:"):]
-    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
-    peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
-    return lufs, peak
+from post_helpers import ebur128
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +43,7 @@ def test_downloaded_master_measures_at_target(finished, tmp_path):
     assert hashlib.sha256(data).hexdigest() == master["sha256"]
     path = tmp_path / "master.flac"
     path.write_bytes(data)
-    lufs, _ = ffmpeg_loudness(path)  # a meter we did not write
+    lufs, _ = ebur128(path)  # a meter we did not write
     assert abs(lufs + 14) <= 1.0, lufs
 
 
