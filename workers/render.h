@@ -1,24 +1,26 @@
-/* The FluidSynth renderer behind the inference pool: turns generation
- * parameters into stereo audio with a General MIDI SoundFont, in-process,
- * deterministically for a given seed. The SoundFont is loaded once per
- * worker (cz_render_open) and reused for every job. */
+/* Synthesis: scores become audio with FluidSynth, in-process, one stereo stem
+ * per instrument group plus the mix, deterministically.
+ *
+ * The SoundFont is loaded once per worker (cz_render_open) and shared by
+ * every render; each render gets a fresh synthesizer that borrows it. The
+ * synthesizer runs with one audio group and one effects unit (reverb) per
+ * instrument group, so fluid_synth_process() writes each group's dry sound
+ * and its own reverb into that group's stem; the mix is the sum of the
+ * stems. Stems are therefore always rendered, whether or not a job keeps
+ * them, and the mix does not depend on it.
+ *
+ * Audio reaches the caller block by block through a sink, so a ten-minute
+ * piece needs a few hundred kilobytes rather than a gigabyte. */
 #ifndef CZ_RENDER_H
 #define CZ_RENDER_H
 
 #include <stdint.h>
 
 #include "audio.h"
+#include "score.h"
+#include "style.h"
 
 typedef struct cz_renderer cz_renderer;
-
-typedef struct cz_render_params {
-    double duration_s; /* 1..600 */
-    double tempo_bpm;  /* 0: chosen from the seed */
-    const char *key;   /* "A minor", "C#", "Eb major", "F#m"...; NULL: from the seed */
-    const char *mood;  /* may be NULL */
-    const char *genre; /* may be NULL */
-    uint64_t seed;
-} cz_render_params;
 
 /**
  * @brief Progress callback, called at least once per second of rendered audio.
@@ -27,21 +29,53 @@ typedef struct cz_render_params {
 typedef int (*cz_render_progress_fn)(void *user, double fraction);
 
 /**
+ * @brief Receives one block of audio: for each group, interleaved stereo
+ * samples (NULL for a group with no notes in the score), and the mix.
+ * @returns 0, or -1 with @p err filled to stop the render.
+ */
+typedef int (*cz_render_sink_fn)(void *user, const float *const stems[CZ_ROLE_COUNT],
+                                 const float *mix, size_t frames, cz_err *err);
+
+/**
  * @brief Creates a renderer at @p sample_rate with the SoundFont at @p soundfont.
  * @returns the renderer (free with cz_render_close), or NULL with @p err filled.
  */
 cz_renderer *cz_render_open(const char *soundfont, unsigned sample_rate, cz_err *err);
 
+/** @brief The renderer's sample rate. */
+unsigned cz_render_rate(const cz_renderer *r);
+
+/** @brief True when group @p g has notes in @p score (and so gets a stem). */
+bool cz_render_group_sounds(const cz_score *score, cz_role g);
+
 /**
- * @brief Renders a piece for @p p into @p out (stereo float at the renderer's
- * rate, exactly round(duration_s * rate) frames). Same params and seed give
- * bit-identical samples.
+ * @brief Renders @p score: exactly round(duration_s * rate) frames, faded out
+ * over the last moments, handed to @p sink in blocks. Same score, same samples.
+ * @returns 0; 1 if @p progress asked to cancel; -1 with @p err filled.
+ */
+int cz_render_score(cz_renderer *r, const cz_score *score, cz_render_progress_fn progress,
+                    void *user, cz_render_sink_fn sink, void *sink_user, cz_err *err);
+
+/** What cz_render_generate() composes: the request's explicit fields. */
+typedef struct cz_render_params {
+    double duration_s; /* 1..600 */
+    double tempo_bpm;  /* 0: the composer's choice */
+    const char *key;   /* "A minor", "C#", "Eb major", "F#m"...; NULL: from the seed */
+    const char *mood;  /* may be NULL */
+    const char *genre; /* may be NULL */
+    uint64_t seed;
+} cz_render_params;
+
+/**
+ * @brief Composes a piece for @p p with composer@1 and renders its mix into
+ * @p out (stereo float at the renderer's rate, exactly round(duration_s *
+ * rate) frames). For tests and tools that want a piece in memory.
  * @returns 0; 1 if @p progress asked to cancel; -1 with @p err filled.
  */
 int cz_render_generate(cz_renderer *r, const cz_render_params *p, cz_render_progress_fn progress,
                        void *user, cz_audio *out, cz_err *err);
 
-/** @brief Frees the renderer and its synth; NULL-safe. */
+/** @brief Frees the renderer and its SoundFont; NULL-safe. */
 void cz_render_close(cz_renderer *r);
 
 #endif
