@@ -123,7 +123,8 @@ static void cz_track_write(cz_buf *out, cz_track *t, const char *name, const cz_
         cz_meta_text(&body, 0x03, name);
     if (meta)
         cz_buf_put(&body, meta->p, meta->len);
-    qsort(t->ev, t->n, sizeof *t->ev, cz_midi_event_cmp);
+    if (t->n > 1)
+        qsort(t->ev, t->n, sizeof *t->ev, cz_midi_event_cmp);
     uint32_t now = 0;
     for (size_t i = 0; i < t->n; i++) {
         cz_buf_vlq(&body, t->ev[i].tick - now);
