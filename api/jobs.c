@@ -184,7 +184,38 @@ static int parse_range(const char *h, off_t size, off_t *from, off_t *to) {
 static const char *mime_type(const char *format) {
     return !strcmp(format, "flac")  ? "audio/flac"
            : !strcmp(format, "wav") ? "audio/wav"
+           : !strcmp(format, "mid") ? "audio/midi"
                                     : "application/octet-stream";
+}
+
+/* The composer's own artifacts: the raw mix, the MIDI score and the stems
+ * (variant=stem&name=drums). @returns 1 when @p variant is one of them,
+ * with @p format defaulted and checked; -1 when it is but the request is
+ * wrong (answered); 0 when it is another variant. */
+static int composer_variant(cz_http_req *r, const char *variant, const char **format,
+                            const char *name, enum MHD_Result *res) {
+    static const char *const groups[] = {"harmony", "bass", "pad", "melody", "drums", NULL};
+    const char *want = !strcmp(variant, "midi")                               ? "mid"
+                       : !strcmp(variant, "raw") || !strcmp(variant, "stem") ? "wav"
+                                                                              : NULL;
+    if (!want)
+        return 0;
+    *format = *format ? *format : want;
+    if (strcmp(*format, want)) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "format of variant %s must be %s", variant, want);
+        *res = cz_http_problem(r, 422, "invalid-field", detail, "format");
+        return -1;
+    }
+    int known = 0;
+    for (int i = 0; name && groups[i]; i++)
+        known |= !strcmp(name, groups[i]);
+    if (!strcmp(variant, "stem") && !known) {
+        *res = cz_http_problem(r, 422, "invalid-field",
+                               "name must be a stem: harmony, bass, pad, melody or drums", "name");
+        return -1;
+    }
+    return 1;
 }
 
 enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
@@ -192,11 +223,16 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     if (cz_http_authenticate(api, r, &res))
         return res;
     const char *variant = query(r, "variant"), *format = query(r, "format");
+    const char *name = query(r, "name");
     variant = variant ? variant : "master";
+    int own = composer_variant(r, variant, &format, name, &res);
+    if (own < 0)
+        return res;
     format = format ? format : "flac";
-    if (strcmp(variant, "master"))
-        return cz_http_problem(r, 422, "invalid-field", "variant must be master", "variant");
-    if (strcmp(format, "flac") && strcmp(format, "wav"))
+    if (!own && strcmp(variant, "master"))
+        return cz_http_problem(r, 422, "invalid-field",
+                               "variant must be master, raw, stem or midi", "variant");
+    if (!own && strcmp(format, "flac") && strcmp(format, "wav"))
         return cz_http_problem(r, 422, "invalid-field", "format must be flac or wav", "format");
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
@@ -204,7 +240,10 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     char uri[1100];
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
-    int found = cz_db_job_artifact(c, r->tenant, id, variant, format, uri, sizeof uri, &err);
+    int found = !strcmp(variant, "stem") ? cz_db_job_artifact_named(c, r->tenant, id, variant, name,
+                                                                     format, uri, sizeof uri, &err)
+                                         : cz_db_job_artifact(c, r->tenant, id, variant, format,
+                                                              uri, sizeof uri, &err);
     cz_db_pool_put(api->db, c);
     if (found < 0)
         return unavailable(r, "artifact lookup", &err);
@@ -238,8 +277,10 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     /* The response owns fd from here and closes it. */
     struct MHD_Response *resp =
         MHD_create_response_from_fd_at_offset64((uint64_t)(to - from + 1), fd, (uint64_t)from);
-    char disposition[80], cr[80];
-    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", id, format);
+    char disposition[128], cr[80];
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s%s%s.%s\"", id,
+             own ? "-" : "", own ? (name && !strcmp(variant, "stem") ? name : variant) : "",
+             format);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, mime_type(format));
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);

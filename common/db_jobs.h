@@ -56,6 +56,15 @@ int cz_db_job_artifact(PGconn *c, const char *tenant, const char *id, const char
                        const char *format, char *uri, size_t n, cz_err *err);
 
 /**
+ * @brief Like cz_db_job_artifact(), for one artifact of a kind that has
+ * several (a stem: drums, bass...): @p name selects it.
+ * @returns 1 found, 0 not found, -1 with @p err filled.
+ */
+int cz_db_job_artifact_named(PGconn *c, const char *tenant, const char *id, const char *kind,
+                             const char *name, const char *format, char *uri, size_t n,
+                             cz_err *err);
+
+/**
  * @brief Applies a worker's event to its job as a guarded transition, in one
  * transaction with its history row, artifacts, QA report and, on a terminal
  * transition, the usage ledger row. Running jobs' leases are extended by
