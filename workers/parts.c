@@ -119,6 +119,9 @@ static void cz_part_drums(cz_song *s, int si, int bar) {
         return;
     const cz_slot *kit = &s->slot[CZ_ROLE_DRUMS][0], *tuned = &s->slot[CZ_ROLE_DRUMS][1];
     const cz_groove *g = s->style->groove[sec->groove];
+    // A slow piece's chorus lifts with its kick and snare, not with more
+    // hats: busier hats at 80 BPM read as a pulse twice as fast.
+    const cz_groove *hats = sec->groove == 2 && s->bpm < 95 ? s->style->groove[1] : g;
     double at = (sec->start_bar + bar) * 16.0;
     bool last = bar == sec->bars - 1;
     bool next_drums = si + 1 < s->n_sec ? s->sec[si + 1].groove >= 0 : true;
@@ -127,12 +130,12 @@ static void cz_part_drums(cz_song *s, int si, int bar) {
         if (bar == 0 && sec->groove >= 1 && sec->start_bar > 0)
             cz_part_note(s, kit->chan, 49, cz_vel(sec, 96), at, 4, 2, 0);
         for (int lane = 0; lane < CZ_LANE_COUNT; lane++) {
-            const char *p = cz_lane_pattern(s, g, (cz_lane)lane);
-            if (!p)
-                continue;
             bool back = lane == CZ_LANE_SNARE || lane == CZ_LANE_RIM || lane == CZ_LANE_CLAP;
             bool hat = lane == CZ_LANE_HAT || lane == CZ_LANE_OPEN_HAT || lane == CZ_LANE_RIDE ||
                        lane == CZ_LANE_SHAKER;
+            const char *p = cz_lane_pattern(s, hat ? hats : g, (cz_lane)lane);
+            if (!p)
+                continue;
             // A slow piece's light groove keeps its hats on the beat: eighths
             // at 80 BPM sound like a pulse twice as fast.
             bool on_beat = hat && sec->groove == 0 && s->bpm < 95;
