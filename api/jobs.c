@@ -194,10 +194,11 @@ static const char *mime_type(const char *format) {
  * wrong (answered); 0 when it is another variant. */
 static int composer_variant(cz_http_req *r, const char *variant, const char **format,
                             const char *name, enum MHD_Result *res) {
-    static const char *const groups[] = {"harmony", "bass", "pad", "melody", "drums", NULL};
-    const char *want = !strcmp(variant, "midi")                               ? "mid"
+    static const char *const groups[] = {"harmony", "bass",   "pad", "melody",
+                                         "drums",   "reverb", NULL};
+    const char *want = !strcmp(variant, "midi")                              ? "mid"
                        : !strcmp(variant, "raw") || !strcmp(variant, "stem") ? "wav"
-                                                                              : NULL;
+                                                                             : NULL;
     if (!want)
         return 0;
     *format = *format ? *format : want;
@@ -212,7 +213,8 @@ static int composer_variant(cz_http_req *r, const char *variant, const char **fo
         known |= !strcmp(name, groups[i]);
     if (!strcmp(variant, "stem") && !known) {
         *res = cz_http_problem(r, 422, "invalid-field",
-                               "name must be a stem: harmony, bass, pad, melody or drums", "name");
+                               "name must be a stem: harmony, bass, pad, melody, drums or reverb",
+                               "name");
         return -1;
     }
     return 1;
@@ -230,8 +232,8 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
         return res;
     format = format ? format : "flac";
     if (!own && strcmp(variant, "master"))
-        return cz_http_problem(r, 422, "invalid-field",
-                               "variant must be master, raw, stem or midi", "variant");
+        return cz_http_problem(r, 422, "invalid-field", "variant must be master, raw, stem or midi",
+                               "variant");
     if (!own && strcmp(format, "flac") && strcmp(format, "wav"))
         return cz_http_problem(r, 422, "invalid-field", "format must be flac or wav", "format");
     if (!cz_uuid_valid(id))
@@ -240,10 +242,10 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     char uri[1100];
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
-    int found = !strcmp(variant, "stem") ? cz_db_job_artifact_named(c, r->tenant, id, variant, name,
-                                                                     format, uri, sizeof uri, &err)
-                                         : cz_db_job_artifact(c, r->tenant, id, variant, format,
-                                                              uri, sizeof uri, &err);
+    int found = !strcmp(variant, "stem")
+                    ? cz_db_job_artifact_named(c, r->tenant, id, variant, name, format, uri,
+                                               sizeof uri, &err)
+                    : cz_db_job_artifact(c, r->tenant, id, variant, format, uri, sizeof uri, &err);
     cz_db_pool_put(api->db, c);
     if (found < 0)
         return unavailable(r, "artifact lookup", &err);

@@ -28,7 +28,7 @@
 #include "../common/config.h"
 #include "../common/prompt.h"
 
-#define CZ_GEN_MAX_FILES 8
+#define CZ_GEN_MAX_FILES 12
 #define CZ_GEN_SAMPLE_RATE 48000
 
 /** Callbacks a backend calls while it works. */

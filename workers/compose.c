@@ -567,9 +567,8 @@ static void cz_plan_mix(cz_song *s) {
                                                  {{78, 60}, {62, 70}},
                                                  {{100, 72}, {82, 46}},
                                                  {{100, 64}, {92, 64}}};
-    // Bass and drums stay dry (their samples carry their own room): two
-    // fewer reverb units to run.
-    static const double send[CZ_ROLE_COUNT] = {0.8, 0, 1.1, 0.9, 0};
+    // Bass and drums send little: their samples carry their own room.
+    static const double send[CZ_ROLE_COUNT] = {0.8, 0.1, 1.1, 0.9, 0.25};
     cz_score *sc = s->score;
     for (int r = 0; r < CZ_ROLE_COUNT; r++)
         for (int k = 0; k < 2; k++) {

@@ -2,8 +2,8 @@
  *
  * Steps, with a cancel check between each: compose the score; write the
  * MIDI file; render, streaming each block into the mix file and, when asked,
- * one file per group that has notes. Progress: composing and the MIDI file
- * are the first 2%, rendering the rest, reported once per second of audio.
+ * one file per group that has notes and one for the reverb return. Progress: composing and the MIDI
+ * file are the first 2%, rendering the rest, reported once per second of audio.
  *
  * The WAV files are written without libsndfile's PEAK chunk, which carries
  * the time of writing and would make two renders of one seed differ. */
@@ -30,7 +30,7 @@ static void cz_composer_release(void *state) {
 /* The open WAV files of one render: the mix and the stems asked for. */
 typedef struct cz_wavs {
     SNDFILE *mix;
-    SNDFILE *stem[CZ_ROLE_COUNT];
+    SNDFILE *stem[CZ_RENDER_STEMS];
 } cz_wavs;
 
 static SNDFILE *cz_wav_open(const char *path, cz_err *err) {
@@ -46,27 +46,29 @@ static SNDFILE *cz_wav_open(const char *path, cz_err *err) {
 }
 
 static int cz_wav_put(SNDFILE *f, const float *lr, size_t frames, cz_err *err) {
+    if (!f)
+        return 0;
     if (sf_writef_float(f, lr, (sf_count_t)frames) != (sf_count_t)frames)
         return cz_err_set(err, "writing audio failed: %s (is the disk full?)", sf_strerror(f));
     return 0;
 }
 
-static int cz_wavs_block(void *user, const float *const stems[CZ_ROLE_COUNT], const float *mix,
+static int cz_wavs_block(void *user, const float *const stems[CZ_RENDER_STEMS], const float *mix,
                          size_t frames, cz_err *err) {
     cz_wavs *w = user;
     if (cz_wav_put(w->mix, mix, frames, err) != 0)
         return -1;
-    for (int g = 0; g < CZ_ROLE_COUNT; g++)
-        if (w->stem[g] && stems[g] && cz_wav_put(w->stem[g], stems[g], frames, err) != 0)
+    for (int g = 0; g < CZ_RENDER_STEMS; g++)
+        if (stems[g] && cz_wav_put(w->stem[g], stems[g], frames, err) != 0)
             return -1;
     return 0;
 }
 
 static int cz_wavs_close(cz_wavs *w, cz_err *err) {
     int rc = 0;
-    SNDFILE *all[CZ_ROLE_COUNT + 1] = {w->mix};
+    SNDFILE *all[CZ_RENDER_STEMS + 1] = {w->mix};
     memcpy(all + 1, w->stem, sizeof w->stem);
-    for (int i = 0; i <= CZ_ROLE_COUNT; i++)
+    for (int i = 0; i <= CZ_RENDER_STEMS; i++)
         if (all[i] && sf_close(all[i]) != 0 && rc == 0)
             rc = cz_err_set(err, "closing a WAV file failed: is the disk full?");
     memset(w, 0, sizeof *w);
@@ -113,12 +115,12 @@ static int cz_composer_generate(void *state, const cz_gen_request *req, const cz
                                             score.duration_s, err)) ||
                     !(w.mix = cz_wav_open(f->file.tmp, err))))
         rc = -1;
-    for (int g = 0; rc == 0 && req->stems && g < CZ_ROLE_COUNT; g++) {
-        if (!cz_render_group_sounds(&score, (cz_role)g))
+    for (int g = 0; rc == 0 && req->stems && g < CZ_RENDER_STEMS; g++) {
+        if (!cz_render_stem_sounds(&score, g))
             continue;
         char name[32];
-        snprintf(name, sizeof name, "stem-%s.wav", cz_role_name((cz_role)g));
-        if (!(f = cz_gen_result_add(out, req, "stem", cz_role_name((cz_role)g), "wav", name,
+        snprintf(name, sizeof name, "stem-%s.wav", cz_render_stem_name(g));
+        if (!(f = cz_gen_result_add(out, req, "stem", cz_render_stem_name(g), "wav", name,
                                     score.duration_s, err)) ||
             !(w.stem[g] = cz_wav_open(f->file.tmp, err)))
             rc = -1;

@@ -10,12 +10,10 @@
  * The render loop. The score's notes become note-on/off events at sample
  * frames (offs first at a frame, so a repeated note is struck again), and the
  * synthesizer runs from event to event with fluid_synth_process() straight
- * into planar block buffers, one left/right pair per group for both the dry
- * sound and the reverb. A full block is faded where the piece ends, the
- * groups are interleaved into stems and summed into the mix in a fixed order,
- * and the block goes to the sink. Chorus is off (it would cost more than the
- * reverbs together), and a group's reverb unit runs only when the group
- * sounds and sends to it: the composer keeps bass and drums dry.
+ * into planar block buffers: one left/right pair per group for its dry sound,
+ * and one for the reverb return. A full block is faded where the piece ends,
+ * the stems are interleaved and summed into the mix in a fixed order, and the
+ * block goes to the sink. Chorus is off: it would cost as much as the reverb.
  *
  * A renderer is not thread-safe: use one per thread. */
 #include "render.h"
@@ -45,11 +43,18 @@ unsigned cz_render_rate(const cz_renderer *r) {
     return r->sample_rate;
 }
 
-bool cz_render_group_sounds(const cz_score *score, cz_role g) {
-    for (int c = g; c < CZ_SCORE_CHANNELS; c += CZ_ROLE_COUNT)
-        if (score->parts[c].used && cz_score_channel_sounds(score, c))
+bool cz_render_stem_sounds(const cz_score *score, int stem) {
+    for (int c = 0; c < CZ_SCORE_CHANNELS; c++) {
+        const cz_score_part *p = &score->parts[c];
+        bool in = stem == CZ_RENDER_REVERB ? p->reverb > 0 : c % CZ_ROLE_COUNT == stem;
+        if (in && p->used && cz_score_channel_sounds(score, c))
             return true;
+    }
     return false;
+}
+
+const char *cz_render_stem_name(int stem) {
+    return stem == CZ_RENDER_REVERB ? "reverb" : cz_role_name((cz_role)stem);
 }
 
 /* ================================================================ synth */
@@ -77,7 +82,7 @@ static int cz_synth_settings(fluid_settings_t *st, unsigned sample_rate, double 
                    fluid_settings_setnum(st, "synth.gain", gain) == FLUID_OK &&
                    fluid_settings_setint(st, "synth.audio-channels", CZ_ROLE_COUNT) == FLUID_OK &&
                    fluid_settings_setint(st, "synth.audio-groups", CZ_ROLE_COUNT) == FLUID_OK &&
-                   fluid_settings_setint(st, "synth.effects-groups", CZ_ROLE_COUNT) == FLUID_OK &&
+                   fluid_settings_setint(st, "synth.effects-groups", 1) == FLUID_OK &&
                    fluid_settings_setint(st, "synth.chorus.active", 0) == FLUID_OK &&
                    fluid_settings_setint(st, "synth.polyphony", CZ_RENDER_POLYPHONY) == FLUID_OK &&
                    fluid_settings_setnum(st, "synth.reverb.room-size", 0.6) == FLUID_OK &&
@@ -117,20 +122,6 @@ static int cz_synth_open(cz_synth *s, const cz_renderer *r, double gain, cz_err 
     return 0;
 }
 
-/* Reverb units cost as much as a dozen voices each, so only groups that
- * sound and send to the reverb get one running. */
-static int cz_synth_reverbs(cz_synth *s, const cz_score *score, cz_err *err) {
-    for (int g = 0; g < CZ_ROLE_COUNT; g++) {
-        bool sends = false;
-        for (int c = g; c < CZ_SCORE_CHANNELS; c += CZ_ROLE_COUNT)
-            sends |= score->parts[c].used && score->parts[c].reverb > 0 &&
-                     cz_score_channel_sounds(score, c);
-        if (fluid_synth_reverb_on(s->fs, g, sends) != FLUID_OK)
-            return cz_err_set(err, "FluidSynth refused to switch the reverb of group %d", g);
-    }
-    return 0;
-}
-
 /* Selects each part's program and sets its mix. */
 static int cz_synth_setup(cz_synth *s, const cz_score *score, cz_err *err) {
     for (int c = 0; c < CZ_SCORE_CHANNELS; c++) {
@@ -155,6 +146,14 @@ static int cz_synth_setup(cz_synth *s, const cz_score *score, cz_err *err) {
                     return cz_err_set(err, "FluidSynth refused the release of channel %d", c + 1);
         }
     }
+    return 0;
+}
+
+/* The reverb runs only when a part that plays sends to it. */
+static int cz_synth_reverb(cz_synth *s, const cz_score *score, cz_err *err) {
+    if (fluid_synth_reverb_on(s->fs, -1, cz_render_stem_sounds(score, CZ_RENDER_REVERB)) !=
+        FLUID_OK)
+        return cz_err_set(err, "FluidSynth refused to switch its reverb");
     return 0;
 }
 
@@ -213,11 +212,11 @@ typedef struct cz_run {
     size_t fill;          /* frames in the current block */
     uint64_t fade_start;  /* first frame of the fade-out */
     uint64_t next_report; /* frame of the next progress call */
-    bool sounds[CZ_ROLE_COUNT];
-    float *planar;               /* [group][L|R][block] */
-    float *stems[CZ_ROLE_COUNT]; /* interleaved blocks, NULL for silent groups */
+    bool sounds[CZ_RENDER_STEMS];
+    float *planar;                 /* [stem][L|R][block] */
+    float *stems[CZ_RENDER_STEMS]; /* interleaved blocks, NULL for silent stems */
     float *mix;
-    float *dry[2 * CZ_ROLE_COUNT], *fx[4 * CZ_ROLE_COUNT];
+    float *dry[2 * CZ_ROLE_COUNT], *fx[4]; /* reverb L R, chorus L R (off) */
     cz_render_progress_fn progress;
     void *user;
     cz_render_sink_fn sink;
@@ -237,7 +236,7 @@ static int cz_run_flush(cz_run *run, cz_err *err) {
     if (n == 0)
         return 0;
     memset(run->mix, 0, 2 * n * sizeof(float));
-    for (int g = 0; g < CZ_ROLE_COUNT; g++) {
+    for (int g = 0; g < CZ_RENDER_STEMS; g++) {
         if (!run->sounds[g])
             continue;
         const float *l = run->planar + (size_t)(2 * g) * CZ_RENDER_BLOCK;
@@ -255,7 +254,7 @@ static int cz_run_flush(cz_run *run, cz_err *err) {
         return -1;
     run->block_start += n;
     run->fill = 0;
-    memset(run->planar, 0, (size_t)(2 * CZ_ROLE_COUNT) * CZ_RENDER_BLOCK * sizeof(float));
+    memset(run->planar, 0, (size_t)(2 * CZ_RENDER_STEMS) * CZ_RENDER_BLOCK * sizeof(float));
     return 0;
 }
 
@@ -265,13 +264,12 @@ static int cz_run_until(cz_run *run, uint64_t until, cz_err *err) {
         size_t n = CZ_RENDER_BLOCK - run->fill;
         if (n > until - run->pos)
             n = (size_t)(until - run->pos);
-        float *dry[2 * CZ_ROLE_COUNT], *fx[4 * CZ_ROLE_COUNT];
+        float *dry[2 * CZ_ROLE_COUNT], *fx[4];
         for (int i = 0; i < 2 * CZ_ROLE_COUNT; i++)
             dry[i] = run->dry[i] + run->fill;
-        for (int i = 0; i < 4 * CZ_ROLE_COUNT; i++)
+        for (int i = 0; i < 4; i++)
             fx[i] = run->fx[i] + run->fill;
-        if (fluid_synth_process(run->syn.fs, (int)n, 4 * CZ_ROLE_COUNT, fx, 2 * CZ_ROLE_COUNT,
-                                dry) != FLUID_OK)
+        if (fluid_synth_process(run->syn.fs, (int)n, 4, fx, 2 * CZ_ROLE_COUNT, dry) != FLUID_OK)
             return cz_err_set(err, "FluidSynth failed to render at frame %llu",
                               (unsigned long long)run->pos);
         run->pos += n;
@@ -305,23 +303,26 @@ static int cz_run_events(cz_run *run, const cz_event *ev, size_t n, cz_err *err)
 static void cz_run_free(cz_run *run) {
     cz_synth_close(&run->syn);
     free(run->planar);
-    for (int g = 0; g < CZ_ROLE_COUNT; g++)
+    for (int g = 0; g < CZ_RENDER_STEMS; g++)
         free(run->stems[g]);
     free(run->mix);
 }
 
 static int cz_run_alloc(cz_run *run, const cz_score *score, cz_err *err) {
-    run->planar = calloc((size_t)(2 * CZ_ROLE_COUNT) * CZ_RENDER_BLOCK, sizeof(float));
+    run->planar = calloc((size_t)(2 * CZ_RENDER_STEMS) * CZ_RENDER_BLOCK, sizeof(float));
     run->mix = malloc(2 * CZ_RENDER_BLOCK * sizeof(float));
     if (!run->planar || !run->mix)
         return cz_err_set(err, "out of memory for render buffers");
-    for (int g = 0; g < CZ_ROLE_COUNT; g++) {
+    for (int g = 0; g < CZ_RENDER_STEMS; g++) {
         float *l = run->planar + (size_t)(2 * g) * CZ_RENDER_BLOCK, *r = l + CZ_RENDER_BLOCK;
-        // Each group's dry sound and its own reverb (and the chorus slot,
-        // unused) land in the same stereo pair: its stem.
-        run->dry[2 * g] = run->fx[4 * g] = run->fx[4 * g + 2] = l;
-        run->dry[2 * g + 1] = run->fx[4 * g + 1] = run->fx[4 * g + 3] = r;
-        run->sounds[g] = cz_render_group_sounds(score, (cz_role)g);
+        if (g < CZ_ROLE_COUNT) { // a group's dry sound
+            run->dry[2 * g] = l;
+            run->dry[2 * g + 1] = r;
+        } else { // the reverb return; the chorus slot (off) points at it too
+            run->fx[0] = run->fx[2] = l;
+            run->fx[1] = run->fx[3] = r;
+        }
+        run->sounds[g] = cz_render_stem_sounds(score, g);
         if (run->sounds[g] && !(run->stems[g] = malloc(2 * CZ_RENDER_BLOCK * sizeof(float))))
             return cz_err_set(err, "out of memory for render buffers");
     }
@@ -357,7 +358,7 @@ int cz_render_score(cz_renderer *r, const cz_score *score, cz_render_progress_fn
     if (rc == 0)
         rc = cz_synth_setup(&run.syn, score, err);
     if (rc == 0)
-        rc = cz_synth_reverbs(&run.syn, score, err);
+        rc = cz_synth_reverb(&run.syn, score, err);
     if (rc == 0)
         rc = cz_run_events(&run, ev, n_ev, err);
     free(ev);
@@ -372,7 +373,7 @@ typedef struct cz_memory_sink {
     size_t frames, cap;
 } cz_memory_sink;
 
-static int cz_memory_block(void *user, const float *const stems[CZ_ROLE_COUNT], const float *mix,
+static int cz_memory_block(void *user, const float *const stems[CZ_RENDER_STEMS], const float *mix,
                            size_t frames, cz_err *err) {
     (void)stems;
     cz_memory_sink *m = user;

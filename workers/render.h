@@ -3,11 +3,14 @@
  *
  * The SoundFont is loaded once per worker (cz_render_open) and shared by
  * every render; each render gets a fresh synthesizer that borrows it. The
- * synthesizer runs with one audio group and one effects unit (reverb) per
- * instrument group, so fluid_synth_process() writes each group's dry sound
- * and its own reverb into that group's stem; the mix is the sum of the
- * stems. Stems are therefore always rendered, whether or not a job keeps
- * them, and the mix does not depend on it.
+ * synthesizer runs with one audio group per instrument group, so
+ * fluid_synth_process() writes each group's sound into that group's stem,
+ * and one reverb, whose return is a stem of its own ("reverb"), as on a
+ * mixing desk: the mix is the sum of the stems. Stems are therefore always
+ * rendered, whether or not a job keeps them, and the mix does not depend on
+ * it. (A reverb per group would leave each stem wet, at the price of a
+ * reverb unit per group: each costs about as much as all the voices of a
+ * sparse piece.)
  *
  * Audio reaches the caller block by block through a sink, so a ten-minute
  * piece needs a few hundred kilobytes rather than a gigabyte. */
@@ -20,6 +23,10 @@
 #include "score.h"
 #include "style.h"
 
+/** Stems: one per instrument group (style.h), then the reverb return. */
+#define CZ_RENDER_REVERB CZ_ROLE_COUNT
+#define CZ_RENDER_STEMS (CZ_ROLE_COUNT + 1)
+
 typedef struct cz_renderer cz_renderer;
 
 /**
@@ -29,11 +36,11 @@ typedef struct cz_renderer cz_renderer;
 typedef int (*cz_render_progress_fn)(void *user, double fraction);
 
 /**
- * @brief Receives one block of audio: for each group, interleaved stereo
- * samples (NULL for a group with no notes in the score), and the mix.
+ * @brief Receives one block of audio: for each stem, interleaved stereo
+ * samples (NULL for a stem that stays silent), and the mix.
  * @returns 0, or -1 with @p err filled to stop the render.
  */
-typedef int (*cz_render_sink_fn)(void *user, const float *const stems[CZ_ROLE_COUNT],
+typedef int (*cz_render_sink_fn)(void *user, const float *const stems[CZ_RENDER_STEMS],
                                  const float *mix, size_t frames, cz_err *err);
 
 /**
@@ -45,8 +52,14 @@ cz_renderer *cz_render_open(const char *soundfont, unsigned sample_rate, cz_err 
 /** @brief The renderer's sample rate. */
 unsigned cz_render_rate(const cz_renderer *r);
 
-/** @brief True when group @p g has notes in @p score (and so gets a stem). */
-bool cz_render_group_sounds(const cz_score *score, cz_role g);
+/**
+ * @brief True when stem @p stem sounds in @p score: a group with notes, or
+ * the reverb when a part with notes sends to it.
+ */
+bool cz_render_stem_sounds(const cz_score *score, int stem);
+
+/** @brief The name of stem @p stem: a group's name, or "reverb". */
+const char *cz_render_stem_name(int stem);
 
 /**
  * @brief Renders @p score: exactly round(duration_s * rate) frames, faded out

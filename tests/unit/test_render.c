@@ -154,18 +154,18 @@ static void test_render_keys_and_moods(void **state) {
 
 /* A sink that keeps the mix and every stem. */
 typedef struct capture {
-    float *mix, *stem[CZ_ROLE_COUNT];
-    bool got[CZ_ROLE_COUNT];
+    float *mix, *stem[CZ_RENDER_STEMS];
+    bool got[CZ_RENDER_STEMS];
     size_t frames, cap;
 } capture;
 
-static int capture_block(void *user, const float *const stems[CZ_ROLE_COUNT], const float *mix,
+static int capture_block(void *user, const float *const stems[CZ_RENDER_STEMS], const float *mix,
                          size_t frames, cz_err *err) {
     (void)err;
     capture *c = user;
     assert_true(c->frames + frames <= c->cap);
     memcpy(c->mix + 2 * c->frames, mix, 2 * frames * sizeof(float));
-    for (int g = 0; g < CZ_ROLE_COUNT; g++)
+    for (int g = 0; g < CZ_RENDER_STEMS; g++)
         if (stems[g]) {
             c->got[g] = true;
             memcpy(c->stem[g] + 2 * c->frames, stems[g], 2 * frames * sizeof(float));
@@ -176,7 +176,7 @@ static int capture_block(void *user, const float *const stems[CZ_ROLE_COUNT], co
 
 static void capture_free(capture *c) {
     free(c->mix);
-    for (int g = 0; g < CZ_ROLE_COUNT; g++)
+    for (int g = 0; g < CZ_RENDER_STEMS; g++)
         free(c->stem[g]);
 }
 
@@ -189,32 +189,34 @@ static void compose(const char *prompt, double seconds, uint64_t seed, cz_score 
         fail_msg("compose: %s", err.msg);
 }
 
-/* Each group is a stem; the stems add up to the mix (the same additions in
- * the same order), and every group that has notes sounds. */
+/* Each group is a stem, and so is the reverb return; the stems add up to
+ * the mix (the same additions in the same order), and every group that has
+ * notes sounds. */
 static void test_render_stems_sum_to_mix(void **state) {
     cz_renderer *r = *state;
     cz_score s;
     compose("lofi hip hop with rhodes, bass, pad, flute and drums, 84 bpm", 8.0, 3, &s);
     capture c = {.cap = 8 * RATE};
     c.mix = calloc(2 * c.cap, sizeof(float));
-    for (int g = 0; g < CZ_ROLE_COUNT; g++)
+    for (int g = 0; g < CZ_RENDER_STEMS; g++)
         c.stem[g] = calloc(2 * c.cap, sizeof(float));
     cz_err err = {{0}};
     assert_int_equal(cz_render_score(r, &s, NULL, NULL, capture_block, &c, &err), 0);
     assert_int_equal(c.frames, c.cap);
-    for (int g = 0; g < CZ_ROLE_COUNT; g++) {
-        assert_true(c.got[g] == cz_render_group_sounds(&s, (cz_role)g));
+    assert_true(c.got[CZ_RENDER_REVERB]);
+    for (int g = 0; g < CZ_RENDER_STEMS; g++) {
+        assert_true(c.got[g] == cz_render_stem_sounds(&s, g));
         if (!c.got[g])
             continue;
         double energy = 0;
         for (size_t k = 0; k < 2 * c.frames; k++)
             energy += (double)c.stem[g][k] * c.stem[g][k];
         if (!(energy > 1e-3))
-            fail_msg("group %s is silent", cz_role_name((cz_role)g));
+            fail_msg("stem %s is silent", cz_render_stem_name(g));
     }
     for (size_t k = 0; k < 2 * c.frames; k++) {
         float sum = 0;
-        for (int g = 0; g < CZ_ROLE_COUNT; g++)
+        for (int g = 0; g < CZ_RENDER_STEMS; g++)
             if (c.got[g])
                 sum += c.stem[g][k];
         assert_true(sum == c.mix[k]);
