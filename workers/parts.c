@@ -494,10 +494,12 @@ static int cz_fit_range(int pitch, int lo, int hi) {
     return pitch;
 }
 
-/* One bar of melody from motif @p m. @p kind: 0 the motif, 1 a sequence of
- * it, 2 raised, 3 a cadence; @p answer: the cadence ends on the root. */
+/* One bar of melody from motif @p m. Its first note is the chord tone
+ * nearest @p anchor; the others follow the motif's contour. @p kind: 0 the
+ * motif, 1 a sequence of it (a step higher), 2 raised (a third higher), 3 a
+ * cadence; @p answer: the cadence ends on the root. */
 static void cz_melody_bar(cz_song *s, const cz_section *sec, int bar, const cz_motif *m, int kind,
-                          bool answer, bool ornament, int lo, int hi) {
+                          bool answer, bool ornament, int anchor, int lo, int hi) {
     const cz_slot *sl = &s->slot[CZ_ROLE_MELODY][0];
     double at = (sec->start_bar + bar) * 16.0;
     int starts[CZ_MAX_MOTIF + 2], lens[CZ_MAX_MOTIF + 2], steps[CZ_MAX_MOTIF + 2], n = 0;
@@ -521,7 +523,7 @@ static void cz_melody_bar(cz_song *s, const cz_section *sec, int bar, const cz_m
         for (int i = 0; i < m->n; i++, n++) {
             starts[n] = m->start[i];
             lens[n] = m->len[i];
-            steps[n] = m->step[i] + (i == 0 && kind == 1 ? 1 : 0) + (i == 0 && kind == 2 ? 2 : 0);
+            steps[n] = m->step[i];
             if (ornament && lens[n] >= 4 && n + 1 < CZ_MAX_MOTIF + 1) { // split with a neighbour
                 int half = lens[n] / 2;
                 lens[n] = half;
@@ -532,28 +534,30 @@ static void cz_melody_bar(cz_song *s, const cz_section *sec, int bar, const cz_m
             }
         }
     }
+    anchor += kind == 1 ? 2 : kind == 2 ? 4 : 0;
+    int prev = anchor;
     for (int i = 0; i < n; i++) {
         int k = starts[i];
         const cz_chord *ch = cz_song_chord(s, sec, bar * 16 + k);
         int pcs[7];
         cz_chord_scale(s, ch, pcs);
-        int p = cz_scale_move(pcs, s->melody_prev, steps[i]);
+        int p =
+            i == 0 ? cz_nearest_chord_tone(s, ch, anchor, -1) : cz_scale_move(pcs, prev, steps[i]);
         bool strong = k % 8 == 0 || lens[i] >= 4;
         if (kind == 3 && i == n - 1)
             p = cz_nearest_chord_tone(s, ch, p, answer ? 0 : 1);
         else if (strong && !cz_is_chord_tone(s, ch, p))
             p = cz_nearest_chord_tone(s, ch, p, -1);
-        if (p == s->melody_prev && steps[i] != 0 && i > 0)
+        if (p == prev && steps[i] != 0 && i > 0)
             p = cz_scale_move(pcs, p, steps[i] > 0 ? 1 : -1);
-        int fitted = cz_fit_range(p, lo, hi);
-        if (fitted != p) // out of range: turn the line around instead of jumping far
-            fitted = cz_fit_range(cz_scale_move(pcs, s->melody_prev, -steps[i]), lo, hi);
-        p = fitted;
-        s->melody_prev = p;
+        if (p > hi || p < lo) // out of range: turn the line around instead of jumping far
+            p = cz_fit_range(cz_scale_move(pcs, prev, -steps[i]), lo, hi);
+        prev = p;
         int vel = cz_vel(sec, 86 + (strong ? 8 : 0) + (kind == 2 ? 4 : 0));
         double legato = (sl->flags & CZ_INS_SUSTAIN) || sl->program >= 56 ? 0.97 : 0.9;
         cz_part_note(s, sl->chan, p, vel, at + k, lens[i] * legato, 6, 0);
     }
+    s->melody_prev = prev;
 }
 
 static void cz_part_melody(cz_song *s, const cz_section *sec) {
@@ -562,12 +566,12 @@ static void cz_part_melody(cz_song *s, const cz_section *sec) {
         return;
     int which = sec->kind == CZ_SEC_CHORUS ? 1 : sec->kind == CZ_SEC_BRIDGE ? 2 : 0;
     const cz_motif *m = &s->motif[which];
-    // The chorus sits a little higher than the verse.
-    int lo = sl->lo + (which == 1 ? 2 : 0), hi = sl->hi;
-    if (hi - lo < 12)
-        lo = hi - 12;
-    if (s->melody_prev < lo || s->melody_prev > hi)
-        s->melody_prev = (lo + hi) / 2;
+    int lo = sl->lo, hi = sl->hi;
+    if (hi - lo < 14)
+        lo = hi - 14;
+    // Phrases start in the lower middle of the instrument's range (the
+    // chorus a little higher, so it lifts); answers start a step lower.
+    int anchor = lo + (hi - lo) * (which == 1 ? 5 : 3) / 10;
     for (int bar = 0; bar < sec->bars; bar++) {
         int pos = bar % 4, phrase = bar / 4;
         bool last = bar == sec->bars - 1;
@@ -576,11 +580,9 @@ static void cz_part_melody(cz_song *s, const cz_section *sec) {
         if (sec->kind == CZ_SEC_BREAK && pos >= 2)
             continue; // breakdowns leave room
         int kind = pos == 3 || last ? 3 : pos == 2 && phrase % 2 == 0 ? 2 : pos;
-        if (pos == 0 && phrase == 0 && bar == 0) // a phrase starts on a chord tone
-            s->melody_prev = cz_nearest_chord_tone(s, cz_song_chord(s, sec, 0),
-                                                   (lo + hi) / 2 + (which == 1 ? 3 : 0), -1);
         bool ornament = sec->occurrence > 0 && cz_rng_below(&s->rng, 2);
-        cz_melody_bar(s, sec, bar, m, kind, phrase % 2 == 1 || last, ornament, lo, hi);
+        cz_melody_bar(s, sec, bar, m, kind, phrase % 2 == 1 || last, ornament,
+                      anchor - (phrase % 2 ? 2 : 0), lo, hi);
     }
 }
 

@@ -63,9 +63,9 @@ GROOVE(house_full, [K] = "X...X...X...X...", [CL] = "....X.......X...", [OH] = "
        [SH] = "o.o.o.o.o.o.o.o.", [CG] = "...x..x....x.x..");
 GROOVE(techno_light, [K] = "X...X...X...X...", [H] = ".o.o.o.o.o.o.o.o");
 GROOVE(techno_main, [K] = "X...X...X...X...", [H] = "..x...x...x...x.", [CL] = "....x.......x...",
-       [RD] = "oooooooooooooooo");
+       [SH] = "oooooooooooooooo");
 GROOVE(techno_full, [K] = "X...X...X...X...", [OH] = "..x...x...x...x.", [CL] = "....x.......x...",
-       [RD] = "oooooooooooooooo");
+       [SH] = "oooooooooooooooo");
 /* drum and bass: the two-step */
 GROOVE(dnb_light, [K] = "X.........X.....", [RIM] = "....x.......x...", [H] = "X.x.X.x.X.x.X.x.");
 GROOVE(dnb_main, [K] = "X.........X.....", [S] = "....X.......X...", [H] = "X.x.X.x.X.x.X.x.");
@@ -210,7 +210,7 @@ static const cz_style cz_style_table[] = {
      .groove = {&soft_light, &soft_main, &soft_full},
      .bass_line = {"R---------------", "R---------------"}, .comp = {"X---------------", "X-------x-------"},
      .arp_line = "0123", .arp_step = 4, .extensions = 2, .beats_per_chord = 8, .section_bars = 8,
-     .arps = 1, .melody_density = 0, .minor_bias = 0, .reverb = 90, .trim_db = -2,
+     .arps = 1, .melody_density = 0, .minor_bias = 0, .reverb = 90, .trim_db = 6,
      .major = ambient_maj, .minor = ambient_min},
     {.genre = "cinematic", .bpm_lo = 70, .bpm_hi = 100, .kit = 48,
      .roles = NO(CZ_ROLE_DRUMS), .harmony = {48, 49}, .bass = {43, 42}, .pad = {52, 60}, .melody = {60, 40},
