@@ -211,6 +211,32 @@ static int record_usage(PGconn *c, const char *job_id, cz_err *err) {
     return n < 0 ? -1 : 0;
 }
 
+/* The inference worker produces its generated event and the post message
+ * independently, so the post worker's events can reach the scheduler first
+ * and move the job past "generated"; the late generated event's transition
+ * is then a no-op. Its artifacts (raw mix, MIDI score, stems) and its
+ * provenance still belong to the job, so they are recorded when the job is
+ * in a later state of the same attempt, once (a redelivered event adds no
+ * second history row). A canceled, failed or rejected job's late result
+ * stays discarded. @returns 1 recorded, 0 nothing to do, -1 on error. */
+static int record_late_generated(PGconn *c, const cz_event *ev, const char *attempt,
+                                 cz_err *err) {
+    char *detail = cJSON_PrintUnformatted(ev->root);
+    const char *p[] = {ev->job_id, attempt, detail};
+    long n = cz_db_exec(c,
+                        "INSERT INTO job_events (job_id, attempt, event, state, detail)"
+                        " SELECT j.id, $2::int, 'generated', j.state, $3::jsonb FROM jobs j"
+                        "  WHERE j.id = $1 AND j.attempt = $2::int"
+                        "    AND j.state IN ('postprocessing', 'in_review', 'succeeded')"
+                        "    AND NOT EXISTS (SELECT 1 FROM job_events e WHERE e.job_id = j.id"
+                        "                    AND e.attempt = $2::int AND e.event = 'generated')",
+                        3, p, err);
+    free(detail);
+    if (n <= 0)
+        return (int)n;
+    return record_artifacts(c, ev, attempt, err) ? -1 : 1;
+}
+
 static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
                             cz_err *err) {
     int to = cz_job_event_target(ev->type);
@@ -243,6 +269,8 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
                         "  failure_detail = COALESCE($10, failure_detail)"
                         " WHERE id = $1 AND attempt = $2::int AND state = ANY($4::text[])",
                         10, p, err);
+    if (n == 0 && ev->type == CZ_EV_GENERATED)
+        return record_late_generated(c, ev, attempt, err) < 0 ? -1 : 0;
     if (n <= 0)
         return (int)n;
 
