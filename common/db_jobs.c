@@ -219,8 +219,7 @@ static int record_usage(PGconn *c, const char *job_id, cz_err *err) {
  * in a later state of the same attempt, once (a redelivered event adds no
  * second history row). A canceled, failed or rejected job's late result
  * stays discarded. @returns 1 recorded, 0 nothing to do, -1 on error. */
-static int record_late_generated(PGconn *c, const cz_event *ev, const char *attempt,
-                                 cz_err *err) {
+static int record_late_generated(PGconn *c, const cz_event *ev, const char *attempt, cz_err *err) {
     char *detail = cJSON_PrintUnformatted(ev->root);
     const char *p[] = {ev->job_id, attempt, detail};
     long n = cz_db_exec(c,
