@@ -30,7 +30,13 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c workers/*.c))
 
 .PHONY: all deps up down run test unit system bench fmt fmt-check clean logs
-all: $(BINS)
+all: $(BINS) $(BUILD)/bench/fp_bench
+
+# Benchmark drivers written in C link common/ like the binaries do.
+$(BUILD)/bench/%: tests/bench/%.c $(COMMON)
+	@mkdir -p $(dir $@)
+	@echo "  BENCH   $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -86,10 +92,10 @@ bench: deps
 	tests/bench/run.sh
 
 fmt:
-	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c)
+	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/bench/*.c)
 
 fmt-check:
-	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/unit/*.c)
+	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/unit/*.c tests/bench/*.c)
 
 clean:
 	rm -rf $(BUILD) bin

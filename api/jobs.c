@@ -18,6 +18,8 @@
 #include "../common/artifact.h"
 #include "../common/db_jobs.h"
 #include "../common/ids.h"
+#include "../common/json.h"
+#include "../common/redis.h"
 #include "../common/job_state.h"
 #include "../common/log.h"
 #include "request.h"
@@ -39,6 +41,14 @@ static bool is_json_type(const char *ct) {
     return !strncasecmp(ct, "application/json", n) && (ct[n] == '\0' || ct[n] == ';');
 }
 
+static bool valid_idempotency_key(const char *key) {
+    size_t n = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < 0x20 || key[i] > 0x7e)
+            return false;
+    return n >= 1 && n <= 255;
+}
+
 static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
     cz_log_error("%s: %s", what, err->msg);
     return cz_http_problem(r, 503, "unavailable",
@@ -56,6 +66,13 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
                                "send the job as Content-Type: application/json", NULL);
     if (r->body_too_large)
         return cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
+
+    /* Stripe's rules: any printable ASCII, at most 255 characters. */
+    const char *key = header(r, "Idempotency-Key");
+    if (key && !valid_idempotency_key(key))
+        return cz_http_problem(r, 422, "invalid-field",
+                               "Idempotency-Key must be 1 to 255 printable ASCII characters",
+                               "Idempotency-Key");
 
     cz_request req;
     cz_request_error verr;
@@ -78,21 +95,41 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
         .max_attempts = 4,
     };
     cz_err err;
+    int status = MHD_HTTP_ACCEPTED, outcome = CZ_CREATE_NEW;
+    char *json;
     PGconn *c = cz_db_pool_get(api->db);
-    char *json = cz_db_job_create(c, &job, &err);
+    if (key) {
+        outcome = cz_db_job_create_once(c, &job, key, &status, &json, &err);
+        if (outcome < 0)
+            json = NULL;
+    } else {
+        json = cz_db_job_create(c, &job, &err);
+    }
     cz_db_pool_put(api->db, c);
     cz_request_free(&req);
+    if (outcome == CZ_CREATE_CONFLICT)
+        return cz_http_problem(r, 409, "idempotency-key-reused",
+                               "this Idempotency-Key was used with a different request in the "
+                               "last 24 hours; use a new key for a new request",
+                               NULL);
     if (!json)
         return unavailable(r, "job insert", &err);
-    cz_log_job(CZ_LOG_INFO, id, trace, "job accepted for tenant %s", r->tenant);
+    if (outcome == CZ_CREATE_NEW)
+        cz_log_job(CZ_LOG_INFO, id, trace, "job accepted for tenant %s", r->tenant);
 
+    /* A replay answers with the first response's body; its id is the job's. */
+    cJSON *stored = outcome == CZ_CREATE_REPLAY ? cJSON_Parse(json) : NULL;
+    const char *job_id = stored ? cz_json_str(stored, "id") : id;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
     char location[64];
-    snprintf(location, sizeof location, "/v1/jobs/%s", id);
+    snprintf(location, sizeof location, "/v1/jobs/%s", job_id ? job_id : id);
+    cJSON_Delete(stored);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-    res = MHD_queue_response(r->conn, MHD_HTTP_ACCEPTED, resp);
+    if (outcome == CZ_CREATE_REPLAY)
+        MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    res = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return res;
 }
@@ -110,6 +147,54 @@ enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
     if (!json)
         return err.msg[0] ? unavailable(r, "job read", &err)
                           : cz_http_problem(r, 404, "not-found", "no such job", NULL);
+    res = cz_http_json(r, 200, json);
+    free(json);
+    return res;
+}
+
+/* Running workers learn of a cancel from a Redis flag; without Redis they
+ * finish and the scheduler discards the late result, so this is best effort. */
+static void raise_cancel_flag(cz_api *api, const char *id) {
+    cz_err err;
+    redisContext *rc = cz_redis_connect(api->cfg->redis_url, 200, &err);
+    redisReply *reply = rc ? redisCommand(rc, "SET cadenza:cancel:%s 1 EX 86400", id) : NULL;
+    if (!reply)
+        cz_log_job(CZ_LOG_WARN, id, NULL,
+                   "cancel flag not set (%s); the late result will be "
+                   "discarded",
+                   rc ? rc->errstr : err.msg);
+    freeReplyObject(reply);
+    redisFree(rc);
+}
+
+enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
+    enum MHD_Result res;
+    if (cz_http_authenticate(api, r, &res))
+        return res;
+    if (!cz_http_role_in(r, can_submit))
+        return cz_http_problem(r, 403, "forbidden", "this key's role may not cancel jobs", NULL);
+    if (!cz_uuid_valid(id))
+        return cz_http_problem(r, 404, "not-found", "no such job", NULL);
+    cz_err err;
+    char *json;
+    PGconn *c = cz_db_pool_get(api->db);
+    int rc = cz_db_job_cancel(c, r->tenant, id, &json, &err);
+    cz_db_pool_put(api->db, c);
+    if (rc < 0)
+        return unavailable(r, "job cancel", &err);
+    if (rc == 0)
+        return cz_http_problem(r, 404, "not-found", "no such job", NULL);
+    if (rc == 2) {
+        cJSON *job = cJSON_Parse(json);
+        char detail[96];
+        snprintf(detail, sizeof detail, "the job has already ended: it is %s",
+                 cz_json_str(job, "state") ? cz_json_str(job, "state") : "terminal");
+        cJSON_Delete(job);
+        free(json);
+        return cz_http_problem(r, 409, "job-finished", detail, NULL);
+    }
+    raise_cancel_flag(api, id);
+    cz_log_job(CZ_LOG_INFO, id, NULL, "canceled by tenant %s", r->tenant);
     res = cz_http_json(r, 200, json);
     free(json);
     return res;
@@ -181,11 +266,15 @@ static int parse_range(const char *h, off_t size, off_t *from, off_t *to) {
     return 1;
 }
 
+/* The formats the workers write, with their media types (RFC 9639 for
+ * FLAC, RFC 3003 for MP3, RFC 7845 for Ogg Opus, and the MIDI score). */
 static const char *mime_type(const char *format) {
-    return !strcmp(format, "flac")  ? "audio/flac"
-           : !strcmp(format, "wav") ? "audio/wav"
-           : !strcmp(format, "mid") ? "audio/midi"
-                                    : "application/octet-stream";
+    return !strcmp(format, "flac")   ? "audio/flac"
+           : !strcmp(format, "wav")  ? "audio/wav"
+           : !strcmp(format, "mp3")  ? "audio/mpeg"
+           : !strcmp(format, "opus") ? "audio/ogg; codecs=opus"
+           : !strcmp(format, "mid")  ? "audio/midi"
+                                     : NULL;
 }
 
 /* The composer's own artifacts: the raw mix, the MIDI score and the stems
@@ -234,8 +323,9 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     if (!own && strcmp(variant, "master"))
         return cz_http_problem(r, 422, "invalid-field", "variant must be master, raw, stem or midi",
                                "variant");
-    if (!own && strcmp(format, "flac") && strcmp(format, "wav"))
-        return cz_http_problem(r, 422, "invalid-field", "format must be flac or wav", "format");
+    if (!own && (!mime_type(format) || !strcmp(format, "mid")))
+        return cz_http_problem(r, 422, "invalid-field", "format must be flac, wav, mp3 or opus",
+                               "format");
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
 

@@ -4,11 +4,16 @@
 
 #include "http.h"
 
-/** @brief POST /v1/jobs: validate, store job + outbox row in one transaction, 202. */
+/** @brief POST /v1/jobs: validate, store job + outbox row in one transaction, 202.
+ * With an Idempotency-Key, a repeat gets the first response; a different
+ * request under the same key gets 409. */
 enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r);
 
 /** @brief GET /v1/jobs/{id}: the job, or 404 (also for another tenant's job). */
 enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id);
+
+/** @brief POST /v1/jobs/{id}/cancel: cancel a job that has not ended (200), 409 if it has. */
+enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief GET /v1/jobs?limit=&cursor=&state=: keyset-paginated list, newest first. */
 enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r);

@@ -262,19 +262,18 @@ static int check_quality(const cJSON *v, cJSON *out, cz_request_error *e) {
     return one_of(v, "quality", q, out, e);
 }
 
-/* Formats the post pool can write today; mp3 and opus come with the full
- * encoding chain and are refused clearly until then. */
+/* Formats the post pool writes; the FLAC master is always made as well. */
 static int check_outputs(const cJSON *v, cJSON *out, cz_request_error *e) {
-    static const char *const formats[] = {"flac", "wav", NULL};
+    static const char *const formats[] = {"flac", "wav", "mp3", "opus", NULL};
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > 4)
         return invalid(e, "outputs", "outputs must be an array of 1 to 4 formats");
-    bool seen[2] = {false, false};
+    bool seen[4] = {false, false, false, false};
     for (const cJSON *item = v->child; item; item = item->next) {
         int i = 0;
         while (formats[i] && !(cJSON_IsString(item) && !strcmp(item->valuestring, formats[i])))
             i++;
         if (!formats[i])
-            return invalid(e, "outputs", "outputs may contain flac and wav");
+            return invalid(e, "outputs", "outputs may contain flac, wav, mp3 and opus");
         if (seen[i])
             return invalid(e, "outputs", "outputs lists %s twice", formats[i]);
         seen[i] = true;
@@ -287,6 +286,22 @@ static int check_outputs(const cJSON *v, cJSON *out, cz_request_error *e) {
     return 0;
 }
 
+/* Loudness presets: a preset names a target and a ceiling; numbers given
+ * beside it override its own (fill_defaults applies the preset). */
+static const struct loudness_preset {
+    const char *name;
+    double target_lufs, true_peak_dbtp;
+} loudness_presets[] = {
+    {"streaming", -14, -1}, {"podcast", -16, -1}, {"broadcast", -23, -1}, /* EBU R 128 */
+};
+
+static const struct loudness_preset *find_preset(const char *name) {
+    for (size_t i = 0; name && i < sizeof loudness_presets / sizeof *loudness_presets; i++)
+        if (!strcmp(loudness_presets[i].name, name))
+            return &loudness_presets[i];
+    return NULL;
+}
+
 static int check_loudness(const cJSON *v, cJSON *out, cz_request_error *e) {
     if (!cJSON_IsObject(v))
         return invalid(e, "loudness", "loudness must be an object");
@@ -297,7 +312,10 @@ static int check_loudness(const cJSON *v, cJSON *out, cz_request_error *e) {
             rc = number(m, "target_lufs", -40, -5, false, l, e);
         else if (!strcmp(m->string, "true_peak_dbtp"))
             rc = number(m, "true_peak_dbtp", -9, 0, false, l, e);
-        else
+        else if (!strcmp(m->string, "preset")) {
+            static const char *const names[] = {"streaming", "podcast", "broadcast", NULL};
+            rc = one_of(m, "preset", names, l, e);
+        } else
             return fail(e, 422, "unknown-field", "loudness", "unknown field loudness.%.40s",
                         m->string);
         if (rc) {
@@ -467,10 +485,11 @@ static void fill_defaults(cJSON *c, uint64_t fallback_seed) {
     cJSON *l = cJSON_GetObjectItemCaseSensitive(c, "loudness");
     if (!l)
         l = cJSON_AddObjectToObject(c, "loudness");
+    const struct loudness_preset *preset = find_preset(cz_json_str(l, "preset"));
     if (!cJSON_HasObjectItem(l, "target_lufs"))
-        cJSON_AddNumberToObject(l, "target_lufs", -14);
+        cJSON_AddNumberToObject(l, "target_lufs", preset ? preset->target_lufs : -14);
     if (!cJSON_HasObjectItem(l, "true_peak_dbtp"))
-        cJSON_AddNumberToObject(l, "true_peak_dbtp", -1);
+        cJSON_AddNumberToObject(l, "true_peak_dbtp", preset ? preset->true_peak_dbtp : -1);
     if (!cJSON_HasObjectItem(c, "stems"))
         cJSON_AddBoolToObject(c, "stems", false);
     if (!cJSON_HasObjectItem(c, "review"))

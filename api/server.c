@@ -88,6 +88,8 @@ static enum MHD_Result route(cz_api *api, cz_http_req *r) {
             return is(r, "GET") ? cz_jobs_get(api, r, id) : method_not_allowed(r, "GET");
         if (!strcmp(slash, "/audio"))
             return is(r, "GET") ? cz_jobs_audio(api, r, id) : method_not_allowed(r, "GET");
+        if (!strcmp(slash, "/cancel"))
+            return is(r, "POST") ? cz_jobs_cancel(api, r, id) : method_not_allowed(r, "POST");
     }
     return cz_http_problem(r, 404, "not-found", "no such endpoint", NULL);
 }

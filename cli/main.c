@@ -4,22 +4,33 @@
  *   cadenzactl submit --prompt TEXT [--duration S] [--seed N] [--key K]
  *                     [--tempo BPM] [--target-lufs L] [--wait]
  *   cadenzactl get ID
+ *   cadenzactl catalog import DIR [--artist NAME]
  *
  * `keys` talks to Postgres (CADENZA_DATABASE_URL): it is how the first key of
- * a tenant comes to exist. Everything else talks to the API
+ * a tenant comes to exist. `catalog import` fingerprints every audio file in
+ * DIR (chromaprint, common/fingerprint.c) into catalog_tracks, which the post
+ * workers check every master against; it also talks to Postgres directly,
+ * as an operator's tool. A file already imported (same bytes) is reported,
+ * not duplicated. Everything else talks to the API
  * (CADENZA_API_URL, CADENZA_API_KEY). Errors are one line on stderr and a
  * non-zero exit: 1 for a failed operation, 2 for a usage error. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/config.h"
 #include "../common/db.h"
+#include "../common/db_catalog.h"
 #include "../common/db_keys.h"
+#include "../common/fingerprint.h"
+#include "../common/hash.h"
 #include "../common/json.h"
 
 static int usage(void) {
@@ -27,7 +38,8 @@ static int usage(void) {
             "usage: cadenzactl keys create --tenant NAME --role submitter|curator|operator|admin\n"
             "       cadenzactl submit --prompt TEXT [--duration S] [--seed N] [--key K]\n"
             "                         [--tempo BPM] [--target-lufs L] [--wait]\n"
-            "       cadenzactl get ID\n");
+            "       cadenzactl get ID\n"
+            "       cadenzactl catalog import DIR [--artist NAME]\n");
     return 2;
 }
 
@@ -255,6 +267,88 @@ static int get(const char *id) {
     return rc;
 }
 
+/* ---- catalogue ------------------------------------------------------------- */
+
+static int by_name(const struct dirent **a, const struct dirent **b) {
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Fingerprints one file and records it; prints one JSON line. */
+static int import_one(PGconn *c, const char *path, const char *name, const char *artist) {
+    cz_err err;
+    cz_fp fp;
+    char sha[CZ_SHA256_HEX], title[256];
+    if (cz_sha256_file(path, sha, NULL, &err) || cz_fp_compute_file(path, &fp, &err)) {
+        fprintf(stderr, "cadenzactl: skipping %s: %s\n", path, err.msg);
+        return 1;
+    }
+    // The title is the file name without its extension.
+    snprintf(title, sizeof title, "%s", name);
+    char *dot = strrchr(title, '.');
+    if (dot && dot != title)
+        *dot = '\0';
+    cz_catalog_track t = {
+        .title = title, .artist = artist, .source_name = name, .source_sha256 = sha, .fp = &fp};
+    int64_t id;
+    bool created;
+    int rc = cz_db_catalog_import(c, &t, &id, &created, &err);
+    if (rc) {
+        fprintf(stderr, "cadenzactl: cannot import %s: %s\n", path, err.msg);
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", (double)id);
+        cJSON_AddStringToObject(o, "status", created ? "imported" : "exists");
+        cJSON_AddStringToObject(o, "file", path);
+        cJSON_AddStringToObject(o, "title", title);
+        cJSON_AddNumberToObject(o, "duration_s", fp.duration_s);
+        cJSON_AddNumberToObject(o, "fingerprint_items", (double)fp.n);
+        char *line = cJSON_PrintUnformatted(o);
+        printf("%s\n", line);
+        free(line);
+        cJSON_Delete(o);
+    }
+    cz_fp_free(&fp);
+    return rc ? 1 : 0;
+}
+
+static int catalog_import(int argc, char **argv) {
+    if (argc < 1)
+        return usage();
+    const char *dir = argv[0], *artist = opt(argc, argv, "--artist");
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, by_name);
+    if (n < 0) {
+        fprintf(stderr, "cadenzactl: cannot read folder %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    cz_config cfg;
+    cz_config_load(&cfg);
+    cz_err err;
+    PGconn *c = cz_db_connect(cfg.database_url, &err);
+    if (!c)
+        fprintf(stderr, "cadenzactl: %s\n", err.msg);
+    int failed = 0, files = 0;
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        if (c && names[i]->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            files++;
+            failed += import_one(c, path, names[i]->d_name, artist);
+        }
+        free(names[i]);
+    }
+    free(names);
+    PQfinish(c);
+    if (!c)
+        return 1;
+    if (files == 0)
+        fprintf(stderr, "cadenzactl: no audio files in %s\n", dir);
+    else if (failed)
+        fprintf(stderr, "cadenzactl: %d of %d files were not imported\n", failed, files);
+    return failed || files == 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return usage();
@@ -266,6 +360,8 @@ int main(int argc, char **argv) {
         rc = submit(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "get") && argc == 3)
         rc = get(argv[2]);
+    else if (!strcmp(argv[1], "catalog") && argc > 2 && !strcmp(argv[2], "import"))
+        rc = catalog_import(argc - 3, argv + 3);
     else
         rc = usage();
     curl_global_cleanup();

@@ -30,5 +30,7 @@ void cz_config_load(cz_config *cfg) {
     cfg->migrations_dir = cz_env("CADENZA_MIGRATIONS_DIR", "migrations");
     cfg->kafka_partitions = cz_env_int("CADENZA_KAFKA_PARTITIONS", 8, 1, 1024);
     cfg->api_threads = cz_env_int("CADENZA_API_THREADS", 8, 1, 256);
-    cfg->lease_s = cz_env_int("CADENZA_LEASE_S", 120, 5, 86400);
+    cfg->lease_s = cz_env_int("CADENZA_LEASE_S", 120, 2, 86400);
+    cfg->retry_base_ms = cz_env_int("CADENZA_RETRY_BASE_MS", 2000, 0, 3600000);
+    cfg->retry_cap_ms = cz_env_int("CADENZA_RETRY_CAP_MS", 300000, 0, 86400000);
 }

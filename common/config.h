@@ -15,7 +15,9 @@ typedef struct cz_config {
     const char *migrations_dir; /* CADENZA_MIGRATIONS_DIR */
     int kafka_partitions;       /* CADENZA_KAFKA_PARTITIONS: the most workers a pool may scale to */
     int api_threads;            /* CADENZA_API_THREADS */
-    int lease_s; /* CADENZA_LEASE_S: how long a running job may go without progress */
+    int lease_s;       /* CADENZA_LEASE_S: how long a running job may go without progress */
+    int retry_base_ms; /* CADENZA_RETRY_BASE_MS: the first retry's backoff ceiling */
+    int retry_cap_ms;  /* CADENZA_RETRY_CAP_MS: the largest backoff ceiling */
 } cz_config;
 
 /** @brief Fills @p cfg from the environment, with defaults for what is unset. */

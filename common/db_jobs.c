@@ -9,7 +9,10 @@
 #include "db_jobs.h"
 
 #include "db.h"
+#include "failure.h"
+#include "ids.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,28 +214,55 @@ static int record_usage(PGconn *c, const char *job_id, cz_err *err) {
     return n < 0 ? -1 : 0;
 }
 
+/* After a guard refused an event: a canceled job's late result has files
+ * to remove; anything else is simply a duplicate or stale event. */
+static int refused(PGconn *c, const cz_event *ev, cz_err *err) {
+    if (!ev->artifacts || !cJSON_GetArraySize(ev->artifacts))
+        return CZ_APPLY_NOOP;
+    const char *p[] = {ev->job_id};
+    PGresult *r = cz_db_query(c, "SELECT state = 'canceled' FROM jobs WHERE id = $1", 1, p, err);
+    if (!r)
+        return -1;
+    bool canceled = PQntuples(r) && !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    return canceled ? CZ_APPLY_CANCELED : CZ_APPLY_NOOP;
+}
+
+static int record_history(PGconn *c, const cz_event *ev, const char *attempt, const char *event,
+                          const char *state, cz_err *err) {
+    char *detail = cJSON_PrintUnformatted(ev->root);
+    const char *p[] = {ev->job_id, attempt, event, state, detail};
+    long n = cz_db_exec(c,
+                        "INSERT INTO job_events (job_id, attempt, event, state, detail)"
+                        " VALUES ($1, $2::int, $3, $4, $5::jsonb)",
+                        5, p, err);
+    free(detail);
+    return n < 0 ? -1 : 0;
+}
+
 /* The inference worker produces its generated event and the post message
  * independently, so the post worker's events can reach the scheduler first
  * and move the job past "generated"; the late generated event's transition
- * is then a no-op. Its artifacts (raw mix, MIDI score, stems) and its
- * provenance still belong to the job, so they are recorded when the job is
- * in a later state of the same attempt, once (a redelivered event adds no
- * second history row). A canceled, failed or rejected job's late result
- * stays discarded. @returns 1 recorded, 0 nothing to do, -1 on error. */
+ * is then refused. The files it names (raw mix, MIDI score, stems) still
+ * belong to the job, so they are recorded when the job is in a later state
+ * of the same attempt; the history keeps only transitions, and the post
+ * worker's manifest keeps the provenance either way. A canceled, failed or
+ * rejected job's late result stays discarded.
+ * @returns 1 recorded, 0 nothing to do, -1 on error. */
 static int record_late_generated(PGconn *c, const cz_event *ev, const char *attempt, cz_err *err) {
-    char *detail = cJSON_PrintUnformatted(ev->root);
-    const char *p[] = {ev->job_id, attempt, detail};
-    long n = cz_db_exec(c,
-                        "INSERT INTO job_events (job_id, attempt, event, state, detail)"
-                        " SELECT j.id, $2::int, 'generated', j.state, $3::jsonb FROM jobs j"
-                        "  WHERE j.id = $1 AND j.attempt = $2::int"
-                        "    AND j.state IN ('postprocessing', 'in_review', 'succeeded')"
-                        "    AND NOT EXISTS (SELECT 1 FROM job_events e WHERE e.job_id = j.id"
-                        "                    AND e.attempt = $2::int AND e.event = 'generated')",
-                        3, p, err);
-    free(detail);
-    if (n <= 0)
-        return (int)n;
+    if (!ev->artifacts || !cJSON_GetArraySize(ev->artifacts))
+        return 0;
+    const char *p[] = {ev->job_id, attempt};
+    PGresult *r = cz_db_query(c,
+                              "SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2::int"
+                              "   AND state IN ('postprocessing', 'in_review', 'succeeded')",
+                              2, p, err);
+    if (!r)
+        return -1;
+    int later = PQntuples(r) > 0;
+    PQclear(r);
+    if (!later)
+        return 0;
     return record_artifacts(c, ev, attempt, err) ? -1 : 1;
 }
 
@@ -240,7 +270,7 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
                             cz_err *err) {
     int to = cz_job_event_target(ev->type);
     if (to < 0)
-        return 0;
+        return CZ_APPLY_NOOP;
     char from[CZ_STATE_LIST_LEN], compute[24];
     cz_job_event_from_states(ev->type, from);
     snprintf(compute, sizeof compute, "%lld", ev->compute_ms);
@@ -262,43 +292,242 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
                         "  compute_ms = compute_ms + $6::bigint,"
                         "  started_at = COALESCE(started_at, now()),"
                         "  finished_at = CASE WHEN $7::bool THEN now() END,"
+                        "  next_attempt_at = NULL,"
                         "  lease_expires_at = CASE WHEN $3 IN ('generating', 'postprocessing')"
                         "                     THEN now() + $5::int * interval '1 second' END,"
                         "  failure_class = COALESCE($9, failure_class),"
                         "  failure_detail = COALESCE($10, failure_detail)"
                         " WHERE id = $1 AND attempt = $2::int AND state = ANY($4::text[])",
                         10, p, err);
-    if (n == 0 && ev->type == CZ_EV_GENERATED)
-        return record_late_generated(c, ev, attempt, err) < 0 ? -1 : 0;
-    if (n <= 0)
-        return (int)n;
-
-    char *detail = cJSON_PrintUnformatted(ev->root);
-    const char *hp[] = {ev->job_id, attempt, cz_job_event_name(ev->type),
-                        cz_job_state_name((cz_job_state)to), detail};
-    n = cz_db_exec(c,
-                   "INSERT INTO job_events (job_id, attempt, event, state, detail)"
-                   " VALUES ($1, $2::int, $3, $4, $5::jsonb)",
-                   5, hp, err);
-    free(detail);
-    if (n < 0 || record_artifacts(c, ev, attempt, err) || record_qa(c, ev, attempt, err))
+    if (n < 0)
+        return -1;
+    if (n == 0 && ev->type == CZ_EV_GENERATED) {
+        int late = record_late_generated(c, ev, attempt, err);
+        if (late != 0)
+            return late < 0 ? -1 : CZ_APPLY_NOOP; /* recorded; the job did not move */
+    }
+    if (n == 0)
+        return refused(c, ev, err);
+    if (record_history(c, ev, attempt, cz_job_event_name(ev->type),
+                       cz_job_state_name((cz_job_state)to), err) ||
+        record_artifacts(c, ev, attempt, err) || record_qa(c, ev, attempt, err))
         return -1;
     if (terminal && record_usage(c, ev->job_id, err))
         return -1;
-    return 1;
+    return CZ_APPLY_DONE;
 }
 
-int cz_db_job_apply(PGconn *c, const cz_event *ev, int lease_s, cz_err *err) {
+/* ---- failures: retry or give up ------------------------------------------ */
+
+/* The next attempt: back to queued with attempt + 1 and a fresh generate
+ * message in the outbox that the relay publishes once the backoff ends. */
+static int schedule_retry(PGconn *c, const cz_event *ev, const char *attempt, int64_t delay_ms,
+                          cz_err *err) {
+    char from[CZ_STATE_LIST_LEN], delay[24], compute[24];
+    cz_job_event_from_states(CZ_EV_RETRY, from);
+    snprintf(delay, sizeof delay, "%lld", (long long)delay_ms);
+    snprintf(compute, sizeof compute, "%lld", ev->compute_ms);
+    const char *cls = cz_failure_class_valid(ev->failure_class) ? ev->failure_class : "internal";
+    const char *p[] = {ev->job_id, attempt, from, delay, cls, ev->failure_detail, compute};
+    long n = cz_db_exec(
+        c,
+        "WITH j AS ("
+        "  UPDATE jobs SET state = 'queued', attempt = attempt + 1, updated_at = now(),"
+        "    next_attempt_at = now() + $4::bigint * interval '1 millisecond',"
+        "    lease_expires_at = NULL, stage = NULL, progress = 0,"
+        "    failure_class = $5, failure_detail = $6, compute_ms = compute_ms + $7::bigint"
+        "   WHERE id = $1 AND attempt = $2::int AND state = ANY($3::text[])"
+        "  RETURNING *"
+        ")"
+        "INSERT INTO outbox (topic, key, payload, headers, available_at)"
+        " SELECT 'cadenza.jobs.generate', j.id::text, cz_generate_message(ROW(j.*)::jobs),"
+        "        cz_message_headers(ROW(j.*)::jobs, '00-' || j.trace_id || '-'"
+        "                           || substr(md5(random()::text), 1, 16) || '-01'),"
+        "        j.next_attempt_at"
+        "   FROM j",
+        7, p, err);
+    if (n <= 0)
+        return n < 0 ? -1 : CZ_APPLY_NOOP;
+    return record_history(c, ev, attempt, "retry", "queued", err) ? -1 : CZ_APPLY_DONE;
+}
+
+/* A copy of what failed goes to the dead-letter topic, via the outbox. */
+static int dead_letter(PGconn *c, const cz_event *ev, cz_err *err) {
+    char *event = cJSON_PrintUnformatted(ev->root);
+    const char *p[] = {ev->job_id, event};
+    long n = cz_db_exec(
+        c,
+        "INSERT INTO outbox (topic, key, payload, headers)"
+        " SELECT 'cadenza.jobs.dlq', j.id::text,"
+        "        jsonb_build_object('schema', 1, 'job_id', j.id, 'attempt', j.attempt,"
+        "                           'failure', jsonb_build_object('class', j.failure_class,"
+        "                                                         'detail', j.failure_detail),"
+        "                           'event', $2::jsonb, 'message', cz_generate_message(j)),"
+        "        cz_message_headers(j, NULL)"
+        "   FROM jobs j WHERE j.id = $1",
+        2, p, err);
+    free(event);
+    return n < 0 ? -1 : 0;
+}
+
+static int apply_failure(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
+                         const cz_apply_policy *policy, cz_err *err) {
+    const char *p[] = {ev->job_id};
+    PGresult *r = cz_db_query(c,
+                              "SELECT attempt, max_attempts, state, lease_expires_at < now()"
+                              "  FROM jobs WHERE id = $1 FOR UPDATE",
+                              1, p, err);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return CZ_APPLY_NOOP;
+    }
+    int cur = atoi(PQgetvalue(r, 0, 0)), max = atoi(PQgetvalue(r, 0, 1));
+    int state = cz_job_state_parse(PQgetvalue(r, 0, 2));
+    bool expired = !strcmp(PQgetvalue(r, 0, 3), "t");
+    PQclear(r);
+    if (cur != ev->attempt || state < 0 || cz_job_transition((cz_job_state)state, CZ_EV_FAILED) < 0)
+        return refused(c, ev, err);
+    /* The sweeper saw an old lease; a progress event may have renewed it since. */
+    if (ev->worker && !strcmp(ev->worker, CZ_LEASE_SWEEPER) && !expired)
+        return CZ_APPLY_NOOP;
+
+    if (cz_failure_retryable(ev->failure_class) && cur < max) {
+        uint64_t dice;
+        cz_random_bytes(&dice, sizeof dice);
+        int64_t delay =
+            cz_failure_backoff_ms(cur, policy->retry_base_ms, policy->retry_cap_ms, dice);
+        return schedule_retry(c, ev, attempt, delay, err);
+    }
+    int rc = apply_transition(c, ev, attempt, lease, err);
+    if (rc == CZ_APPLY_DONE && dead_letter(c, ev, err))
+        return -1;
+    return rc;
+}
+
+int cz_db_job_apply_tx(PGconn *c, const cz_event *ev, const cz_apply_policy *policy, cz_err *err) {
     char attempt[12], lease[12];
     snprintf(attempt, sizeof attempt, "%d", ev->attempt);
-    snprintf(lease, sizeof lease, "%d", lease_s);
-    if (ev->type == CZ_EV_PROGRESS)
+    snprintf(lease, sizeof lease, "%d", policy->lease_s);
+    switch (ev->type) {
+    case CZ_EV_PROGRESS:
         return apply_progress(c, ev, attempt, lease, err);
+    case CZ_EV_FAILED:
+        return apply_failure(c, ev, attempt, lease, policy, err);
+    default:
+        return apply_transition(c, ev, attempt, lease, err);
+    }
+}
+
+int cz_db_job_apply(PGconn *c, const cz_event *ev, const cz_apply_policy *policy, cz_err *err) {
     if (cz_db_begin(c, err))
         return -1;
-    int rc = apply_transition(c, ev, attempt, lease, err);
+    int rc = cz_db_job_apply_tx(c, ev, policy, err);
     if (rc < 0 || cz_db_commit(c, err)) {
         cz_db_rollback(c);
+        return -1;
+    }
+    return rc;
+}
+
+/* ---- the API's side: cancel, idempotent create --------------------------- */
+
+int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json, cz_err *err) {
+    char from[CZ_STATE_LIST_LEN];
+    cz_job_event_from_states(CZ_EV_CANCEL, from);
+    const char *p[] = {id, tenant, from};
+    *json = NULL;
+    /* One statement: the state change, its history, its ledger row, and the
+     * generate message if it has not left yet. */
+    PGresult *r = cz_db_query(
+        c,
+        "WITH j AS ("
+        "  UPDATE jobs SET state = 'canceled', updated_at = now(), finished_at = now(),"
+        "         lease_expires_at = NULL, next_attempt_at = NULL"
+        "   WHERE id = $1 AND tenant_id = $2 AND state = ANY($3::text[])"
+        "  RETURNING *"
+        "), e AS ("
+        "  INSERT INTO job_events (job_id, attempt, event, state)"
+        "  SELECT id, attempt, 'cancel', 'canceled' FROM j"
+        "), l AS ("
+        "  INSERT INTO usage_ledger (job_id, tenant_id, outcome, audio_seconds, compute_ms,"
+        "                            cost_micros)"
+        "  SELECT id, tenant_id, 'canceled', 0, compute_ms, 0 FROM j"
+        "  ON CONFLICT (job_id) DO NOTHING"
+        "), o AS ("
+        "  DELETE FROM outbox WHERE key = $1::text AND published_at IS NULL"
+        "     AND topic = 'cadenza.jobs.generate' AND EXISTS (SELECT 1 FROM j)"
+        ")"
+        "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j",
+        3, p, err);
+    if (!r)
+        return -1;
+    if (PQntuples(r)) {
+        *json = strdup(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return 1;
+    }
+    PQclear(r);
+    *json = cz_db_job_get(c, tenant, id, err);
+    if (!*json)
+        return err && err->msg[0] ? -1 : 0;
+    return 2;
+}
+
+int cz_db_job_create_once(PGconn *c, const cz_job_new *j, const char *key, int *status, char **json,
+                          cz_err *err) {
+    *json = NULL;
+    if (cz_db_begin(c, err))
+        return -1;
+    /* A second request with the key waits here until the first commits. An
+     * expired key (over 24 h) is taken over as if it were new. */
+    const char *p[] = {j->tenant, key, j->request_hash, j->id};
+    long fresh =
+        cz_db_exec(c,
+                   "INSERT INTO idempotency_keys (tenant_id, key, request_hash, job_id)"
+                   " VALUES ($1, $2, $3, $4)"
+                   " ON CONFLICT (tenant_id, key) DO UPDATE"
+                   "   SET request_hash = EXCLUDED.request_hash, job_id = EXCLUDED.job_id,"
+                   "       response_status = NULL, response_body = NULL, created_at = now()"
+                   "   WHERE idempotency_keys.created_at < now() - interval '24 hours'",
+                   4, p, err);
+    int rc = -1;
+    if (fresh == 1) {
+        char *body = cz_db_job_create(c, j, err);
+        const char *u[] = {j->tenant, key, body};
+        if (body && cz_db_exec(c,
+                               "UPDATE idempotency_keys SET response_status = 202,"
+                               "       response_body = $3 WHERE tenant_id = $1 AND key = $2",
+                               3, u, err) == 1) {
+            *status = 202;
+            *json = body;
+            rc = CZ_CREATE_NEW;
+        } else {
+            free(body);
+        }
+    } else if (fresh == 0) {
+        const char *q[] = {j->tenant, key};
+        PGresult *r = cz_db_query(c,
+                                  "SELECT request_hash, response_status, response_body"
+                                  "  FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+                                  2, q, err);
+        if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 2)) {
+            bool same = !strcmp(PQgetvalue(r, 0, 0), j->request_hash);
+            rc = same ? CZ_CREATE_REPLAY : CZ_CREATE_CONFLICT;
+            if (same) {
+                *status = atoi(PQgetvalue(r, 0, 1));
+                *json = strdup(PQgetvalue(r, 0, 2));
+            }
+        } else if (r) {
+            cz_err_set(err, "idempotency key without a stored response");
+        }
+        PQclear(r);
+    }
+    if (rc < 0 || cz_db_commit(c, err)) {
+        cz_db_rollback(c);
+        free(*json);
+        *json = NULL;
         return -1;
     }
     return rc;

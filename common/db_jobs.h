@@ -64,13 +64,56 @@ int cz_db_job_artifact_named(PGconn *c, const char *tenant, const char *id, cons
                              const char *name, const char *format, char *uri, size_t n,
                              cz_err *err);
 
+/** How events are applied: lease length and retry backoff. */
+typedef struct cz_apply_policy {
+    int lease_s;       /* a running job's lease after each sign of life */
+    int retry_base_ms; /* backoff ceiling of the first retry */
+    int retry_cap_ms;  /* largest backoff ceiling */
+} cz_apply_policy;
+
+/** What applying an event did. */
+enum {
+    CZ_APPLY_NOOP = 0,     /* duplicate, late or stale attempt: nothing written */
+    CZ_APPLY_DONE = 1,     /* the job moved (or its lease was renewed) */
+    CZ_APPLY_CANCELED = 2, /* a canceled job's late result: remove the event's files */
+};
+
+/* The `worker` of the scheduler's own worker_lost events (lease expiry). */
+#define CZ_LEASE_SWEEPER "scheduler:lease"
+
 /**
- * @brief Applies a worker's event to its job as a guarded transition, in one
- * transaction with its history row, artifacts, QA report and, on a terminal
- * transition, the usage ledger row. Running jobs' leases are extended by
- * @p lease_s seconds.
- * @returns 1 applied, 0 no-op (duplicate, late, stale attempt), -1 with @p err.
+ * @brief Applies an event to its job as a guarded transition, inside the
+ * caller's transaction: the history row, artifacts, QA report and, on a
+ * terminal transition, the usage ledger row. A `failed` event either
+ * schedules a retry (queued, attempt + 1, backoff with full jitter, a new
+ * generate message in the outbox) or fails the job for good and sends a
+ * copy to the dead-letter topic. Progress renews the lease.
+ * @returns a CZ_APPLY_* value, or -1 with @p err filled.
  */
-int cz_db_job_apply(PGconn *c, const cz_event *ev, int lease_s, cz_err *err);
+int cz_db_job_apply_tx(PGconn *c, const cz_event *ev, const cz_apply_policy *policy, cz_err *err);
+
+/** @brief cz_db_job_apply_tx() in a transaction of its own. */
+int cz_db_job_apply(PGconn *c, const cz_event *ev, const cz_apply_policy *policy, cz_err *err);
+
+/**
+ * @brief Cancels @p tenant's job @p id if it is not terminal: state, history,
+ * ledger row and any unpublished generate message, in one statement.
+ * @returns 1 canceled, 2 already terminal, 0 not found (each with the job's
+ * JSON in @p json, caller frees, except 0), -1 with @p err filled.
+ */
+int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json, cz_err *err);
+
+enum { CZ_CREATE_NEW = 0, CZ_CREATE_REPLAY = 1, CZ_CREATE_CONFLICT = 2 };
+
+/**
+ * @brief cz_db_job_create() under an idempotency key (Stripe's semantics):
+ * the first request with @p key creates the job and stores its response; a
+ * later one with the same request hash gets that response again; one with
+ * another hash is a conflict. Keys live 24 hours.
+ * @returns CZ_CREATE_* with @p status and @p json (caller frees) set for NEW
+ * and REPLAY, or -1 with @p err filled.
+ */
+int cz_db_job_create_once(PGconn *c, const cz_job_new *j, const char *key, int *status, char **json,
+                          cz_err *err);
 
 #endif

@@ -12,7 +12,8 @@ PGresult *cz_db_outbox_fetch(PGconn *c, int limit, const char *exclude, cz_err *
     const char *p[] = {lim, exclude};
     return cz_db_query(c,
                        "SELECT id, topic, key, payload::text, headers::text FROM outbox"
-                       " WHERE published_at IS NULL AND id <> ALL($2::bigint[])"
+                       " WHERE published_at IS NULL AND available_at <= now()"
+                       "   AND id <> ALL($2::bigint[])"
                        " ORDER BY id LIMIT $1",
                        2, p, err);
 }

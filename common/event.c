@@ -42,6 +42,7 @@ int cz_event_parse(const char *json, size_t len, cz_event *ev, cz_err *err) {
     ev->type = (cz_job_event)type;
     memcpy(ev->job_id, id, CZ_UUID_LEN);
     ev->attempt = (int)attempt;
+    ev->worker = cz_json_str(ev->root, "worker");
     ev->stage = cz_json_str(ev->root, "stage");
     ev->percent = cz_json_num(ev->root, "percent", 0);
     ev->compute_ms = (long long)cz_json_num(ev->root, "compute_ms", 0);

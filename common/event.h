@@ -27,6 +27,7 @@ typedef struct cz_event {
     cz_job_event type;
     char job_id[CZ_UUID_LEN];
     int attempt;
+    const char *worker; /* who sent it: host:pid, or the scheduler's own */
     const char *stage;
     double percent;
     long long compute_ms;

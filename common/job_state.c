@@ -10,7 +10,7 @@ static const char *state_names[CZ_JOB_STATE_COUNT] = {
 
 static const char *event_names[CZ_JOB_EVENT_COUNT] = {
     "dispatched",   "started", "progress", "generated", "post_started", "post_done",
-    "needs_review", "failed",  "approved", "rejected",  "cancel",
+    "needs_review", "failed",  "retry",    "approved",  "rejected",     "cancel",
 };
 
 #define BIT(s) (1u << (s))
@@ -32,6 +32,7 @@ static const struct rule {
     [CZ_EV_POST_DONE] = {UP_TO(CZ_JOB_POSTPROCESSING), CZ_JOB_SUCCEEDED},
     [CZ_EV_NEEDS_REVIEW] = {UP_TO(CZ_JOB_POSTPROCESSING), CZ_JOB_IN_REVIEW},
     [CZ_EV_FAILED] = {UP_TO(CZ_JOB_POSTPROCESSING), CZ_JOB_FAILED},
+    [CZ_EV_RETRY] = {UP_TO(CZ_JOB_POSTPROCESSING), CZ_JOB_QUEUED},
     [CZ_EV_APPROVED] = {BIT(CZ_JOB_IN_REVIEW), CZ_JOB_SUCCEEDED},
     [CZ_EV_REJECTED] = {BIT(CZ_JOB_IN_REVIEW), CZ_JOB_REJECTED},
     [CZ_EV_CANCEL] = {NOT_TERMINAL, CZ_JOB_CANCELED},

@@ -13,6 +13,10 @@
  * recording the dispatch: moving forward is always safe, moving back never.
  * A duplicate or late event finds its job outside the set and is a no-op.
  *
+ * The one way back is a retry: a failed attempt sends the job to queued with
+ * attempt + 1. Every event names its attempt and the guard matches it, so
+ * whatever the earlier attempt still says afterwards is a no-op too.
+ *
  * The scheduler turns a transition into `UPDATE jobs ... WHERE state = ANY(from)
  * AND attempt = $n`, so Postgres enforces the same rule under concurrency. */
 #ifndef CZ_JOB_STATE_H
@@ -42,7 +46,8 @@ typedef enum cz_job_event {
     CZ_EV_POST_STARTED, /* post worker took the job */
     CZ_EV_POST_DONE,    /* post worker: master written, QA passed */
     CZ_EV_NEEDS_REVIEW, /* post worker: master written, a rule flagged it */
-    CZ_EV_FAILED,       /* any worker: the attempt failed (see failure class) */
+    CZ_EV_FAILED,       /* the attempt failed and will not be retried */
+    CZ_EV_RETRY,        /* the attempt failed; the next one is queued (attempt + 1) */
     CZ_EV_APPROVED,     /* curator */
     CZ_EV_REJECTED,     /* curator */
     CZ_EV_CANCEL,       /* client */

@@ -16,6 +16,17 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
                NULL, NULL, "kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
+/* Eager rebalancing, as librdkafka would do it without a callback, plus a
+ * log line: operators see when and how partitions move between workers. */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    (void)opaque;
+    bool assigned = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    cz_log_info("kafka %s: %s %d partition%s", rd_kafka_name(rk), assigned ? "assigned" : "revoked",
+                parts->cnt, parts->cnt == 1 ? "" : "s");
+    rd_kafka_assign(rk, assigned ? parts : NULL);
+}
+
 typedef struct setting {
     const char *name, *value;
 } setting;
@@ -49,6 +60,8 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char *brokers, const s
         return NULL;
     }
     rd_kafka_conf_set_log_cb(conf, on_log);
+    if (type == RD_KAFKA_CONSUMER)
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     if (dr)
         rd_kafka_conf_set_dr_msg_cb(conf, dr);
     rd_kafka_conf_set_opaque(conf, opaque);
@@ -64,7 +77,9 @@ rd_kafka_t *cz_kafka_producer(const char *brokers, cz_kafka_dr_fn *dr, void *opa
     static const setting settings[] = {
         {"enable.idempotence", "true"},
         {"acks", "all"},
-        {"linger.ms", "2"},
+        /* Latency over batching: a job's next stage waits on this message. */
+        {"linger.ms", "1"},
+        {"socket.nagle.disable", "true"},
         {"compression.type", "lz4"},
         /* A message waits up to 5 minutes for a broker; then its delivery
          * report fails and the caller decides (the relay re-publishes). */
@@ -86,8 +101,14 @@ rd_kafka_t *cz_kafka_consumer(const char *brokers, const char *group, const char
         {"auto.offset.reset", "earliest"},
         {"session.timeout.ms", "10000"},
         {"heartbeat.interval.ms", "2000"},
-        /* Renders run between polls; allow long ones (the pool bounds job length). */
-        {"max.poll.interval.ms", "900000"},
+        /* Workers keep polling (partitions paused) while they work, so 30 s
+         * of silence means a stuck process. It is also how long a rebalance
+         * waits for a member that was killed (kill -9 sends no LeaveGroup),
+         * so it is kept short: the group recovers in 30 s, not minutes. */
+        {"max.poll.interval.ms", "30000"},
+        /* A waiting stage should not sit out the broker's default 500 ms. */
+        {"fetch.wait.max.ms", "10"},
+        {"socket.nagle.disable", "true"},
         /* Topics may be created by the scheduler after a worker subscribes. */
         {"topic.metadata.refresh.interval.ms", "5000"},
         {"allow.auto.create.topics", "false"},

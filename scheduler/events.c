@@ -1,54 +1,135 @@
 /* The status-event consumer: see events.h.
  *
- * Poison messages (not JSON, unknown schema) are logged and skipped so they
- * never block a partition. A database outage is different: every later
- * event would fail the same way, so the consumer retries the same event
- * with a growing pause until Postgres answers again, and stops only when
- * asked to. */
+ * Events are applied in batches: everything the consumer has fetched (up to
+ * BATCH_MAX) goes into one transaction, so a busy pipeline pays one commit
+ * for many events. Each event runs under its own savepoint: an event the
+ * database refuses (a poison message that parsed but cannot be stored) is
+ * rolled back alone, logged and skipped, and never blocks its partition.
+ * Offsets are stored only after the batch committed, so a crash replays
+ * events (harmless: guarded transitions) and never drops one.
+ *
+ * A database outage is different from a poison message: every event would
+ * fail the same way, so the consumer retries the whole batch with a growing
+ * pause until Postgres answers again. */
 #include "events.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "../common/artifact.h"
 #include "../common/db.h"
 #include "../common/db_jobs.h"
 #include "../common/event.h"
+#include "../common/json.h"
 #include "../common/kafka.h"
 #include "../common/log.h"
 
 #define GROUP "cadenza-scheduler"
+#define BATCH_MAX 500
 
-/* Applies one event, retrying through database outages.
- * @returns 0 when the event is done with (applied, no-op or poison). */
-static int handle(const cz_config *cfg, PGconn **db, const rd_kafka_message_t *m,
-                  atomic_bool *stop) {
+typedef struct batch {
+    rd_kafka_message_t *msgs[BATCH_MAX];
+    cz_event events[BATCH_MAX];
+    int parsed[BATCH_MAX]; /* 1 when events[i] holds a parsed event */
+    int result[BATCH_MAX]; /* CZ_APPLY_* of each event */
+    int n;
+} batch;
+
+static void batch_clear(batch *b) {
+    for (int i = 0; i < b->n; i++) {
+        if (b->parsed[i])
+            cz_event_free(&b->events[i]);
+        rd_kafka_message_destroy(b->msgs[i]);
+    }
+    b->n = 0;
+}
+
+/* Fetches what is ready: waits up to 100 ms for the first message only. */
+static void batch_fill(rd_kafka_t *rk, batch *b) {
+    int wait = 100;
+    while (b->n < BATCH_MAX) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, wait);
+        if (!m)
+            return;
+        wait = 0;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                cz_log_debug("events consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        int i = b->n++;
+        cz_err err;
+        b->msgs[i] = m;
+        b->parsed[i] = cz_event_parse(m->payload, m->len, &b->events[i], &err) == 0;
+        if (!b->parsed[i])
+            cz_log_warn("skipping event at %s[%d]@%lld: %s", rd_kafka_topic_name(m->rkt),
+                        m->partition, (long long)m->offset, err.msg);
+    }
+}
+
+/* One event under a savepoint. @returns -1 only when the connection failed. */
+static int apply_one(PGconn *db, batch *b, int i, const cz_apply_policy *policy) {
     cz_err err;
-    cz_event ev;
-    if (cz_event_parse(m->payload, m->len, &ev, &err)) {
-        cz_log_warn("skipping event at %s[%d]@%lld: %s", rd_kafka_topic_name(m->rkt), m->partition,
-                    (long long)m->offset, err.msg);
-        return 0;
+    const cz_event *ev = &b->events[i];
+    if (cz_db_exec(db, "SAVEPOINT ev", 0, NULL, &err) < 0)
+        return -1;
+    int rc = cz_db_job_apply_tx(db, ev, policy, &err);
+    if (rc >= 0) {
+        b->result[i] = rc;
+        return cz_db_exec(db, "RELEASE SAVEPOINT ev", 0, NULL, &err) < 0 ? -1 : 0;
     }
-    unsigned pause_ms = 200;
-    int rc = -1;
-    while (!atomic_load(stop)) {
-        if (!*db)
-            *db = cz_db_connect(cfg->database_url, &err);
-        if (*db && cz_db_ensure(*db) == 0 &&
-            (rc = cz_db_job_apply(*db, &ev, cfg->lease_s, &err)) >= 0)
-            break;
-        cz_log_job(CZ_LOG_WARN, ev.job_id, NULL, "applying %s: %s; retrying",
-                   cz_job_event_name(ev.type), err.msg);
-        usleep(pause_ms * 1000);
-        pause_ms = pause_ms < 5000 ? pause_ms * 2 : 5000;
+    if (PQstatus(db) != CONNECTION_OK)
+        return -1;
+    cz_log_job(CZ_LOG_ERROR, ev->job_id, NULL, "skipping %s event the database refused: %s",
+               cz_job_event_name(ev->type), err.msg);
+    b->result[i] = CZ_APPLY_NOOP;
+    return cz_db_exec(db, "ROLLBACK TO SAVEPOINT ev", 0, NULL, &err) < 0 ? -1 : 0;
+}
+
+static int apply_batch(PGconn *db, batch *b, const cz_apply_policy *policy, cz_err *err) {
+    if (cz_db_begin(db, err))
+        return -1;
+    for (int i = 0; i < b->n; i++) {
+        b->result[i] = CZ_APPLY_NOOP;
+        if (b->parsed[i] && apply_one(db, b, i, policy)) {
+            cz_err_set(err, "%s", PQerrorMessage(db));
+            cz_db_rollback(db);
+            return -1;
+        }
     }
-    if (rc == 1 && ev.type != CZ_EV_PROGRESS)
-        cz_log_job(CZ_LOG_INFO, ev.job_id, NULL, "%s (attempt %d)", cz_job_event_name(ev.type),
-                   ev.attempt);
-    else if (rc == 0)
-        cz_log_job(CZ_LOG_DEBUG, ev.job_id, NULL, "%s ignored: duplicate or late",
-                   cz_job_event_name(ev.type));
-    cz_event_free(&ev);
-    return rc >= 0 ? 0 : -1;
+    if (cz_db_commit(db, err)) {
+        cz_db_rollback(db);
+        return -1;
+    }
+    return 0;
+}
+
+/* A canceled job's late result: its files are not wanted by anyone. */
+static void remove_files(const cz_event *ev) {
+    const cJSON *a;
+    cJSON_ArrayForEach(a, ev->artifacts) {
+        const char *path = cz_artifact_uri_path(cz_json_str(a, "uri"));
+        if (path && unlink(path) == 0)
+            cz_log_job(CZ_LOG_INFO, ev->job_id, NULL, "removed %s of the canceled job", path);
+    }
+}
+
+static void report(batch *b) {
+    for (int i = 0; i < b->n; i++) {
+        if (!b->parsed[i])
+            continue;
+        const cz_event *ev = &b->events[i];
+        if (b->result[i] == CZ_APPLY_CANCELED)
+            remove_files(ev);
+        else if (b->result[i] == CZ_APPLY_DONE && ev->type != CZ_EV_PROGRESS)
+            cz_log_job(CZ_LOG_INFO, ev->job_id, NULL, "%s (attempt %d)",
+                       cz_job_event_name(ev->type), ev->attempt);
+        else if (b->result[i] == CZ_APPLY_NOOP)
+            cz_log_job(CZ_LOG_DEBUG, ev->job_id, NULL, "%s ignored: duplicate, late or stale",
+                       cz_job_event_name(ev->type));
+    }
 }
 
 void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
@@ -58,20 +139,35 @@ void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
         cz_log_error("events: %s", err.msg);
         return;
     }
+    cz_apply_policy policy = {cfg->lease_s, cfg->retry_base_ms, cfg->retry_cap_ms};
+    batch *b = calloc(1, sizeof *b);
     PGconn *db = NULL;
-    while (!atomic_load(stop)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
-        if (!m)
+    while (b && !atomic_load(stop)) {
+        batch_fill(rk, b);
+        if (!b->n)
             continue;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                cz_log_debug("events consumer: %s", rd_kafka_message_errstr(m));
-        } else if (handle(cfg, &db, m, stop) == 0) {
-            if (cz_kafka_store_offset(rk, m, &err))
-                cz_log_warn("events: %s", err.msg);
+        unsigned pause_ms = 200;
+        bool applied = false;
+        while (!atomic_load(stop)) {
+            if (!db)
+                db = cz_db_connect(cfg->database_url, &err);
+            if (db && cz_db_ensure(db) == 0 && apply_batch(db, b, &policy, &err) == 0) {
+                applied = true;
+                break;
+            }
+            cz_log_warn("applying %d events: %s; retrying", b->n, db ? err.msg : "no database");
+            usleep(pause_ms * 1000);
+            pause_ms = pause_ms < 5000 ? pause_ms * 2 : 5000;
         }
-        rd_kafka_message_destroy(m);
+        if (applied) {
+            report(b);
+            for (int i = 0; i < b->n; i++)
+                if (cz_kafka_store_offset(rk, b->msgs[i], &err))
+                    cz_log_warn("events: %s", err.msg);
+        }
+        batch_clear(b);
     }
+    free(b);
     rd_kafka_consumer_close(rk); /* commits the stored offsets */
     rd_kafka_destroy(rk);
     PQfinish(db);

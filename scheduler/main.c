@@ -1,9 +1,9 @@
 /* cadenza-scheduler: moves jobs through their lives.
  *
- * Two loops, each on its own thread with its own Postgres session: the
- * outbox relay (Postgres -> Kafka) and the status-event consumer (Kafka ->
- * Postgres). SIGINT/SIGTERM stop both: the relay flushes what is in flight,
- * the consumer commits its offsets, and the process exits. */
+ * Three loops, each on its own thread with its own Postgres session: the
+ * outbox relay (Postgres -> Kafka), the status-event consumer (Kafka ->
+ * Postgres), and the sweeper (lease expiry, clean-up). SIGINT/SIGTERM stop both: the relay flushes
+ * what is in flight, the consumer commits its offsets, and the process exits. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -14,6 +14,7 @@
 #include "../common/log.h"
 #include "events.h"
 #include "relay.h"
+#include "sweeper.h"
 
 static atomic_bool stop;
 
@@ -22,6 +23,12 @@ static const cz_config *config;
 static void *relay_thread(void *arg) {
     (void)arg;
     cz_relay_run(config, &stop);
+    return NULL;
+}
+
+static void *sweeper_thread(void *arg) {
+    (void)arg;
+    cz_sweeper_run(config, &stop);
     return NULL;
 }
 
@@ -43,9 +50,10 @@ int main(void) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
 
-    pthread_t relay, events;
+    pthread_t relay, events, sweeper;
     if (pthread_create(&relay, NULL, relay_thread, NULL) ||
-        pthread_create(&events, NULL, events_thread, NULL)) {
+        pthread_create(&events, NULL, events_thread, NULL) ||
+        pthread_create(&sweeper, NULL, sweeper_thread, NULL)) {
         cz_log_error("cannot start threads");
         return 1;
     }
@@ -56,6 +64,7 @@ int main(void) {
     atomic_store(&stop, true);
     pthread_join(relay, NULL);
     pthread_join(events, NULL);
+    pthread_join(sweeper, NULL);
     cz_log_info("scheduler stopped");
     return 0;
 }

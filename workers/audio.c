@@ -18,6 +18,9 @@
 #include "audio.h"
 
 #include <ebur128.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <soxr.h>
 #include <math.h>
 #include <sndfile.h>
 #include <stdint.h>
@@ -28,6 +31,18 @@
 /* Frames handed to libsndfile or libebur128 per call: large enough that the
  * per-call overhead vanishes, small enough to keep libebur128's scratch small. */
 #define CZ_AUDIO_CHUNK_FRAMES 65536
+
+/* Parallel peak measurement: signals at least this long are split, at
+ * about this share of their length (the first thread has only peaks to
+ * measure, the second loudness too), with this many frames checked for a
+ * safe start (more than libebur128's interpolator remembers). */
+#define CZ_AUDIO_SPLIT_MIN_S 10
+#define CZ_AUDIO_SPLIT_AT 0.65
+#define CZ_AUDIO_TP_WARMUP 16
+
+/* libsndfile's Opus compression level (0.0 is its highest bit rate): about
+ * 190 kbit/s for stereo music, transparent for nearly all listeners. */
+#define CZ_AUDIO_OPUS_LEVEL 0.65
 
 void cz_audio_free(cz_audio *a) {
     if (!a)
@@ -117,6 +132,12 @@ int cz_audio_read(const char *path, cz_audio *out, cz_err *err) {
 
 static int cz_audio_sf_format(cz_audio_format fmt, int *sf_format) {
     switch (fmt) {
+    case CZ_AUDIO_MP3:
+        *sf_format = SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
+        return 0;
+    case CZ_AUDIO_OPUS:
+        *sf_format = SF_FORMAT_OGG | SF_FORMAT_OPUS;
+        return 0;
     case CZ_AUDIO_WAV_FLOAT:
         *sf_format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
         return 0;
@@ -148,6 +169,29 @@ static int cz_audio_write_frames(SNDFILE *f, const char *path, const cz_audio *a
     return 0;
 }
 
+/* Encoder settings that must be made before the first frame is written. */
+static int cz_audio_configure(SNDFILE *f, const char *path, cz_audio_format fmt, cz_err *err) {
+    // Float WAV keeps overs as they are; only integer formats need the clip.
+    if ((fmt == CZ_AUDIO_WAV_24 || fmt == CZ_AUDIO_FLAC_24) &&
+        sf_command(f, SFC_SET_CLIPPING, NULL, SF_TRUE) != SF_TRUE)
+        return cz_err_set(err, "cannot enable clipping for %s: libsndfile refused", path);
+    if (fmt == CZ_AUDIO_MP3 || fmt == CZ_AUDIO_OPUS) {
+        int mode = SF_BITRATE_MODE_CONSTANT;
+        // libsndfile maps the level linearly onto the codec's bit rates:
+        // for MPEG-1 Layer III 0.0 is 320 kbit/s; for stereo Opus 0.65
+        // comes out at about 190 kbit/s.
+        double level = fmt == CZ_AUDIO_MP3 ? 0.0 : CZ_AUDIO_OPUS_LEVEL;
+        // The level first: libsndfile's LAME glue re-applies it when the
+        // mode changes, and refuses a mode while no level is set.
+        // Opus stays in its default (constrained variable) mode.
+        if (sf_command(f, SFC_SET_COMPRESSION_LEVEL, &level, sizeof level) != SF_TRUE ||
+            (fmt == CZ_AUDIO_MP3 &&
+             sf_command(f, SFC_SET_BITRATE_MODE, &mode, sizeof mode) != SF_TRUE))
+            return cz_err_set(err, "cannot set the bit rate for %s: %s", path, sf_strerror(f));
+    }
+    return 0;
+}
+
 int cz_audio_write(const char *path, const cz_audio *a, cz_audio_format fmt, cz_err *err) {
     if (!path)
         return cz_err_set(err, "audio write: no path given");
@@ -163,17 +207,15 @@ int cz_audio_write(const char *path, const cz_audio *a, cz_audio_format fmt, cz_
     if (!sf_format_check(&info))
         return cz_err_set(err,
                           "cannot write %s: %u channels at %u Hz is not valid for this "
-                          "format (FLAC allows at most 8 channels and 655350 Hz)",
+                          "format (FLAC allows at most 8 channels, MP3 at most 2 at 8 to "
+                          "48 kHz, Opus 8, 12, 16, 24 or 48 kHz)",
                           path, a->channels, a->sample_rate);
 
     SNDFILE *f = sf_open(path, SFM_WRITE, &info);
     if (!f)
         return cz_err_set(err, "cannot create audio file %s: %s", path, sf_strerror(NULL));
 
-    int rc = 0;
-    // Float WAV keeps overs as they are; only integer formats need the clip.
-    if (fmt != CZ_AUDIO_WAV_FLOAT && sf_command(f, SFC_SET_CLIPPING, NULL, SF_TRUE) != SF_TRUE)
-        rc = cz_err_set(err, "cannot enable clipping for %s: libsndfile refused", path);
+    int rc = cz_audio_configure(f, path, fmt, err);
     if (rc == 0)
         rc = cz_audio_write_frames(f, path, a, err);
 
@@ -184,6 +226,36 @@ int cz_audio_write(const char *path, const cz_audio *a, cz_audio_format fmt, cz_
     if (rc != 0)
         remove(path); // never leave a half-written file behind
     return rc;
+}
+
+/* ---------------------------------------------------------------- resampling */
+
+int cz_audio_resample(cz_audio *a, unsigned rate, cz_err *err) {
+    if (cz_audio_check(a, "resampling", err) != 0)
+        return -1;
+    if (rate == 0)
+        return cz_err_set(err, "resampling: target rate must be positive");
+    if (a->sample_rate == rate)
+        return 0;
+    // Enough room for every output frame plus rounding.
+    size_t cap = (size_t)((double)a->frames * rate / a->sample_rate) + 16;
+    float *out = malloc(cap * a->channels * sizeof *out);
+    if (!out)
+        return cz_err_set(err, "out of memory resampling %zu frames", a->frames);
+    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    soxr_quality_spec_t q = soxr_quality_spec(SOXR_VHQ, SOXR_LINEAR_PHASE);
+    size_t done = 0;
+    soxr_error_t e = soxr_oneshot(a->sample_rate, rate, a->channels, a->samples, a->frames, NULL,
+                                  out, cap, &done, &io, &q, NULL);
+    if (e) {
+        free(out);
+        return cz_err_set(err, "resampling %u Hz to %u Hz failed: %s", a->sample_rate, rate, e);
+    }
+    free(a->samples);
+    a->samples = out;
+    a->frames = done;
+    a->sample_rate = rate;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- loudness */
@@ -208,25 +280,83 @@ static int cz_loudness_feed(ebur128_state *st, const cz_audio *a, cz_err *err) {
     return 0;
 }
 
-/* Reads the results out of a fed @p st into @p out. */
-static int cz_loudness_collect(ebur128_state *st, unsigned channels, cz_loudness *out,
-                               cz_err *err) {
+/* Reads the loudness and range out of a fed @p st into @p out. */
+static int cz_loudness_collect(ebur128_state *st, cz_loudness *out, cz_err *err) {
     if (ebur128_loudness_global(st, &out->integrated_lufs) != EBUR128_SUCCESS ||
         ebur128_loudness_range(st, &out->lra_lu) != EBUR128_SUCCESS)
         return cz_err_set(err, "loudness measurement failed reading integrated loudness / range");
+    return 0;
+}
 
-    double tp = 0.0, sp = 0.0;
-    for (unsigned c = 0; c < channels; c++) {
+/* One libebur128 state over frames [from, to) of @p a, run on its own
+ * thread: the whole signal for loudness and range, or one part of it for
+ * the peaks. */
+typedef struct cz_meter {
+    const cz_audio *a;
+    size_t from, to;
+    int mode;
+    cz_loudness out;
+    double tp, sp; /* linear, over channels */
+    int rc;
+    cz_err err;
+} cz_meter;
+
+static void *cz_meter_run(void *arg) {
+    cz_meter *m = arg;
+    const cz_audio *a = m->a;
+    ebur128_state *st = ebur128_init(a->channels, a->sample_rate, m->mode);
+    if (!st) {
+        m->rc = cz_err_set(&m->err,
+                           "loudness measurement: libebur128 cannot handle %u channels at "
+                           "%u Hz (or is out of memory)",
+                           a->channels, a->sample_rate);
+        return NULL;
+    }
+    cz_audio part = *a;
+    part.samples = a->samples + m->from * a->channels;
+    part.frames = m->to - m->from;
+    m->rc = cz_loudness_feed(st, &part, &m->err);
+    if (m->rc == 0 && (m->mode & EBUR128_MODE_I) == EBUR128_MODE_I)
+        m->rc = cz_loudness_collect(st, &m->out, &m->err);
+    for (unsigned c = 0;
+         m->rc == 0 && (m->mode & EBUR128_MODE_TRUE_PEAK) == EBUR128_MODE_TRUE_PEAK &&
+         c < a->channels;
+         c++) {
         double t, s;
         if (ebur128_true_peak(st, c, &t) != EBUR128_SUCCESS ||
             ebur128_sample_peak(st, c, &s) != EBUR128_SUCCESS)
-            return cz_err_set(err, "loudness measurement failed reading the peaks of channel %u",
-                              c);
-        tp = fmax(tp, t);
-        sp = fmax(sp, s);
+            m->rc =
+                cz_err_set(&m->err, "loudness measurement failed reading channel %u's peaks", c);
+        m->tp = fmax(m->tp, t);
+        m->sp = fmax(m->sp, s);
     }
-    out->true_peak_dbtp = cz_loudness_db(tp);
-    out->sample_peak_dbfs = cz_loudness_db(sp);
+    ebur128_destroy(&st);
+    return NULL;
+}
+
+/* Where the second peak meter may start. A fresh libebur128 state knows
+ * nothing of the samples before its first, so its first few interpolated
+ * values are computed against silence and can overshoot, by at most the
+ * interpolator's gain (under 2) times the largest sample among those first
+ * few. A start where that bound stays under the signal's sample peak (which
+ * the true peak is never below) cannot change the result. Searches outward
+ * from @p want. @returns the start, or 0 when there is no such place. */
+static size_t cz_meter_split(const cz_audio *a, size_t want, double sample_peak) {
+    const size_t span = CZ_AUDIO_TP_WARMUP, reach = a->sample_rate; // look 1 s either way
+    for (size_t d = 0; d < reach; d += span) {
+        for (int side = -1; side <= 1; side += 2) {
+            if (side < 0 && d > want)
+                continue;
+            size_t at = side < 0 ? want - d : want + d;
+            if (at + span >= a->frames || at == 0)
+                continue;
+            float m = 0.0f;
+            for (size_t i = at * a->channels; i < (at + span) * a->channels; i++)
+                m = fmaxf(m, fabsf(a->samples[i]));
+            if (2.0 * m < sample_peak)
+                return at;
+        }
+    }
     return 0;
 }
 
@@ -237,21 +367,43 @@ int cz_loudness_measure(const cz_audio *a, cz_loudness *out, cz_err *err) {
         return -1;
     memset(out, 0, sizeof *out);
 
-    ebur128_state *st = ebur128_init(a->channels, a->sample_rate,
-                                     EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_TRUE_PEAK |
-                                         EBUR128_MODE_SAMPLE_PEAK);
-    if (!st)
-        return cz_err_set(err,
-                          "loudness measurement: libebur128 cannot handle %u channels at "
-                          "%u Hz (or is out of memory)",
-                          a->channels, a->sample_rate);
-
-    int rc = cz_loudness_feed(st, a, err);
-    if (rc == 0)
-        rc = cz_loudness_collect(st, a->channels, out, err);
-    ebur128_destroy(&st);
-    if (rc != 0)
-        return -1;
+    // Loudness and range need the whole signal in one state; the true peak,
+    // the costly part, is a maximum and splits: the first part of it runs
+    // on a second thread while this one measures the loudness and then the
+    // rest of the peaks. Short signals, or ones with no safe place to split,
+    // are measured in one go.
+    float sp = 0.0f;
+    for (size_t i = 0; i < a->frames * a->channels; i++) {
+        float v = fabsf(a->samples[i]);
+        sp = v > sp ? v : sp; // fmaxf would be a library call here
+    }
+    size_t split = a->frames / a->sample_rate >= CZ_AUDIO_SPLIT_MIN_S
+                       ? cz_meter_split(a, (size_t)(a->frames * CZ_AUDIO_SPLIT_AT), sp)
+                       : 0;
+    const int peaks = EBUR128_MODE_TRUE_PEAK | EBUR128_MODE_SAMPLE_PEAK;
+    cz_meter whole = {
+        .a = a, .from = 0, .to = a->frames, .mode = EBUR128_MODE_I | EBUR128_MODE_LRA};
+    cz_meter first = {.a = a, .from = 0, .to = split, .mode = peaks};
+    cz_meter rest = {.a = a, .from = split, .to = a->frames, .mode = peaks};
+    pthread_t thread;
+    bool threaded = split > 0 && pthread_create(&thread, NULL, cz_meter_run, &first) == 0;
+    if (!threaded) {
+        whole.mode |= peaks;
+        cz_meter_run(&whole);
+    } else {
+        cz_meter_run(&whole);
+        cz_meter_run(&rest);
+        pthread_join(thread, NULL);
+    }
+    cz_meter *failed = whole.rc               ? &whole
+                       : threaded && first.rc ? &first
+                       : threaded && rest.rc  ? &rest
+                                              : NULL;
+    if (failed)
+        return cz_err_set(err, "%s", failed->err.msg);
+    *out = whole.out;
+    out->true_peak_dbtp = cz_loudness_db(threaded ? fmax(first.tp, rest.tp) : whole.tp);
+    out->sample_peak_dbfs = cz_loudness_db(threaded ? fmax(first.sp, rest.sp) : whole.sp);
     out->duration_s = (double)a->frames / a->sample_rate;
     return 0;
 }

@@ -32,17 +32,21 @@ typedef struct progress {
     int64_t last_cancel_check_ms; /* last look at the cancel flag */
 } progress;
 
+/* Stop when the job is canceled, or when the worker is stopping (the job
+ * is then handed back and done again). */
 static bool on_canceled(void *user) {
     progress *p = user;
     p->last_cancel_check_ms = cz_mono_ms();
     cz_worker_poll(p->w);
-    return cz_worker_canceled(p->w, p->job);
+    return cz_worker_stopping(p->w) || cz_worker_canceled(p->w, p->job);
 }
 
 static int on_progress(void *user, double fraction) {
     progress *p = user;
     int64_t now = cz_mono_ms();
     cz_worker_poll(p->w);
+    if (cz_worker_stopping(p->w))
+        return 1; /* the process is stopping: hand the job back */
     /* Between steps: stop a canceled job instead of finishing it. */
     if (now - p->last_cancel_check_ms >= CANCEL_CHECK_EVERY_MS && on_canceled(p))
         return 1;
@@ -130,6 +134,10 @@ static const cJSON *find_mix(const cJSON *artifacts) {
 
 int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     int64_t t0 = cz_mono_ms();
+    if (cz_worker_canceled(w, job)) {
+        cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "skipped: job canceled");
+        return 0;
+    }
     cz_worker_emit(w, job, CZ_EV_STARTED, "render");
 
     cz_err err;
@@ -150,7 +158,9 @@ int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     if (rc != 0) {
         const char *failure = res.failure_class ? res.failure_class : "internal";
         cz_gen_result_free(&res);
-        if (rc > 0) { /* canceled: the scheduler already moved the job to canceled */
+        if (rc > 0 && cz_worker_stopping(w))
+            return -1; /* the process is stopping: the job is done again later */
+        if (rc > 0) {  /* canceled: the scheduler already moved the job to canceled */
             cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "render stopped: job canceled");
             return 0;
         }
@@ -171,10 +181,9 @@ int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     const cJSON *controls = cJSON_GetObjectItemCaseSensitive(req, "controls");
     if (controls)
         cJSON_AddItemToObject(ev, "controls", cJSON_Duplicate(controls, true));
-    if (res.chosen) {
-        cJSON_AddItemToObject(ev, "chosen", res.chosen);
-        res.chosen = NULL;
-    }
+    const cJSON *chosen = res.chosen;
+    if (chosen)
+        cJSON_AddItemToObject(ev, "chosen", cJSON_Duplicate(chosen, true));
     cJSON_AddItemToObject(ev, "artifacts", cJSON_Duplicate(artifacts, true));
     rc = cz_worker_send(w, job, CZ_TOPIC_EVENTS, ev);
     cJSON_Delete(ev);
@@ -191,6 +200,9 @@ int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     cJSON_AddItemToObject(next, "request", cJSON_Duplicate(req, true));
     if (mix)
         cJSON_AddItemToObject(next, "raw", cJSON_Duplicate(mix, true));
+    /* What the model chose, for the post worker's provenance manifest. */
+    if (chosen)
+        cJSON_AddItemToObject(next, "chosen", cJSON_Duplicate(chosen, true));
     rc |= cz_worker_send(w, job, CZ_TOPIC_POST, next);
     cJSON_Delete(next);
     cJSON_Delete(artifacts);

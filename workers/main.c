@@ -1,12 +1,15 @@
-/* cadenza-worker: one process of a worker pool.
+/* cadenza-worker: one process of a worker pool, or the post chain on files.
  *
  *   cadenza-worker --pool inference   render requests into raw audio
  *   cadenza-worker --pool post        master, measure and encode
+ *   cadenza-worker master IN OUT [--preset NAME] [--target LUFS] [--ceiling DBTP]
+ *                                    the post pool's chain on one file, outside
+ *                                    Kafka: prints the QA report as JSON
  *   cadenza-worker render --prompt TEXT --out DIR [options]
- *                                     one request through the inference
- *                                     stage's code, without Kafka: files in
- *                                     DIR, a JSON summary with CPU times on
- *                                     stdout (tests/bench/bench_render.sh)
+ *                                    one request through the inference stage's
+ *                                    code, without Kafka: files in DIR, a JSON
+ *                                    summary with CPU times on stdout
+ *                                    (tests/bench/bench_render.sh)
  *
  * SIGINT/SIGTERM finish the job in hand, commit offsets and exit. */
 #include <errno.h>
@@ -217,7 +220,8 @@ static int render_main(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    const char *pool = NULL;
+    if (argc > 1 && !strcmp(argv[1], "master"))
+        return cz_post_master_cli(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "render")) {
         cz_log_init("worker-render");
         fluid_set_log_function(FLUID_PANIC, on_fluid_log, NULL);
@@ -227,6 +231,7 @@ int main(int argc, char **argv) {
         fluid_set_log_function(FLUID_DBG, NULL, NULL);
         return render_main(argc - 1, argv + 1);
     }
+    const char *pool = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--pool") && i + 1 < argc)
             pool = argv[++i];
@@ -235,6 +240,9 @@ int main(int argc, char **argv) {
     }
     if (!pool || (strcmp(pool, "inference") && strcmp(pool, "post"))) {
         fprintf(stderr, "usage: cadenza-worker --pool inference|post\n"
+                        "       cadenza-worker master IN OUT [--preset streaming|podcast|"
+                        "broadcast]\n"
+                        "                             [--target LUFS] [--ceiling DBTP]\n"
                         "       cadenza-worker render --prompt TEXT --out DIR [options]\n");
         return 2;
     }

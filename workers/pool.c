@@ -16,9 +16,13 @@
 struct cz_worker {
     const cz_config *cfg;
     const cz_pool_def *pool;
+    atomic_bool *stop;
     rd_kafka_t *consumer, *producer;
     char name[96];
-    int undelivered;        /* delivery failures since the job began */
+    int undelivered; /* delivery failures since the job began */
+    bool busy;       /* a job is in hand */
+    bool paused;     /* ...and it ran long enough to pause the partitions */
+    int64_t job_started_ms;
     redisContext *redis;    /* cancel flags; NULL while Redis is unreachable */
     int64_t redis_retry_ms; /* when to try connecting again */
 };
@@ -116,8 +120,49 @@ bool cz_worker_canceled(cz_worker *w, const cz_job_msg *job) {
     return canceled;
 }
 
+bool cz_worker_stopping(cz_worker *w) {
+    return atomic_load(w->stop);
+}
+
+/* Pausing or resuming every assigned partition. */
+static void pause_all(cz_worker *w, bool pause) {
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(w->consumer, &parts) || !parts)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(w->consumer, parts);
+    else
+        rd_kafka_resume_partitions(w->consumer, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* A job that takes longer than this pauses the partitions and keeps polling.
+ * Shorter ones don't: pausing restarts every fetcher, which costs more than
+ * a short job takes. */
+#define PAUSE_AFTER_MS 1000
+
 void cz_worker_poll(cz_worker *w) {
     rd_kafka_poll(w->producer, 0);
+    if (!w->busy)
+        return;
+    if (!w->paused) {
+        if (cz_mono_ms() - w->job_started_ms < PAUSE_AFTER_MS)
+            return;
+        pause_all(w, true);
+        w->paused = true;
+    }
+    /* Keeps the consumer alive in its group (and lets rebalances finish)
+     * while a long job is in hand. Paused partitions deliver nothing; one
+     * that a rebalance assigned meanwhile might: put its message back. */
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
+    if (m && !m->err) {
+        cz_err err;
+        if (cz_kafka_rewind(w->consumer, m, &err))
+            cz_log_warn("%s", err.msg);
+        pause_all(w, true);
+    }
+    if (m)
+        rd_kafka_message_destroy(m);
 }
 
 /* Reads the fields every job message has. @returns 0, or -1 for a message
@@ -148,24 +193,34 @@ static void handle(cz_worker *w, rd_kafka_message_t *m) {
         return;
     }
     w->undelivered = 0;
+    w->busy = true;
+    w->paused = false;
+    w->job_started_ms = cz_mono_ms();
     int rc = w->pool->stage(w, &job);
     /* Everything this job produced must be on the broker before we move on. */
-    rd_kafka_resp_err_t flushed = rd_kafka_flush(w->producer, 30000);
+    /* Short enough to stay well inside max.poll.interval.ms (30 s). */
+    rd_kafka_resp_err_t flushed = rd_kafka_flush(w->producer, 10000);
     if (rc == 0 && flushed == RD_KAFKA_RESP_ERR_NO_ERROR && w->undelivered == 0) {
         if (cz_kafka_store_offset(w->consumer, m, &err))
             cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id, "%s", err.msg);
+    } else if (atomic_load(w->stop)) {
+        /* Handed back: the offset stays unstored and another worker takes it. */
+        cz_log_job(CZ_LOG_INFO, job.job_id, job.trace_id, "stopping: job handed back");
     } else {
         cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id,
-                   "job not handed on (Kafka unavailable?); will do it again");
+                   "job not finished or not handed on; it will be done again");
         if (cz_kafka_rewind(w->consumer, m, &err))
             cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id, "%s", err.msg);
         sleep(1);
     }
+    w->busy = false;
+    if (w->paused)
+        pause_all(w, false);
     cJSON_Delete(root);
 }
 
 int cz_pool_run(const cz_config *cfg, const cz_pool_def *pool, atomic_bool *stop) {
-    cz_worker w = {.cfg = cfg, .pool = pool};
+    cz_worker w = {.cfg = cfg, .pool = pool, .stop = stop};
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
     snprintf(w.name, sizeof w.name, "%s:%ld", host, (long)getpid());

@@ -78,6 +78,13 @@ int cz_worker_fail(cz_worker *w, const cz_job_msg *job, const char *failure_clas
  */
 bool cz_worker_canceled(cz_worker *w, const cz_job_msg *job);
 
+/**
+ * @brief True once the process was asked to stop (SIGTERM). A stage that
+ * cannot finish soon abandons its job and returns -1: the message's offset
+ * is not stored, so the job goes to another worker after the rebalance.
+ */
+bool cz_worker_stopping(cz_worker *w);
+
 /** @brief Serves delivery reports; stages call it while they work. */
 void cz_worker_poll(cz_worker *w);
 

@@ -37,4 +37,14 @@ void cz_post_close(void *state);
 /** @brief Post-processing stage: raw audio -> master, encodings, QA report. */
 int cz_post_stage(cz_worker *w, const cz_job_msg *job);
 
+/**
+ * @brief `cadenza-worker master IN OUT [--preset P] [--target L] [--ceiling C]`:
+ * the post chain (resample, master, verify, QA) on one file, written to OUT
+ * in the format its extension names (.wav, .flac, .mp3, .opus); prints the
+ * QA report as JSON on stdout.
+ * @returns the process exit status: 0 when the master met its target, 1
+ * when it did not or the chain failed, 2 for a usage error.
+ */
+int cz_post_master_cli(int argc, char **argv);
+
 #endif

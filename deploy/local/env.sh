@@ -15,6 +15,10 @@ CADENZA_REPO_ROOT="$(cd "$CADENZA_LOCAL_DIR/../.." && pwd)"
 : "${CADENZA_KAFKA_CONTROLLER_PORT:=59093}"
 : "${CADENZA_API_PORT:=58080}"
 : "${CADENZA_KAFKA_PARTITIONS:=8}"
+# The local stack notices a lost worker sooner than production (120 s) and
+# retries sooner (production: 2 s base), so failures show within a test run.
+: "${CADENZA_LEASE_S:=15}"
+: "${CADENZA_RETRY_BASE_MS:=500}"
 # http@1's model server: nothing listens there unless a test (or you) starts
 # one; tests/reference_model.py is the reference. Next to the API's port so
 # that two stacks on one machine never share it.
@@ -42,8 +46,8 @@ export CADENZA_STATE_DIR CADENZA_PG_PORT CADENZA_REDIS_PORT CADENZA_KAFKA_PORT \
     CADENZA_KAFKA_CONTROLLER_PORT CADENZA_API_PORT CADENZA_KAFKA_PARTITIONS \
     CADENZA_DATABASE_URL CADENZA_KAFKA_BROKERS CADENZA_REDIS_URL \
     CADENZA_API_URL CADENZA_API_LISTEN CADENZA_ARTIFACT_DIR CADENZA_SOUNDFONT \
-    CADENZA_LOG_DIR CADENZA_RUN_DIR CADENZA_HTTP_MODEL_PORT CADENZA_HTTP_MODEL_URL \
-    CADENZA_HTTP_MODEL_TIMEOUT_S
+    CADENZA_LOG_DIR CADENZA_RUN_DIR CADENZA_LEASE_S CADENZA_RETRY_BASE_MS \
+    CADENZA_HTTP_MODEL_PORT CADENZA_HTTP_MODEL_URL CADENZA_HTTP_MODEL_TIMEOUT_S
 
 # ---- helpers for the scripts in this directory ----
 

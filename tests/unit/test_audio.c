@@ -213,7 +213,10 @@ static void test_master_sine_gain_only(void **state) {
     assert_int_equal(cz_master_apply(&a, &t, &rep, &err), 0);
     assert_true(fabs(rep.gain_db - 16.0) < 0.05);
     assert_true(fabs(rep.output.integrated_lufs - -14.0) < 0.05);
-    assert_true(fabs(rep.output.true_peak_dbtp - -14.0) < 0.05); // no limiting needed
+    // No compression or limiting needed; the DC filter's response to the
+    // sine's abrupt start lifts the first cycle by about 0.2 dB.
+    assert_true(rep.compressor_db == 0.0 && rep.limiter_db == 0.0);
+    assert_true(rep.output.true_peak_dbtp > -14.0 && rep.output.true_peak_dbtp < -13.6);
     cz_audio_free(&a);
 }
 

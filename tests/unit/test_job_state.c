@@ -76,6 +76,15 @@ static void test_review_and_cancel(void **state) {
     }
 }
 
+static void test_retry_goes_back_to_queued(void **state) {
+    (void)state;
+    /* The one move backwards; the attempt number changes with it. */
+    assert_int_equal(cz_job_transition(CZ_JOB_GENERATING, CZ_EV_RETRY), CZ_JOB_QUEUED);
+    assert_int_equal(cz_job_transition(CZ_JOB_POSTPROCESSING, CZ_EV_RETRY), CZ_JOB_QUEUED);
+    assert_int_equal(cz_job_transition(CZ_JOB_IN_REVIEW, CZ_EV_RETRY), -1);
+    assert_int_equal(cz_job_transition(CZ_JOB_CANCELED, CZ_EV_RETRY), -1);
+}
+
 static void test_from_states_match_transitions(void **state) {
     (void)state;
     /* The SQL guard must list exactly the states the C rules accept. */
@@ -115,6 +124,7 @@ int main(void) {
         cmocka_unit_test(test_skipping_forward_is_allowed),
         cmocka_unit_test(test_progress_only_while_running),
         cmocka_unit_test(test_review_and_cancel),
+        cmocka_unit_test(test_retry_goes_back_to_queued),
         cmocka_unit_test(test_from_states_match_transitions),
         cmocka_unit_test(test_names_round_trip),
     };
