@@ -339,11 +339,10 @@ static int cz_pick_program(cz_song *s, const cz_controls *c, const int options[2
 
 static void cz_plan_instruments(cz_song *s, const cz_controls *c) {
     const cz_style *st = s->style;
-    unsigned asked = 0;
     for (int i = 0; i < c->n_instruments; i++) {
         const cz_instrument *ins = cz_instrument_find(c->instruments[i]);
-        if (ins && cz_place_instrument(s, ins))
-            asked |= CZ_ROLE_BIT(ins->role);
+        if (ins)
+            cz_place_instrument(s, ins);
     }
     // The style fills the groups nobody asked for, unless "solo".
     const int *options[CZ_ROLE_COUNT] = {st->harmony, st->bass, st->pad, st->melody, NULL};
@@ -382,7 +381,6 @@ static void cz_plan_instruments(cz_song *s, const cz_controls *c) {
         any |= s->slot[r][0].on || s->slot[r][1].on;
     if (!any)
         cz_slot_set(s, CZ_ROLE_HARMONY, 0, "piano", 0, 0);
-    (void)asked;
 }
 
 /* ---------------------------------------------------------------- form */
