@@ -266,14 +266,47 @@ static int parse_range(const char *h, off_t size, off_t *from, off_t *to) {
     return 1;
 }
 
-/* The formats the post pool writes, with their media types (RFC 9639 for
- * FLAC, RFC 3003 for MP3, RFC 7845 for Ogg Opus). */
+/* The formats the workers write, with their media types (RFC 9639 for
+ * FLAC, RFC 3003 for MP3, RFC 7845 for Ogg Opus, and the MIDI score). */
 static const char *mime_type(const char *format) {
     return !strcmp(format, "flac")   ? "audio/flac"
            : !strcmp(format, "wav")  ? "audio/wav"
            : !strcmp(format, "mp3")  ? "audio/mpeg"
            : !strcmp(format, "opus") ? "audio/ogg; codecs=opus"
+           : !strcmp(format, "mid")  ? "audio/midi"
                                      : NULL;
+}
+
+/* The composer's own artifacts: the raw mix, the MIDI score and the stems
+ * (variant=stem&name=drums). @returns 1 when @p variant is one of them,
+ * with @p format defaulted and checked; -1 when it is but the request is
+ * wrong (answered); 0 when it is another variant. */
+static int composer_variant(cz_http_req *r, const char *variant, const char **format,
+                            const char *name, enum MHD_Result *res) {
+    static const char *const groups[] = {"harmony", "bass",   "pad", "melody",
+                                         "drums",   "reverb", NULL};
+    const char *want = !strcmp(variant, "midi")                              ? "mid"
+                       : !strcmp(variant, "raw") || !strcmp(variant, "stem") ? "wav"
+                                                                             : NULL;
+    if (!want)
+        return 0;
+    *format = *format ? *format : want;
+    if (strcmp(*format, want)) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "format of variant %s must be %s", variant, want);
+        *res = cz_http_problem(r, 422, "invalid-field", detail, "format");
+        return -1;
+    }
+    int known = 0;
+    for (int i = 0; name && groups[i]; i++)
+        known |= !strcmp(name, groups[i]);
+    if (!strcmp(variant, "stem") && !known) {
+        *res = cz_http_problem(r, 422, "invalid-field",
+                               "name must be a stem: harmony, bass, pad, melody, drums or reverb",
+                               "name");
+        return -1;
+    }
+    return 1;
 }
 
 enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
@@ -281,11 +314,16 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     if (cz_http_authenticate(api, r, &res))
         return res;
     const char *variant = query(r, "variant"), *format = query(r, "format");
+    const char *name = query(r, "name");
     variant = variant ? variant : "master";
+    int own = composer_variant(r, variant, &format, name, &res);
+    if (own < 0)
+        return res;
     format = format ? format : "flac";
-    if (strcmp(variant, "master"))
-        return cz_http_problem(r, 422, "invalid-field", "variant must be master", "variant");
-    if (!mime_type(format))
+    if (!own && strcmp(variant, "master"))
+        return cz_http_problem(r, 422, "invalid-field", "variant must be master, raw, stem or midi",
+                               "variant");
+    if (!own && (!mime_type(format) || !strcmp(format, "mid")))
         return cz_http_problem(r, 422, "invalid-field", "format must be flac, wav, mp3 or opus",
                                "format");
     if (!cz_uuid_valid(id))
@@ -294,7 +332,10 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     char uri[1100];
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
-    int found = cz_db_job_artifact(c, r->tenant, id, variant, format, uri, sizeof uri, &err);
+    int found = !strcmp(variant, "stem")
+                    ? cz_db_job_artifact_named(c, r->tenant, id, variant, name, format, uri,
+                                               sizeof uri, &err)
+                    : cz_db_job_artifact(c, r->tenant, id, variant, format, uri, sizeof uri, &err);
     cz_db_pool_put(api->db, c);
     if (found < 0)
         return unavailable(r, "artifact lookup", &err);
@@ -328,8 +369,10 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     /* The response owns fd from here and closes it. */
     struct MHD_Response *resp =
         MHD_create_response_from_fd_at_offset64((uint64_t)(to - from + 1), fd, (uint64_t)from);
-    char disposition[80], cr[80];
-    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s.%s\"", id, format);
+    char disposition[128], cr[80];
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"%s%s%s.%s\"", id,
+             own ? "-" : "", own ? (name && !strcmp(variant, "stem") ? name : variant) : "",
+             format);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, mime_type(format));
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);

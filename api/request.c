@@ -15,12 +15,14 @@
 #include <strings.h>
 
 #include "../common/json.h"
+#include "../common/prompt.h"
 
 #define PROMPT_MAX 2000
 #define NAME_MAX_LEN 64
 #define INSTRUMENTS_MAX 16
 #define METADATA_MAX 8192
 #define URL_MAX 2048
+#define DEFAULT_DURATION_S 30
 
 static int fail(cz_request_error *e, int status, const char *type, const char *field,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -247,7 +249,7 @@ static int check_seed(const cJSON *v, cJSON *out, cz_request_error *e) {
     return number(v, "seed", 0, 9007199254740991.0, true, out, e);
 }
 
-static const char *const known_models[] = {CZ_DEFAULT_MODEL, NULL};
+static const char *const known_models[] = {CZ_DEFAULT_MODEL, CZ_HTTP_MODEL, NULL};
 
 static int check_model(const cJSON *v, cJSON *out, cz_request_error *e) {
     if (cJSON_IsString(v) && !strchr(v->valuestring, '@'))
@@ -415,9 +417,61 @@ static const struct field *find_field(const char *name) {
     return NULL;
 }
 
+/* Reads the prompt and the explicit fields into control tokens (see
+ * common/prompt.h) and adds them to the canonical request as "controls",
+ * with the words that were not understood as "ignored". A duration the
+ * prompt names ("45 seconds") becomes duration_s unless the field was given.
+ * Runs before the defaults are filled in, so only what the client sent
+ * overrides the prompt. */
+static int add_controls(cJSON *c, cz_request_error *e) {
+    const cJSON *instruments = cJSON_GetObjectItemCaseSensitive(c, "instruments");
+    const char *names[INSTRUMENTS_MAX];
+    int n = 0;
+    for (const cJSON *item = instruments ? instruments->child : NULL; item && n < INSTRUMENTS_MAX;
+         item = item->next)
+        names[n++] = item->valuestring;
+    cz_prompt_fields f = {
+        .prompt = cz_json_str(c, "prompt"),
+        .genre = cz_json_str(c, "genre"),
+        .mood = cz_json_str(c, "mood"),
+        .key = cz_json_str(c, "key"),
+        .tempo_bpm = cz_json_num(c, "tempo_bpm", 0),
+        .duration_s = cz_json_num(c, "duration_s", 0),
+        .instruments = names,
+        .n_instruments = instruments ? n : -1,
+    };
+    cz_controls ctl;
+    cz_err err;
+    int bad;
+    if (cz_prompt_controls(&f, &ctl, &bad, &err) != 0) {
+        char field[32];
+        snprintf(field, sizeof field, "instruments[%d]", bad);
+        return invalid(e, bad >= 0 ? field : "key", "%s", err.msg);
+    }
+    if (!cJSON_HasObjectItem(c, "duration_s")) {
+        if (!(ctl.duration_s > 0))
+            ctl.duration_s = DEFAULT_DURATION_S;
+        cJSON_AddNumberToObject(c, "duration_s", ctl.duration_s);
+    }
+    cJSON *controls = cz_controls_json(&ctl), *ignored = cz_controls_ignored_json(&ctl);
+    if (!controls || !ignored) {
+        cJSON_Delete(controls);
+        cJSON_Delete(ignored);
+        return fail(e, 500, "internal", "", "out of memory");
+    }
+    cJSON_AddItemToObject(c, "controls", controls);
+    cJSON_AddItemToObject(c, "ignored", ignored);
+    /* A remote model returns one mix: stems come only from the composer. */
+    const char *model = cz_json_str(c, "model");
+    if (model && !strcmp(model, CZ_HTTP_MODEL) && cJSON_IsTrue(cJSON_GetObjectItem(c, "stems")))
+        return invalid(e, "stems", "stems are made by %s only; %s returns the mix alone",
+                       CZ_DEFAULT_MODEL, CZ_HTTP_MODEL);
+    return 0;
+}
+
 static void fill_defaults(cJSON *c, uint64_t fallback_seed) {
     if (!cJSON_HasObjectItem(c, "duration_s"))
-        cJSON_AddNumberToObject(c, "duration_s", 30);
+        cJSON_AddNumberToObject(c, "duration_s", DEFAULT_DURATION_S);
     if (!cJSON_HasObjectItem(c, "seed"))
         cJSON_AddNumberToObject(c, "seed", (double)fallback_seed);
     if (!cJSON_HasObjectItem(c, "model"))
@@ -486,6 +540,8 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
     }
     if (!rc && !cJSON_HasObjectItem(c, "prompt"))
         rc = fail(e, 422, "missing-field", "prompt", "prompt is required");
+    if (!rc)
+        rc = add_controls(c, e);
     cJSON_Delete(in);
     if (rc) {
         cJSON_Delete(c);

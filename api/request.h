@@ -3,7 +3,9 @@
  * A request body is parsed once, every field is checked against the
  * contract in DESIGN.md (types, ranges, enums, lengths, no unknown fields),
  * and the result is a canonical request: prompt whitespace collapsed,
- * defaults filled in, a seed chosen when none was given. Its canonical JSON
+ * defaults filled in, a seed chosen when none was given, and the prompt read
+ * into control tokens ("controls", with the words not understood listed in
+ * "ignored"; see common/prompt.h). Its canonical JSON
  * is what the job stores and what the request hash is computed over, so the
  * same request always hashes the same however a client spelled it.
  * Pure: no I/O, so the rules are unit-tested without a server. */
@@ -18,6 +20,7 @@
 
 #define CZ_REQUEST_MAX_BODY (64 * 1024)
 #define CZ_DEFAULT_MODEL "composer@1"
+#define CZ_HTTP_MODEL "http@1" /* a remote model server, see docs/composer.md */
 
 /** Why a request was refused, ready to become a problem+json response. */
 typedef struct cz_request_error {

@@ -34,26 +34,36 @@ static int fsync_path(const char *path, int flags) {
     return rc;
 }
 
-int cz_artifact_prepare(const char *root, const char *job_id, int attempt, const char *name,
-                        cz_artifact_file *f, cz_err *err) {
-    memset(f, 0, sizeof *f);
-    char dir[1024];
+int cz_artifact_dir(const char *root, const char *job_id, int attempt, char *out, size_t n,
+                    cz_err *err) {
     char abs_root[PATH_MAX];
     if (mkdir(root, 0755) && errno != EEXIST)
         return cz_err_set(err, "cannot create artifact store %s: %s", root, strerror(errno));
     if (!realpath(root, abs_root))
         return cz_err_set(err, "artifact store %s: %s", root, strerror(errno));
-    int n = snprintf(dir, sizeof dir, "%s/%s/%d", abs_root, job_id, attempt);
-    if (n < 0 || (size_t)n >= sizeof dir)
+    int len = snprintf(out, n, "%s/%s/%d", abs_root, job_id, attempt);
+    if (len < 0 || (size_t)len >= n)
         return cz_err_set(err, "artifact path too long under %s", abs_root);
-    if (mkdirs(dir, err))
-        return -1;
+    return mkdirs(out, err);
+}
+
+int cz_artifact_prepare_in(const char *dir, const char *name, cz_artifact_file *f, cz_err *err) {
+    memset(f, 0, sizeof *f);
     if ((size_t)snprintf(f->path, sizeof f->path, "%s/%s", dir, name) >= sizeof f->path ||
         (size_t)snprintf(f->tmp, sizeof f->tmp, "%s.tmp%ld", f->path, (long)getpid()) >=
             sizeof f->tmp ||
         (size_t)snprintf(f->uri, sizeof f->uri, "file://%s", f->path) >= sizeof f->uri)
-        return cz_err_set(err, "artifact path too long under %s", abs_root);
+        return cz_err_set(err, "artifact path too long under %s", dir);
     return 0;
+}
+
+int cz_artifact_prepare(const char *root, const char *job_id, int attempt, const char *name,
+                        cz_artifact_file *f, cz_err *err) {
+    char dir[1024];
+    memset(f, 0, sizeof *f);
+    if (cz_artifact_dir(root, job_id, attempt, dir, sizeof dir, err))
+        return -1;
+    return cz_artifact_prepare_in(dir, name, f, err);
 }
 
 int cz_artifact_commit(cz_artifact_file *f, cz_err *err) {

@@ -30,6 +30,21 @@ int cz_artifact_prepare(const char *root, const char *job_id, int attempt, const
                         cz_artifact_file *f, cz_err *err);
 
 /**
+ * @brief Creates the folder of @p job_id / @p attempt under @p root and
+ * writes its absolute path to @p out.
+ * @returns 0, or -1 with @p err filled.
+ */
+int cz_artifact_dir(const char *root, const char *job_id, int attempt, char *out, size_t n,
+                    cz_err *err);
+
+/**
+ * @brief Prepares @p f for artifact @p name in the existing folder @p dir
+ * (absolute), for writers that put several files in one folder.
+ * @returns 0, or -1 with @p err filled.
+ */
+int cz_artifact_prepare_in(const char *dir, const char *name, cz_artifact_file *f, cz_err *err);
+
+/**
  * @brief Makes @p f->tmp durable under its final name and fills sha256 and bytes.
  * @returns 0, or -1 with @p err filled (the temporary file is removed).
  */

@@ -124,6 +124,25 @@ int cz_db_job_artifact(PGconn *c, const char *tenant, const char *id, const char
     return found;
 }
 
+int cz_db_job_artifact_named(PGconn *c, const char *tenant, const char *id, const char *kind,
+                             const char *name, const char *format, char *uri, size_t n,
+                             cz_err *err) {
+    const char *p[] = {id, tenant, kind, name, format};
+    PGresult *r = cz_db_query(c,
+                              "SELECT a.uri FROM artifacts a"
+                              "  JOIN jobs j ON j.id = a.job_id AND j.attempt = a.attempt"
+                              " WHERE j.id = $1 AND j.tenant_id = $2 AND a.kind = $3"
+                              "   AND a.name = $4 AND a.format = $5 ORDER BY a.id DESC LIMIT 1",
+                              5, p, err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    if (found)
+        snprintf(uri, n, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return found;
+}
+
 /* ---- the scheduler's side: events -------------------------------------- */
 
 static int apply_progress(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
@@ -221,6 +240,32 @@ static int record_history(PGconn *c, const cz_event *ev, const char *attempt, co
     return n < 0 ? -1 : 0;
 }
 
+/* The inference worker produces its generated event and the post message
+ * independently, so the post worker's events can reach the scheduler first
+ * and move the job past "generated"; the late generated event's transition
+ * is then refused. The files it names (raw mix, MIDI score, stems) still
+ * belong to the job, so they are recorded when the job is in a later state
+ * of the same attempt; the history keeps only transitions, and the post
+ * worker's manifest keeps the provenance either way. A canceled, failed or
+ * rejected job's late result stays discarded.
+ * @returns 1 recorded, 0 nothing to do, -1 on error. */
+static int record_late_generated(PGconn *c, const cz_event *ev, const char *attempt, cz_err *err) {
+    if (!ev->artifacts || !cJSON_GetArraySize(ev->artifacts))
+        return 0;
+    const char *p[] = {ev->job_id, attempt};
+    PGresult *r = cz_db_query(c,
+                              "SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2::int"
+                              "   AND state IN ('postprocessing', 'in_review', 'succeeded')",
+                              2, p, err);
+    if (!r)
+        return -1;
+    int later = PQntuples(r) > 0;
+    PQclear(r);
+    if (!later)
+        return 0;
+    return record_artifacts(c, ev, attempt, err) ? -1 : 1;
+}
+
 static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
                             cz_err *err) {
     int to = cz_job_event_target(ev->type);
@@ -256,6 +301,11 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
                         10, p, err);
     if (n < 0)
         return -1;
+    if (n == 0 && ev->type == CZ_EV_GENERATED) {
+        int late = record_late_generated(c, ev, attempt, err);
+        if (late != 0)
+            return late < 0 ? -1 : CZ_APPLY_NOOP; /* recorded; the job did not move */
+    }
     if (n == 0)
         return refused(c, ev, err);
     if (record_history(c, ev, attempt, cz_job_event_name(ev->type),

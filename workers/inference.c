@@ -1,9 +1,16 @@
 /* The inference stage.
  *
- * Reads the canonical request, renders it with the pool's renderer, writes
- * the raw mix to the artifact store and hands the job to post-processing.
- * Events: started, progress (at most every 2 s of work, and at the end),
- * generated (with the raw artifact), or failed with a failure class. */
+ * Reads the canonical request and its controls, runs the request's model
+ * (backend.h: composer@1 or http@1) into the job's artifact folder, commits
+ * the files it made and hands the job to post-processing. Events: started,
+ * progress (at most every 2 s of work, and at the end), generated (with the
+ * provenance: model, seed, the request's controls, what the model chose, and
+ * the artifacts: raw mix, MIDI, stems), or failed with a failure class.
+ * A canceled job (its Redis flag is read between steps and at least every
+ * 250 ms of rendering) stops and leaves no files.
+ *
+ * cz_inference_run() is the part that does not need Kafka, shared with
+ * `cadenza-worker render`, so the benchmark runs the pool's own code. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,11 +18,12 @@
 #include "../common/clock.h"
 #include "../common/json.h"
 #include "../common/log.h"
-#include "render.h"
+#include "backend.h"
 #include "stages.h"
 
 #define PROGRESS_EVERY_MS 2000
 #define CANCEL_CHECK_EVERY_MS 250
+#define DEFAULT_MODEL "composer@1"
 
 typedef struct progress {
     cz_worker *w;
@@ -24,6 +32,15 @@ typedef struct progress {
     int64_t last_cancel_check_ms; /* last look at the cancel flag */
 } progress;
 
+/* Stop when the job is canceled, or when the worker is stopping (the job
+ * is then handed back and done again). */
+static bool on_canceled(void *user) {
+    progress *p = user;
+    p->last_cancel_check_ms = cz_mono_ms();
+    cz_worker_poll(p->w);
+    return cz_worker_stopping(p->w) || cz_worker_canceled(p->w, p->job);
+}
+
 static int on_progress(void *user, double fraction) {
     progress *p = user;
     int64_t now = cz_mono_ms();
@@ -31,11 +48,8 @@ static int on_progress(void *user, double fraction) {
     if (cz_worker_stopping(p->w))
         return 1; /* the process is stopping: hand the job back */
     /* Between steps: stop a canceled job instead of finishing it. */
-    if (now - p->last_cancel_check_ms >= CANCEL_CHECK_EVERY_MS) {
-        p->last_cancel_check_ms = now;
-        if (cz_worker_canceled(p->w, p->job))
-            return 1;
-    }
+    if (now - p->last_cancel_check_ms >= CANCEL_CHECK_EVERY_MS && on_canceled(p))
+        return 1;
     if (now - p->last_ms < PROGRESS_EVERY_MS)
         return 0;
     p->last_ms = now;
@@ -47,15 +61,75 @@ static int on_progress(void *user, double fraction) {
     return 0;
 }
 
-#define SAMPLE_RATE 48000
-
 void *cz_inference_open(const cz_config *cfg, cz_err *err) {
-    /* The SoundFont is loaded once and serves every job of this process. */
-    return cz_render_open(cfg->soundfont, SAMPLE_RATE, err);
+    /* Every model is prepared once (the SoundFont loaded) and serves every job. */
+    return cz_backends_open(cfg, err);
 }
 
 void cz_inference_close(void *state) {
-    cz_render_close(state);
+    cz_backends_close(state);
+}
+
+/* The request's controls: the ones the API stored, or, for a request that
+ * has none (written by hand, or before controls existed), read afresh with
+ * the same vocabulary the API uses. */
+static int request_controls(const cJSON *req, cz_controls *c, cz_err *err) {
+    const cJSON *stored = cJSON_GetObjectItemCaseSensitive(req, "controls");
+    if (stored)
+        return cz_controls_from_json(stored, c, err);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(req, "instruments");
+    const char *names[16];
+    int n = 0;
+    for (const cJSON *i = list ? list->child : NULL; i && n < 16; i = i->next)
+        if (cJSON_IsString(i))
+            names[n++] = i->valuestring;
+    cz_prompt_fields f = {.prompt = cz_json_str(req, "prompt"),
+                          .genre = cz_json_str(req, "genre"),
+                          .mood = cz_json_str(req, "mood"),
+                          .key = cz_json_str(req, "key"),
+                          .tempo_bpm = cz_json_num(req, "tempo_bpm", 0),
+                          .duration_s = cz_json_num(req, "duration_s", 0),
+                          .instruments = names,
+                          .n_instruments = list ? n : -1};
+    return cz_prompt_controls(&f, c, NULL, err);
+}
+
+int cz_inference_run(void *state, const cJSON *req, const char *job_id, int attempt,
+                     const char *traceparent, const char *dir, const cz_gen_hooks *hooks,
+                     cz_gen_result *res, cz_err *err) {
+    memset(res, 0, sizeof *res);
+    cz_controls controls;
+    if (request_controls(req, &controls, err) != 0) {
+        res->failure_class = "invalid_input";
+        return -1;
+    }
+    const char *model = cz_json_str(req, "model");
+    double duration = cz_json_num(req, "duration_s", 0);
+    if (!(duration > 0))
+        duration = controls.duration_s > 0 ? controls.duration_s : 30;
+    cz_gen_request g = {
+        .job_id = job_id,
+        .attempt = attempt,
+        .traceparent = traceparent,
+        .model = model ? model : DEFAULT_MODEL,
+        .request = req,
+        .controls = &controls,
+        .duration_s = duration,
+        .seed = (uint64_t)cz_json_num(req, "seed", 0),
+        .stems = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "stems")),
+        .dir = dir,
+    };
+    return cz_backends_generate(state, &g, hooks, res, err);
+}
+
+/* The raw mix among the artifacts: what post-processing masters. */
+static const cJSON *find_mix(const cJSON *artifacts) {
+    for (const cJSON *a = artifacts ? artifacts->child : NULL; a; a = a->next) {
+        const char *kind = cz_json_str(a, "kind");
+        if (kind && !strcmp(kind, "raw"))
+            return a;
+    }
+    return NULL;
 }
 
 int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
@@ -66,45 +140,51 @@ int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
     }
     cz_worker_emit(w, job, CZ_EV_STARTED, "render");
 
-    const cJSON *req = job->request;
-    cz_render_params p = {
-        .duration_s = cz_json_num(req, "duration_s", 30),
-        .tempo_bpm = cz_json_num(req, "tempo_bpm", 0),
-        .key = cz_json_str(req, "key"),
-        .mood = cz_json_str(req, "mood"),
-        .genre = cz_json_str(req, "genre"),
-        .seed = (uint64_t)cz_json_num(req, "seed", 0),
-    };
-    cz_audio audio = {0};
     cz_err err;
-    progress prog = {.w = w, .job = job, .last_ms = t0};
-    int rc = cz_render_generate(cz_worker_state(w), &p, on_progress, &prog, &audio, &err);
+    char dir[1024];
+    if (cz_artifact_dir(cz_worker_config(w)->artifact_dir, job->job_id, job->attempt, dir,
+                        sizeof dir, &err))
+        return cz_worker_fail(w, job, "internal", err.msg) ? -1 : 0;
+    progress prog = {.w = w, .job = job, .last_ms = t0, .last_cancel_check_ms = t0};
+    cz_gen_hooks hooks = {.progress = on_progress, .canceled = on_canceled, .user = &prog};
+    cz_gen_result res;
+    cJSON *artifacts = NULL;
+    int rc = cz_inference_run(cz_worker_state(w), job->request, job->job_id, job->attempt,
+                              job->traceparent, dir, &hooks, &res, &err);
+    if (rc == 0 && !(artifacts = cz_gen_result_commit(&res, &err))) {
+        res.failure_class = "internal";
+        rc = -1;
+    }
     if (rc != 0) {
-        cz_audio_free(&audio);
+        const char *failure = res.failure_class ? res.failure_class : "internal";
+        cz_gen_result_free(&res);
         if (rc > 0 && cz_worker_stopping(w))
-            return -1;
-        if (rc > 0) { /* canceled: the scheduler already moved the job to canceled */
+            return -1; /* the process is stopping: the job is done again later */
+        if (rc > 0) {  /* canceled: the scheduler already moved the job to canceled */
             cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "render stopped: job canceled");
             return 0;
         }
-        return cz_worker_fail(w, job, "model_error", err.msg) ? -1 : 0;
+        return cz_worker_fail(w, job, failure, err.msg) ? -1 : 0;
     }
 
-    cz_artifact_file f;
-    if (cz_artifact_prepare(cz_worker_config(w)->artifact_dir, job->job_id, job->attempt, "raw.wav",
-                            &f, &err) ||
-        cz_audio_write(f.tmp, &audio, CZ_AUDIO_WAV_FLOAT, &err) || cz_artifact_commit(&f, &err)) {
-        cz_audio_free(&audio);
-        return cz_worker_fail(w, job, "internal", err.msg) ? -1 : 0;
-    }
-    double duration = (double)audio.frames / audio.sample_rate;
-    cz_audio_free(&audio);
-
-    cJSON *raw = cz_artifact_json(&f, "raw", "mix", "wav", duration);
+    const cJSON *req = job->request;
+    const cJSON *mix = find_mix(artifacts);
+    double duration = cz_json_num(mix, "duration_s", 0);
     cJSON *ev = cz_worker_event(w, job, CZ_EV_GENERATED);
     cJSON_AddStringToObject(ev, "stage", "render");
     cJSON_AddNumberToObject(ev, "compute_ms", (double)(cz_mono_ms() - t0));
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(ev, "artifacts"), cJSON_Duplicate(raw, true));
+    /* Provenance: which model and seed made it, from which controls, and
+     * what the model chose (tempo, key, form, instruments...). */
+    const char *model = cz_json_str(req, "model");
+    cJSON_AddStringToObject(ev, "model", model ? model : DEFAULT_MODEL);
+    cJSON_AddNumberToObject(ev, "seed", cz_json_num(req, "seed", 0));
+    const cJSON *controls = cJSON_GetObjectItemCaseSensitive(req, "controls");
+    if (controls)
+        cJSON_AddItemToObject(ev, "controls", cJSON_Duplicate(controls, true));
+    const cJSON *chosen = res.chosen;
+    if (chosen)
+        cJSON_AddItemToObject(ev, "chosen", cJSON_Duplicate(chosen, true));
+    cJSON_AddItemToObject(ev, "artifacts", cJSON_Duplicate(artifacts, true));
     rc = cz_worker_send(w, job, CZ_TOPIC_EVENTS, ev);
     cJSON_Delete(ev);
 
@@ -117,11 +197,17 @@ int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
         cJSON_AddStringToObject(next, "tenant", job->tenant);
     if (job->trace_id)
         cJSON_AddStringToObject(next, "trace_id", job->trace_id);
-    cJSON_AddItemToObject(next, "request", cJSON_Duplicate(job->request, true));
-    cJSON_AddItemToObject(next, "raw", raw);
+    cJSON_AddItemToObject(next, "request", cJSON_Duplicate(req, true));
+    if (mix)
+        cJSON_AddItemToObject(next, "raw", cJSON_Duplicate(mix, true));
+    /* What the model chose, for the post worker's provenance manifest. */
+    if (chosen)
+        cJSON_AddItemToObject(next, "chosen", cJSON_Duplicate(chosen, true));
     rc |= cz_worker_send(w, job, CZ_TOPIC_POST, next);
     cJSON_Delete(next);
-    cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "rendered %.1f s in %lld ms", duration,
+    cJSON_Delete(artifacts);
+    cz_gen_result_free(&res);
+    cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "generated %.1f s in %lld ms", duration,
                (long long)(cz_mono_ms() - t0));
     return rc ? -1 : 0;
 }

@@ -5,17 +5,30 @@
  *   cadenza-worker master IN OUT [--preset NAME] [--target LUFS] [--ceiling DBTP]
  *                                    the post pool's chain on one file, outside
  *                                    Kafka: prints the QA report as JSON
+ *   cadenza-worker render --prompt TEXT --out DIR [options]
+ *                                    one request through the inference stage's
+ *                                    code, without Kafka: files in DIR, a JSON
+ *                                    summary with CPU times on stdout
+ *                                    (tests/bench/bench_render.sh)
  *
  * SIGINT/SIGTERM finish the job in hand, commit offsets and exit. */
+#include <errno.h>
 #include <fluidsynth.h>
+#include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "../common/config.h"
+#include "../common/json.h"
 #include "../common/log.h"
+#include "../common/prompt.h"
 #include "pool.h"
 #include "stages.h"
 
@@ -34,9 +47,190 @@ static void on_signal(int sig) {
     atomic_store(&stop, true);
 }
 
+/* ---- cadenza-worker render ------------------------------------------------ */
+
+static double cpu_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double wall_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int render_usage(void) {
+    fprintf(stderr, "usage: cadenza-worker render --prompt TEXT --out DIR [--duration S] "
+                    "[--tempo BPM] [--key KEY] [--genre G] [--mood M] [--instrument NAME]... "
+                    "[--seed N] [--model composer@1|http@1] [--stems]\n");
+    return 2;
+}
+
+/* Builds the request the API would store: the fields given, the controls
+ * read from them with the API's vocabulary, the duration the prompt names. */
+static cJSON *render_request(cJSON *req, cz_err *err) {
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(req, "instruments");
+    const char *names[16];
+    int n = 0;
+    for (const cJSON *i = list ? list->child : NULL; i && n < 16; i = i->next)
+        names[n++] = i->valuestring;
+    cz_prompt_fields f = {.prompt = cz_json_str(req, "prompt"),
+                          .genre = cz_json_str(req, "genre"),
+                          .mood = cz_json_str(req, "mood"),
+                          .key = cz_json_str(req, "key"),
+                          .tempo_bpm = cz_json_num(req, "tempo_bpm", 0),
+                          .duration_s = cz_json_num(req, "duration_s", 0),
+                          .instruments = names,
+                          .n_instruments = list ? n : -1};
+    cz_controls c;
+    if (cz_prompt_controls(&f, &c, NULL, err) != 0)
+        return NULL;
+    if (!cJSON_HasObjectItem(req, "duration_s"))
+        cJSON_AddNumberToObject(req, "duration_s", c.duration_s > 0 ? c.duration_s : 30);
+    cJSON_AddItemToObject(req, "controls", cz_controls_json(&c));
+    cJSON_AddItemToObject(req, "ignored", cz_controls_ignored_json(&c));
+    return req;
+}
+
+static int render_main(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"prompt", required_argument, NULL, 'p'},   {"out", required_argument, NULL, 'o'},
+        {"duration", required_argument, NULL, 'd'}, {"tempo", required_argument, NULL, 't'},
+        {"key", required_argument, NULL, 'k'},      {"genre", required_argument, NULL, 'g'},
+        {"mood", required_argument, NULL, 'm'},     {"instrument", required_argument, NULL, 'i'},
+        {"seed", required_argument, NULL, 's'},     {"model", required_argument, NULL, 'M'},
+        {"stems", no_argument, NULL, 'S'},          {NULL, 0, NULL, 0}};
+    cJSON *req = cJSON_CreateObject();
+    const char *out = NULL;
+    double seed = 1;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            cJSON_AddStringToObject(req, "prompt", optarg);
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'd':
+            cJSON_AddNumberToObject(req, "duration_s", atof(optarg));
+            break;
+        case 't':
+            cJSON_AddNumberToObject(req, "tempo_bpm", atof(optarg));
+            break;
+        case 'k':
+            cJSON_AddStringToObject(req, "key", optarg);
+            break;
+        case 'g':
+            cJSON_AddStringToObject(req, "genre", optarg);
+            break;
+        case 'm':
+            cJSON_AddStringToObject(req, "mood", optarg);
+            break;
+        case 'i': {
+            cJSON *list = cJSON_GetObjectItemCaseSensitive(req, "instruments");
+            if (!list)
+                list = cJSON_AddArrayToObject(req, "instruments");
+            cJSON_AddItemToArray(list, cJSON_CreateString(optarg));
+            break;
+        }
+        case 's':
+            seed = strtod(optarg, NULL);
+            break;
+        case 'M':
+            cJSON_AddStringToObject(req, "model", optarg);
+            break;
+        case 'S':
+            cJSON_AddBoolToObject(req, "stems", true);
+            break;
+        default:
+            cJSON_Delete(req);
+            return render_usage();
+        }
+    }
+    if (!out || !cJSON_HasObjectItem(req, "prompt")) {
+        cJSON_Delete(req);
+        return render_usage();
+    }
+    cJSON_AddNumberToObject(req, "seed", seed);
+    if (!cJSON_HasObjectItem(req, "model"))
+        cJSON_AddStringToObject(req, "model", "composer@1");
+    cz_err err = {{0}};
+    char dir[PATH_MAX];
+    if (!render_request(req, &err) || (mkdir(out, 0755) != 0 && errno != EEXIST) ||
+        !realpath(out, dir)) {
+        fprintf(stderr, "cadenza-worker render: %s\n", err.msg[0] ? err.msg : strerror(errno));
+        cJSON_Delete(req);
+        return 1;
+    }
+    cz_config cfg;
+    cz_config_load(&cfg);
+    double t0 = cpu_seconds();
+    void *state = cz_inference_open(&cfg, &err);
+    double t1 = cpu_seconds(), w1 = wall_seconds();
+    if (!state) {
+        fprintf(stderr, "cadenza-worker render: %s\n", err.msg);
+        cJSON_Delete(req);
+        return 1;
+    }
+    cz_gen_hooks hooks = {0};
+    cz_gen_result res;
+    int rc = cz_inference_run(state, req, "render", 1, NULL, dir, &hooks, &res, &err);
+    double t2 = cpu_seconds(), w2 = wall_seconds();
+    cJSON *artifacts = rc == 0 ? cz_gen_result_commit(&res, &err) : NULL;
+    double t3 = cpu_seconds();
+    if (!artifacts) {
+        fprintf(stderr, "cadenza-worker render: %s (%s)\n", err.msg,
+                res.failure_class ? res.failure_class : "internal");
+        cz_gen_result_free(&res);
+        cz_inference_close(state);
+        cJSON_Delete(req);
+        return 1;
+    }
+    double audio = cz_json_num(req, "duration_s", 0);
+    cJSON *sum = cJSON_CreateObject();
+    cJSON_AddStringToObject(sum, "model", cz_json_str(req, "model"));
+    cJSON_AddNumberToObject(sum, "seed", seed);
+    cJSON_AddNumberToObject(sum, "audio_s", audio);
+    cJSON_AddNumberToObject(sum, "load_cpu_s", t1 - t0);
+    cJSON_AddNumberToObject(sum, "generate_cpu_s", t2 - t1);
+    cJSON_AddNumberToObject(sum, "generate_wall_s", w2 - w1);
+    cJSON_AddNumberToObject(sum, "commit_cpu_s", t3 - t2);
+    cJSON_AddNumberToObject(sum, "x_realtime", audio / (t2 - t1));
+    cJSON_AddItemToObject(sum, "controls",
+                          cJSON_Duplicate(cJSON_GetObjectItem(req, "controls"), true));
+    cJSON_AddItemToObject(sum, "ignored",
+                          cJSON_Duplicate(cJSON_GetObjectItem(req, "ignored"), true));
+    if (res.chosen) {
+        cJSON_AddItemToObject(sum, "chosen", res.chosen);
+        res.chosen = NULL;
+    }
+    cJSON_AddItemToObject(sum, "artifacts", artifacts);
+    char *text = cJSON_Print(sum);
+    puts(text);
+    free(text);
+    cJSON_Delete(sum);
+    cz_gen_result_free(&res);
+    cz_inference_close(state);
+    cJSON_Delete(req);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "master"))
         return cz_post_master_cli(argc - 2, argv + 2);
+    if (argc > 1 && !strcmp(argv[1], "render")) {
+        cz_log_init("worker-render");
+        fluid_set_log_function(FLUID_PANIC, on_fluid_log, NULL);
+        fluid_set_log_function(FLUID_ERR, on_fluid_log, NULL);
+        fluid_set_log_function(FLUID_WARN, on_fluid_log, NULL);
+        fluid_set_log_function(FLUID_INFO, NULL, NULL);
+        fluid_set_log_function(FLUID_DBG, NULL, NULL);
+        return render_main(argc - 1, argv + 1);
+    }
     const char *pool = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--pool") && i + 1 < argc)
@@ -48,7 +242,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: cadenza-worker --pool inference|post\n"
                         "       cadenza-worker master IN OUT [--preset streaming|podcast|"
                         "broadcast]\n"
-                        "                             [--target LUFS] [--ceiling DBTP]\n");
+                        "                             [--target LUFS] [--ceiling DBTP]\n"
+                        "       cadenza-worker render --prompt TEXT --out DIR [options]\n");
         return 2;
     }
     cz_config cfg;

@@ -326,6 +326,9 @@ static cJSON *cz_post_manifest(cz_worker *w, const cz_job_msg *job, const cJSON 
     cJSON_AddItemToObject(m, "controls",
                           controls ? cJSON_Duplicate(controls, true) : cJSON_CreateNull());
     cJSON_AddItemToObject(m, "request", cJSON_Duplicate(job->request, true));
+    const cJSON *chosen = cJSON_GetObjectItemCaseSensitive(job->msg, "chosen");
+    if (chosen) // what the model decided: tempo, key, form, instruments (composer@1)
+        cJSON_AddItemToObject(m, "chosen", cJSON_Duplicate(chosen, true));
     cJSON_AddItemToObject(m, "chain", cJSON_Duplicate(settings, true));
     cJSON *in = cJSON_AddObjectToObject(m, "input");
     cJSON_AddStringToObject(in, "kind", "raw");

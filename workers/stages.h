@@ -3,6 +3,7 @@
 #ifndef CZ_STAGES_H
 #define CZ_STAGES_H
 
+#include "backend.h"
 #include "pool.h"
 
 /**
@@ -14,6 +15,17 @@ void cz_inference_close(void *state);
 
 /** @brief Inference stage: request -> raw audio, then hand on to post. */
 int cz_inference_stage(cz_worker *w, const cz_job_msg *job);
+
+/**
+ * @brief Runs the model of canonical request @p req (with the state from
+ * cz_inference_open) into @p dir: the inference stage without Kafka, also
+ * used by `cadenza-worker render`. The caller commits the files with
+ * cz_gen_result_commit() and frees @p res with cz_gen_result_free().
+ * @returns 0; 1 canceled; -1 with @p err and res->failure_class.
+ */
+int cz_inference_run(void *state, const cJSON *req, const char *job_id, int attempt,
+                     const char *traceparent, const char *dir, const cz_gen_hooks *hooks,
+                     cz_gen_result *res, cz_err *err);
 
 /**
  * @brief Prepares the post pool's state.

@@ -1,13 +1,13 @@
 /* Unit tests for the worker's audio modules: loudness measurement and audio
- * files (workers/audio.c), the FluidSynth renderer (workers/render.c) and the
- * mastering step (workers/master.c).
+ * files (workers/audio.c) and the mastering step (workers/master.c). Pieces
+ * to master come from the renderer (its own tests are in test_render.c).
  *
  * The loudness reference is a 997 Hz sine at -30 dBFS peak on both channels of
  * a stereo signal: BS.1770 puts a full-scale 997 Hz sine on one channel at
  * -3.01 LKFS, so on two channels at 0 LKFS, and this one at -30.0 LUFS; ffmpeg's
- * ebur128 filter measures the same signal at -30.006 LUFS. The renderer tests
- * need a General MIDI SoundFont, taken from CADENZA_SOUNDFONT or the Debian
- * fluid-soundfont-gm path; they load it once for the whole group. */
+ * ebur128 filter measures the same signal at -30.006 LUFS. Rendering needs a
+ * General MIDI SoundFont, taken from CADENZA_SOUNDFONT or the Debian
+ * fluid-soundfont-gm path; it is loaded once for the whole group. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,110 +270,6 @@ static void test_master_rendered_piece(void **state) {
     cz_audio_free(&a);
 }
 
-/* ---------------------------------------------------------------- render */
-
-static int cancel_after_two(void *user, double fraction) {
-    (void)fraction;
-    return ++*(int *)user >= 2;
-}
-
-/* Same seed, same samples, whatever was rendered (or cancelled) in between. */
-static void test_render_deterministic(void **state) {
-    fixture *f = *state;
-    cz_audio a = render(f, 6.0, 1);
-    cz_audio odd = render(f, 3.377, 99); // leaves the synth mid-block
-    cz_audio b = render(f, 6.0, 2);
-    cz_render_params p = {.duration_s = 9.0, .seed = 5};
-    cz_audio cancelled;
-    int calls = 0;
-    cz_err err = {{0}};
-    assert_int_equal(cz_render_generate(f->r, &p, cancel_after_two, &calls, &cancelled, &err), 1);
-    cz_audio c = render(f, 6.0, 1);
-    assert_true(same_samples(&a, &c));
-    assert_int_equal(a.frames, b.frames);
-    assert_false(same_samples(&a, &b));
-    cz_audio_free(&a);
-    cz_audio_free(&b);
-    cz_audio_free(&c);
-    cz_audio_free(&odd);
-}
-
-static void test_render_duration_exact(void **state) {
-    fixture *f = *state;
-    const double durations[] = {1.0, 2.345, 10.0, 33.3333};
-    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
-        cz_audio a = render(f, durations[i], 3 + i);
-        assert_int_equal(a.frames, (size_t)llround(durations[i] * RATE));
-        assert_int_equal(a.channels, 2);
-        assert_int_equal(a.sample_rate, RATE);
-        assert_true(a.samples[2 * a.frames - 1] == 0.0f); // faded out, not cut off
-        cz_audio_free(&a);
-    }
-}
-
-typedef struct progress_log {
-    int calls;
-    double last;
-} progress_log;
-
-static int log_progress(void *user, double fraction) {
-    progress_log *l = user;
-    l->calls++;
-    l->last = fraction;
-    return 0;
-}
-
-static void test_render_progress_and_cancel(void **state) {
-    fixture *f = *state;
-    cz_render_params p = {.duration_s = 12.5, .seed = 4};
-    progress_log log = {0};
-    cz_audio a;
-    cz_err err = {{0}};
-    assert_int_equal(cz_render_generate(f->r, &p, log_progress, &log, &a, &err), 0);
-    assert_true(log.calls >= 12);
-    assert_true(log.last == 1.0);
-    cz_audio_free(&a);
-
-    int calls = 0;
-    assert_int_equal(cz_render_generate(f->r, &p, cancel_after_two, &calls, &a, &err), 1);
-    assert_int_equal(calls, 2);
-    assert_null(a.samples);
-}
-
-static void test_render_keys_and_moods(void **state) {
-    fixture *f = *state;
-    const char *keys[] = {"F#m", "Eb major", "a minor", "C#", "Bb min"};
-    cz_audio a, b;
-    cz_err err = {{0}};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        cz_render_params p = {.duration_s = 3.0, .key = keys[i], .mood = "sad", .seed = 9};
-        if (cz_render_generate(f->r, &p, NULL, NULL, &a, &err) != 0)
-            fail_msg("key %s: %s", keys[i], err.msg);
-        cz_audio_free(&a);
-    }
-    cz_render_params p = {.duration_s = 4.0, .key = "C major", .genre = "lofi", .seed = 9};
-    assert_int_equal(cz_render_generate(f->r, &p, NULL, NULL, &a, &err), 0);
-    p.key = "F#m";
-    assert_int_equal(cz_render_generate(f->r, &p, NULL, NULL, &b, &err), 0);
-    assert_false(same_samples(&a, &b));
-    cz_audio_free(&a);
-    cz_audio_free(&b);
-
-    p.key = "H minor";
-    assert_int_equal(cz_render_generate(f->r, &p, NULL, NULL, &a, &err), -1);
-    assert_non_null(strstr(err.msg, "H minor"));
-    p.key = NULL;
-    p.duration_s = 0.5;
-    assert_int_equal(cz_render_generate(f->r, &p, NULL, NULL, &a, &err), -1);
-}
-
-static void test_render_open_missing_soundfont(void **state) {
-    (void)state;
-    cz_err err = {{0}};
-    assert_null(cz_render_open("/nonexistent/gm.sf2", RATE, &err));
-    assert_non_null(strstr(err.msg, "/nonexistent/gm.sf2"));
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loudness_sine_997hz),
@@ -387,11 +283,6 @@ int main(void) {
         cmocka_unit_test(test_master_limits_peaks),
         cmocka_unit_test(test_master_prefers_ceiling),
         cmocka_unit_test(test_master_rendered_piece),
-        cmocka_unit_test(test_render_deterministic),
-        cmocka_unit_test(test_render_duration_exact),
-        cmocka_unit_test(test_render_progress_and_cancel),
-        cmocka_unit_test(test_render_keys_and_moods),
-        cmocka_unit_test(test_render_open_missing_soundfont),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -30,11 +30,13 @@ static void test_minimal_request_gets_defaults(void **state) {
     cz_request r;
     cz_request_error e;
     assert_int_equal(parse("{\"prompt\":\"  warm   lo-fi\\n hip hop \"}", &r, &e), 0);
-    assert_string_equal(
-        r.json, "{\"duration_s\":30,\"loudness\":{\"target_lufs\":-14,\"true_peak_dbtp\":-1},"
-                "\"metadata\":{},\"model\":\"composer@1\",\"outputs\":[\"flac\"],"
-                "\"prompt\":\"warm lo-fi hip hop\",\"quality\":\"final\","
-                "\"review\":\"auto\",\"seed\":42,\"stems\":false}");
+    assert_string_equal(r.json,
+                        "{\"controls\":{\"duration_s\":30,\"genre\":\"lofi\",\"moods\":[\"warm\"]},"
+                        "\"duration_s\":30,\"ignored\":[],"
+                        "\"loudness\":{\"target_lufs\":-14,\"true_peak_dbtp\":-1},"
+                        "\"metadata\":{},\"model\":\"composer@1\",\"outputs\":[\"flac\"],"
+                        "\"prompt\":\"warm lo-fi hip hop\",\"quality\":\"final\","
+                        "\"review\":\"auto\",\"seed\":42,\"stems\":false}");
     assert_string_equal(r.model, "composer@1");
     assert_int_equal(r.seed, 42);
     assert_int_equal(strlen(r.hash), 64);
@@ -144,6 +146,52 @@ static void test_full_request(void **state) {
     cz_request_free(&r);
 }
 
+/* The prompt is read into controls; fields override it; what is not
+ * understood is listed; limits are refused naming the field. */
+static void test_controls_and_ignored(void **state) {
+    (void)state;
+    cz_request r;
+    cz_request_error e;
+    assert_int_equal(parse("{\"prompt\":\"warm lo-fi hip hop with rhodes and vinyl drums, 82 bpm, "
+                           "A minor, 45 seconds, zorblax\",\"tempo_bpm\":90}",
+                           &r, &e),
+                     0);
+    const cJSON *c = cJSON_GetObjectItem(r.canonical, "controls");
+    assert_non_null(c);
+    assert_string_equal(cz_json_str(c, "genre"), "lofi");
+    assert_string_equal(cz_json_str(c, "key"), "A minor");
+    assert_true(cz_json_num(c, "tempo_bpm", 0) == 90); /* the field wins */
+    assert_true(cz_json_num(c, "duration_s", 0) == 45);
+    assert_true(cz_json_num(r.canonical, "duration_s", 0) == 45); /* from the prompt */
+    const cJSON *ig = cJSON_GetObjectItem(r.canonical, "ignored");
+    assert_int_equal(cJSON_GetArraySize(ig), 1);
+    assert_string_equal(cJSON_GetArrayItem(ig, 0)->valuestring, "zorblax");
+    cz_request_free(&r);
+
+    assert_int_equal(parse("{\"prompt\":\"60 seconds\",\"duration_s\":12}", &r, &e), 0);
+    assert_true(cz_json_num(r.canonical, "duration_s", 0) == 12);
+    cz_request_free(&r);
+
+    expect_error("{\"prompt\":\"a\",\"instruments\":[\"piano\",\"kazoo\"]}", 422, "invalid-field",
+                 "instruments[1]");
+    expect_error("{\"prompt\":\"a\",\"duration_s\":0}", 422, "invalid-field", "duration_s");
+    expect_error("{\"prompt\":\"a\",\"duration_s\":601}", 422, "invalid-field", "duration_s");
+    expect_error("{\"prompt\":\"a\",\"tempo_bpm\":500}", 422, "invalid-field", "tempo_bpm");
+    expect_error("{\"prompt\":\"a\",\"controls\":{}}", 422, "unknown-field", "controls");
+}
+
+static void test_http_model(void **state) {
+    (void)state;
+    cz_request r;
+    cz_request_error e;
+    assert_int_equal(parse("{\"prompt\":\"a\",\"model\":\"http@1\"}", &r, &e), 0);
+    assert_string_equal(r.model, "http@1");
+    cz_request_free(&r);
+    expect_error("{\"prompt\":\"a\",\"model\":\"http@1\",\"stems\":true}", 422, "invalid-field",
+                 "stems");
+    expect_error("{\"prompt\":\"a\",\"model\":\"http@2\"}", 422, "invalid-field", "model");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_request_gets_defaults),
@@ -152,6 +200,8 @@ int main(void) {
         cmocka_unit_test(test_field_rules),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_full_request),
+        cmocka_unit_test(test_controls_and_ignored),
+        cmocka_unit_test(test_http_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
