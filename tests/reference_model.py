@@ -10,6 +10,7 @@ length. It misbehaves on request, so the worker's failure classes can be
 tested; a prompt containing one of these words picks the behaviour:
 
     reference:unavailable   503 with Retry-After
+    reference:fail-first    503 on the job's first attempt, a tune on later ones
     reference:slow          waits 30 s before answering
     reference:garbage       200 with a body that is not audio
     reference:short         200 with half the requested audio
@@ -112,7 +113,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.problem(400, "not a cadenza.generate/1 request")
         prompt = str(req.get("prompt", ""))
         bpm = float(req.get("controls", {}).get("tempo_bpm", 120))
-        if "reference:unavailable" in prompt:
+        first_attempt = int(req.get("attempt", 1)) == 1
+        if "reference:unavailable" in prompt or ("reference:fail-first" in prompt and first_attempt):
             return self.reply(503, b"busy\n", "text/plain", {"Retry-After": "1"})
         if "reference:error" in prompt:
             return self.problem(500, "the reference model failed on purpose")
