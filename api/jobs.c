@@ -332,10 +332,9 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     char uri[1100];
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
-    int found = !strcmp(variant, "stem")
-                    ? cz_db_job_artifact_named(c, r->tenant, id, variant, name, format, uri,
-                                               sizeof uri, &err)
-                    : cz_db_job_artifact(c, r->tenant, id, variant, format, uri, sizeof uri, &err);
+    int found =
+        cz_db_job_artifact(c, r->tenant, id, variant, !strcmp(variant, "stem") ? name : NULL,
+                           format, uri, sizeof uri, &err);
     cz_db_pool_put(api->db, c);
     if (found < 0)
         return unavailable(r, "artifact lookup", &err);

@@ -424,26 +424,10 @@ static const struct field *find_field(const char *name) {
  * Runs before the defaults are filled in, so only what the client sent
  * overrides the prompt. */
 static int add_controls(cJSON *c, cz_request_error *e) {
-    const cJSON *instruments = cJSON_GetObjectItemCaseSensitive(c, "instruments");
-    const char *names[INSTRUMENTS_MAX];
-    int n = 0;
-    for (const cJSON *item = instruments ? instruments->child : NULL; item && n < INSTRUMENTS_MAX;
-         item = item->next)
-        names[n++] = item->valuestring;
-    cz_prompt_fields f = {
-        .prompt = cz_json_str(c, "prompt"),
-        .genre = cz_json_str(c, "genre"),
-        .mood = cz_json_str(c, "mood"),
-        .key = cz_json_str(c, "key"),
-        .tempo_bpm = cz_json_num(c, "tempo_bpm", 0),
-        .duration_s = cz_json_num(c, "duration_s", 0),
-        .instruments = names,
-        .n_instruments = instruments ? n : -1,
-    };
     cz_controls ctl;
     cz_err err;
     int bad;
-    if (cz_prompt_controls(&f, &ctl, &bad, &err) != 0) {
+    if (cz_prompt_controls_of(c, &ctl, &bad, &err) != 0) {
         char field[32];
         snprintf(field, sizeof field, "instruments[%d]", bad);
         return invalid(e, bad >= 0 ? field : "key", "%s", err.msg);

@@ -107,32 +107,14 @@ char *cz_db_job_list(PGconn *c, const char *tenant, const char *before, const ch
 }
 
 int cz_db_job_artifact(PGconn *c, const char *tenant, const char *id, const char *kind,
-                       const char *format, char *uri, size_t n, cz_err *err) {
-    const char *p[] = {id, tenant, kind, format};
+                       const char *name, const char *format, char *uri, size_t n, cz_err *err) {
+    const char *p[] = {id, tenant, kind, format, name};
     PGresult *r = cz_db_query(c,
                               "SELECT a.uri FROM artifacts a"
                               "  JOIN jobs j ON j.id = a.job_id AND j.attempt = a.attempt"
                               " WHERE j.id = $1 AND j.tenant_id = $2 AND a.kind = $3"
-                              "   AND a.format = $4 ORDER BY a.id DESC LIMIT 1",
-                              4, p, err);
-    if (!r)
-        return -1;
-    int found = PQntuples(r) > 0;
-    if (found)
-        snprintf(uri, n, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return found;
-}
-
-int cz_db_job_artifact_named(PGconn *c, const char *tenant, const char *id, const char *kind,
-                             const char *name, const char *format, char *uri, size_t n,
-                             cz_err *err) {
-    const char *p[] = {id, tenant, kind, name, format};
-    PGresult *r = cz_db_query(c,
-                              "SELECT a.uri FROM artifacts a"
-                              "  JOIN jobs j ON j.id = a.job_id AND j.attempt = a.attempt"
-                              " WHERE j.id = $1 AND j.tenant_id = $2 AND a.kind = $3"
-                              "   AND a.name = $4 AND a.format = $5 ORDER BY a.id DESC LIMIT 1",
+                              "   AND a.format = $4 AND ($5::text IS NULL OR a.name = $5)"
+                              " ORDER BY a.id DESC LIMIT 1",
                               5, p, err);
     if (!r)
         return -1;

@@ -49,20 +49,12 @@ char *cz_db_job_list(PGconn *c, const char *tenant, const char *before, const ch
 
 /**
  * @brief Finds the current attempt's artifact @p kind in @p format for a job
- * of @p tenant; copies its URI into @p uri.
+ * of @p tenant, and when @p name is not NULL the one of that name (a kind
+ * with several, such as stems: drums, bass...); copies its URI into @p uri.
  * @returns 1 found, 0 not found, -1 with @p err filled.
  */
 int cz_db_job_artifact(PGconn *c, const char *tenant, const char *id, const char *kind,
-                       const char *format, char *uri, size_t n, cz_err *err);
-
-/**
- * @brief Like cz_db_job_artifact(), for one artifact of a kind that has
- * several (a stem: drums, bass...): @p name selects it.
- * @returns 1 found, 0 not found, -1 with @p err filled.
- */
-int cz_db_job_artifact_named(PGconn *c, const char *tenant, const char *id, const char *kind,
-                             const char *name, const char *format, char *uri, size_t n,
-                             cz_err *err);
+                       const char *name, const char *format, char *uri, size_t n, cz_err *err);
 
 /** How events are applied: lease length and retry backoff. */
 typedef struct cz_apply_policy {

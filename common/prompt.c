@@ -29,6 +29,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json.h"
+
 #define CZ_PROMPT_MAX_WORDS 400 /* the API caps prompts at 2000 characters */
 #define CZ_PROMPT_WORD 48       /* longest word kept; longer ones are cut */
 #define CZ_PROMPT_MAX_PHRASE 4  /* words in the longest vocabulary phrase */
@@ -997,4 +999,30 @@ int cz_controls_from_json(const cJSON *o, cz_controls *out, cz_err *err) {
             return -1;
     }
     return 0;
+}
+
+/* The request's instruments array holds at most this many names (the API
+ * refuses more); cz_controls keeps fewer, in the order given. */
+#define CZ_REQUEST_MAX_INSTRUMENTS 16
+
+int cz_prompt_controls_of(const cJSON *request, cz_controls *out, int *bad_instrument,
+                          cz_err *err) {
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(request, "instruments");
+    const char *names[CZ_REQUEST_MAX_INSTRUMENTS];
+    int n = 0;
+    for (const cJSON *i = cJSON_IsArray(list) ? list->child : NULL;
+         i && n < CZ_REQUEST_MAX_INSTRUMENTS; i = i->next)
+        if (cJSON_IsString(i))
+            names[n++] = i->valuestring;
+    cz_prompt_fields f = {
+        .prompt = cz_json_str(request, "prompt"),
+        .genre = cz_json_str(request, "genre"),
+        .mood = cz_json_str(request, "mood"),
+        .key = cz_json_str(request, "key"),
+        .tempo_bpm = cz_json_num(request, "tempo_bpm", 0),
+        .duration_s = cz_json_num(request, "duration_s", 0),
+        .instruments = names,
+        .n_instruments = list ? n : -1,
+    };
+    return cz_prompt_controls(&f, out, bad_instrument, err);
 }

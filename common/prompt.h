@@ -87,6 +87,14 @@ int cz_prompt_controls(const cz_prompt_fields *in, cz_controls *out, int *bad_in
                        cz_err *err);
 
 /**
+ * @brief cz_prompt_controls() over the fields of a job request object
+ * (prompt, genre, mood, key, tempo_bpm, duration_s, instruments): the one
+ * reading the API, the inference stage and `cadenza-worker render` share.
+ * @returns as cz_prompt_controls().
+ */
+int cz_prompt_controls_of(const cJSON *request, cz_controls *out, int *bad_instrument, cz_err *err);
+
+/**
  * @brief Parses a key such as "A minor", "F#m", "Bb", "eb major".
  * @returns 0 with @p root (0..11) and @p mode (0 major, 1 minor, -1 unsaid),
  * or -1 when it is not a key.

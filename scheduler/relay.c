@@ -37,6 +37,7 @@
 #define RELAY_BATCH 500
 #define RELAY_MAX_IN_FLIGHT 20000
 #define RELAY_LOCK "7410002"
+#define RELAY_POLL_MS 1000
 
 /* A growable set of outbox ids; small, so linear scans are fine. */
 typedef struct id_list {
@@ -85,6 +86,8 @@ typedef struct relay {
     id_list in_flight, delivered;
     bool topics_ready;
     int64_t topics_next_try_ms;
+    bool read_due;        /* news in the outbox: a NOTIFY, a full batch, a failed delivery */
+    int64_t next_read_ms; /* the fallback poll (also finds retries whose backoff ended) */
 } relay;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -95,6 +98,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         /* Timed out or refused: release the row so the next pass re-produces it. */
         cz_log_warn("outbox row %lld not delivered: %s", id, rd_kafka_err2str(m->err));
         ids_remove(&r->in_flight, id);
+        r->read_due = true;
     } else {
         ids_add(&r->delivered, id);
     }
@@ -160,8 +164,9 @@ static int publish_batch(relay *r) {
     return n;
 }
 
-/* Waits for a NOTIFY on the connection, at most @p ms. */
-static void wait_notify(PGconn *c, int ms) {
+/* Waits for a NOTIFY on the connection, at most @p ms.
+ * @returns true when one (or more) arrived. */
+static bool wait_notify(PGconn *c, int ms) {
     int fd = PQsocket(c);
     if (fd >= 0) {
         fd_set fds;
@@ -173,9 +178,13 @@ static void wait_notify(PGconn *c, int ms) {
         usleep((useconds_t)ms * 1000);
     }
     PQconsumeInput(c);
+    bool notified = false;
     PGnotify *n;
-    while ((n = PQnotifies(c)))
+    while ((n = PQnotifies(c))) {
+        notified = true;
         PQfreemem(n);
+    }
+    return notified;
 }
 
 /* Connects, takes the relay lock and listens. @returns 0 when this process is
@@ -230,6 +239,7 @@ void cz_relay_run(const cz_config *cfg, atomic_bool *stop) {
             if (leader)
                 cz_log_warn("relay lost its database session; reconnecting");
             leader = become_leader(&r) == 0;
+            r.read_due = leader; /* rows may have waited while nobody relayed */
             if (!leader) {
                 sleep(1);
                 continue;
@@ -237,11 +247,21 @@ void cz_relay_run(const cz_config *cfg, atomic_bool *stop) {
         }
         rd_kafka_poll(r.producer, 0);
         mark_delivered(&r);
-        int n = publish_batch(&r);
-        if (n == RELAY_BATCH)
-            continue; /* more waiting: keep going */
+        /* Read the outbox only when there may be something new in it: the
+         * in-flight rows it would skip can number thousands in an outage. */
+        int64_t now = cz_mono_ms();
+        if (r.read_due || now >= r.next_read_ms) {
+            r.read_due = false;
+            r.next_read_ms = now + RELAY_POLL_MS;
+            if (publish_batch(&r) == RELAY_BATCH) {
+                r.read_due = true; /* more waiting: keep going */
+                continue;
+            }
+        }
         /* Deliveries pending: come back soon for their reports. */
-        wait_notify(r.db, r.in_flight.n ? 5 : 1000);
+        int wait = r.in_flight.n ? 5 : (int)(r.next_read_ms - now);
+        if (wait_notify(r.db, wait > 0 ? wait : 0))
+            r.read_due = true;
     }
     /* Stop: give Kafka a few seconds for what is in flight, then record it. */
     rd_kafka_flush(r.producer, 10000);

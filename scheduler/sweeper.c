@@ -73,7 +73,9 @@ static void clean_canceled(PGconn *db) {
     cz_err err;
     PGresult *r = cz_db_query(db,
                               "SELECT a.id, a.uri FROM artifacts a JOIN jobs j ON j.id = a.job_id"
-                              " WHERE j.state = 'canceled' AND a.deleted_at IS NULL LIMIT 100",
+                              " WHERE j.state = 'canceled'"
+                              "   AND j.finished_at > now() - interval '1 hour'"
+                              "   AND a.deleted_at IS NULL LIMIT 100",
                               0, NULL, &err);
     if (!r) {
         cz_log_warn("sweeper: %s", err.msg);

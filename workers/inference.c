@@ -77,21 +77,7 @@ static int request_controls(const cJSON *req, cz_controls *c, cz_err *err) {
     const cJSON *stored = cJSON_GetObjectItemCaseSensitive(req, "controls");
     if (stored)
         return cz_controls_from_json(stored, c, err);
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(req, "instruments");
-    const char *names[16];
-    int n = 0;
-    for (const cJSON *i = list ? list->child : NULL; i && n < 16; i = i->next)
-        if (cJSON_IsString(i))
-            names[n++] = i->valuestring;
-    cz_prompt_fields f = {.prompt = cz_json_str(req, "prompt"),
-                          .genre = cz_json_str(req, "genre"),
-                          .mood = cz_json_str(req, "mood"),
-                          .key = cz_json_str(req, "key"),
-                          .tempo_bpm = cz_json_num(req, "tempo_bpm", 0),
-                          .duration_s = cz_json_num(req, "duration_s", 0),
-                          .instruments = names,
-                          .n_instruments = list ? n : -1};
-    return cz_prompt_controls(&f, c, NULL, err);
+    return cz_prompt_controls_of(req, c, NULL, err);
 }
 
 int cz_inference_run(void *state, const cJSON *req, const char *job_id, int attempt,

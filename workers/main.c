@@ -71,21 +71,8 @@ static int render_usage(void) {
 /* Builds the request the API would store: the fields given, the controls
  * read from them with the API's vocabulary, the duration the prompt names. */
 static cJSON *render_request(cJSON *req, cz_err *err) {
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(req, "instruments");
-    const char *names[16];
-    int n = 0;
-    for (const cJSON *i = list ? list->child : NULL; i && n < 16; i = i->next)
-        names[n++] = i->valuestring;
-    cz_prompt_fields f = {.prompt = cz_json_str(req, "prompt"),
-                          .genre = cz_json_str(req, "genre"),
-                          .mood = cz_json_str(req, "mood"),
-                          .key = cz_json_str(req, "key"),
-                          .tempo_bpm = cz_json_num(req, "tempo_bpm", 0),
-                          .duration_s = cz_json_num(req, "duration_s", 0),
-                          .instruments = names,
-                          .n_instruments = list ? n : -1};
     cz_controls c;
-    if (cz_prompt_controls(&f, &c, NULL, err) != 0)
+    if (cz_prompt_controls_of(req, &c, NULL, err) != 0)
         return NULL;
     if (!cJSON_HasObjectItem(req, "duration_s"))
         cJSON_AddNumberToObject(req, "duration_s", c.duration_s > 0 ? c.duration_s : 30);
