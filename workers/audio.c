@@ -32,13 +32,13 @@
  * per-call overhead vanishes, small enough to keep libebur128's scratch small. */
 #define CZ_AUDIO_CHUNK_FRAMES 65536
 
-/* Parallel peak measurement: signals at least this long are split, at
- * about this share of their length (the first thread has only peaks to
- * measure, the second loudness too), with this many frames checked for a
- * safe start (more than libebur128's interpolator remembers). */
-#define CZ_AUDIO_SPLIT_MIN_S 10
-#define CZ_AUDIO_SPLIT_AT 0.65
-#define CZ_AUDIO_TP_WARMUP 16
+/* True peaks are measured on the loud parts only (cz_peak_spans), in blocks
+ * of this many frames: more than libebur128's interpolator remembers (13
+ * frames at 4x, 25 at 2x). The loudness pass over every frame costs about
+ * this much per frame against the true-peak pass (measured on music), which
+ * is how work is shared between two threads. */
+#define CZ_AUDIO_TP_BLOCK 64
+#define CZ_AUDIO_LOUDNESS_COST 0.35
 
 /* libsndfile's Opus compression level (0.0 is its highest bit rate): about
  * 190 kbit/s for stereo music, transparent for nearly all listeners. */
@@ -264,11 +264,15 @@ static double cz_loudness_db(double linear) {
     return linear > 0.0 ? 20.0 * log10(linear) : -HUGE_VAL;
 }
 
-/* Feeds every frame of @p a to @p st. */
-static int cz_loudness_feed(ebur128_state *st, const cz_audio *a, cz_err *err) {
-    size_t done = 0;
-    while (done < a->frames) {
-        size_t n = a->frames - done;
+/* A run of frames [from, to) handed to one libebur128 state. */
+typedef struct cz_span {
+    size_t from, to;
+} cz_span;
+
+/* Feeds frames [s->from, s->to) of @p a to @p st. */
+static int cz_loudness_feed(ebur128_state *st, const cz_audio *a, const cz_span *s, cz_err *err) {
+    for (size_t done = s->from; done < s->to;) {
+        size_t n = s->to - done;
         if (n > CZ_AUDIO_CHUNK_FRAMES)
             n = CZ_AUDIO_CHUNK_FRAMES;
         int rc = ebur128_add_frames_float(st, a->samples + done * a->channels, n);
@@ -288,15 +292,15 @@ static int cz_loudness_collect(ebur128_state *st, cz_loudness *out, cz_err *err)
     return 0;
 }
 
-/* One libebur128 state over frames [from, to) of @p a, run on its own
- * thread: the whole signal for loudness and range, or one part of it for
- * the peaks. */
+/* One libebur128 state fed the spans in order, run on its own thread: the
+ * whole signal for loudness and range, or the loud parts for the peaks. */
 typedef struct cz_meter {
     const cz_audio *a;
-    size_t from, to;
+    const cz_span *spans;
+    size_t count;
     int mode;
     cz_loudness out;
-    double tp, sp; /* linear, over channels */
+    double tp; /* linear, over channels */
     int rc;
     cz_err err;
 } cz_meter;
@@ -304,6 +308,8 @@ typedef struct cz_meter {
 static void *cz_meter_run(void *arg) {
     cz_meter *m = arg;
     const cz_audio *a = m->a;
+    if (m->count == 0)
+        return NULL;
     ebur128_state *st = ebur128_init(a->channels, a->sample_rate, m->mode);
     if (!st) {
         m->rc = cz_err_set(&m->err,
@@ -312,52 +318,123 @@ static void *cz_meter_run(void *arg) {
                            a->channels, a->sample_rate);
         return NULL;
     }
-    cz_audio part = *a;
-    part.samples = a->samples + m->from * a->channels;
-    part.frames = m->to - m->from;
-    m->rc = cz_loudness_feed(st, &part, &m->err);
+    for (size_t i = 0; m->rc == 0 && i < m->count; i++)
+        m->rc = cz_loudness_feed(st, a, &m->spans[i], &m->err);
     if (m->rc == 0 && (m->mode & EBUR128_MODE_I) == EBUR128_MODE_I)
         m->rc = cz_loudness_collect(st, &m->out, &m->err);
     for (unsigned c = 0;
          m->rc == 0 && (m->mode & EBUR128_MODE_TRUE_PEAK) == EBUR128_MODE_TRUE_PEAK &&
          c < a->channels;
          c++) {
-        double t, s;
-        if (ebur128_true_peak(st, c, &t) != EBUR128_SUCCESS ||
-            ebur128_sample_peak(st, c, &s) != EBUR128_SUCCESS)
-            m->rc =
-                cz_err_set(&m->err, "loudness measurement failed reading channel %u's peaks", c);
+        double t;
+        if (ebur128_true_peak(st, c, &t) != EBUR128_SUCCESS)
+            m->rc = cz_err_set(&m->err, "loudness measurement failed reading channel %u's peak", c);
         m->tp = fmax(m->tp, t);
-        m->sp = fmax(m->sp, s);
     }
     ebur128_destroy(&st);
     return NULL;
 }
 
-/* Where the second peak meter may start. A fresh libebur128 state knows
- * nothing of the samples before its first, so its first few interpolated
- * values are computed against silence and can overshoot, by at most the
- * interpolator's gain (under 2) times the largest sample among those first
- * few. A start where that bound stays under the signal's sample peak (which
- * the true peak is never below) cannot change the result. Searches outward
- * from @p want. @returns the start, or 0 when there is no such place. */
-static size_t cz_meter_split(const cz_audio *a, size_t want, double sample_peak) {
-    const size_t span = CZ_AUDIO_TP_WARMUP, reach = a->sample_rate; // look 1 s either way
-    for (size_t d = 0; d < reach; d += span) {
-        for (int side = -1; side <= 1; side += 2) {
-            if (side < 0 && d > want)
-                continue;
-            size_t at = side < 0 ? want - d : want + d;
-            if (at + span >= a->frames || at == 0)
-                continue;
-            float m = 0.0f;
-            for (size_t i = at * a->channels; i < (at + span) * a->channels; i++)
-                m = fmaxf(m, fabsf(a->samples[i]));
-            if (2.0 * m < sample_peak)
-                return at;
+/* A bound on the gain of libebur128's true-peak interpolator at @p rate:
+ * the largest sum of |coefficients| over its phases. Below 96 kHz it
+ * oversamples 4x with a 49-tap windowed sinc (worst phase 1.86), up to
+ * 192 kHz 2x with the same length (2.31); above, the true peak is the
+ * sample peak. */
+static float cz_tp_gain(unsigned rate) {
+    return rate < 96000 ? 2.0f : rate < 192000 ? 2.5f : 1.0f;
+}
+
+/* The parts of @p a whose true peak can matter.
+ *
+ * libebur128's true peak is the largest magnitude its interpolator puts
+ * out. An output is a sum of the last few input samples (13 at 4x, 25 at
+ * 2x) times the coefficients of one phase, so it is at most cz_tp_gain()
+ * times the largest of those inputs; and the true peak is never below the
+ * sample peak P. So outputs computed only from samples under
+ * P / cz_tp_gain() can never be the maximum, and the interpolator need
+ * only see the blocks holding a sample at or over that bound ("hot"), each
+ * with the block before it (the history its outputs need) and after it (the
+ * outputs that still reach back into it). Everything else is skipped; the
+ * result is the same number the whole signal would give.
+ *
+ * Spans made of such blocks begin and end with a quiet block (unless they
+ * touch an end of the signal), so one state can be fed span after span:
+ * outputs that straddle a gap mix only quiet samples, and stay under P.
+ *
+ * Writes the spans in order to @p spans (room for blocks / 2 + 2) and
+ * returns their count; @p quiet gets, per block, whether it is under the
+ * bound, and @p sample_peak the largest sample magnitude. */
+static size_t cz_peak_spans(const cz_audio *a, cz_span *spans, bool *quiet, float *sample_peak) {
+    const size_t block = CZ_AUDIO_TP_BLOCK, frames = a->frames;
+    size_t blocks = (frames + block - 1) / block;
+    float *top = malloc(blocks * sizeof *top + 1), peak = 0.0f;
+    if (!top)
+        return SIZE_MAX;
+    for (size_t b = 0; b < blocks; b++) {
+        const float *x = a->samples + b * block * a->channels;
+        size_t n = (b + 1 == blocks ? frames - b * block : block) * a->channels;
+        float m = 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float v = fabsf(x[i]);
+            m = v > m ? v : m; // fmaxf would be a library call here
         }
+        top[b] = m;
+        peak = m > peak ? m : peak;
     }
-    return 0;
+    *sample_peak = peak;
+    size_t count = 0;
+    float bound = peak / cz_tp_gain(a->sample_rate);
+    for (size_t b = 0; b < blocks; b++)
+        quiet[b] = top[b] < bound;
+    for (size_t b = 0; peak > 0.0f && b < blocks; b++) {
+        bool needed = !quiet[b] || (b > 0 && !quiet[b - 1]) || (b + 1 < blocks && !quiet[b + 1]);
+        if (!needed)
+            continue;
+        if (count > 0 && spans[count - 1].to == b * block)
+            spans[count - 1].to = (b + 1) * block;
+        else
+            spans[count++] = (cz_span){b * block, (b + 1) * block};
+    }
+    if (count > 0 && spans[count - 1].to > frames)
+        spans[count - 1].to = frames;
+    free(top);
+    return count;
+}
+
+/* Splits the peak spans between two meters so that both finish together:
+ * the first takes only peaks, the second the whole signal's loudness too.
+ * A split inside a span falls on a quiet block that both halves keep (the
+ * first as its last block, the second as its first), so neither half's
+ * edge can produce a false peak; the span is then cut in two, one more in
+ * @p spans (which has room for it). @returns how many spans, from the
+ * start, the first meter takes. */
+static size_t cz_peak_share(cz_span *spans, size_t *count, const bool *quiet, size_t frames) {
+    size_t total = 0;
+    for (size_t i = 0; i < *count; i++)
+        total += spans[i].to - spans[i].from;
+    double want = (total + CZ_AUDIO_LOUDNESS_COST * (double)frames) / 2.0;
+    size_t done = 0, i = 0;
+    for (; i < *count && done + (spans[i].to - spans[i].from) <= want; i++)
+        done += spans[i].to - spans[i].from;
+    if (i == *count)
+        return i; // the loudness alone outweighs every peak
+    // Span i straddles the balance point: cut it at the quiet block nearest.
+    const size_t block = CZ_AUDIO_TP_BLOCK;
+    size_t first = spans[i].from / block, last = (spans[i].to - 1) / block;
+    size_t at = (spans[i].from + (size_t)(want - done)) / block, cut = 0;
+    for (size_t d = 0; !cut && (at + d < last || at > first + d); d++) {
+        if (at + d < last && at + d > first && quiet[at + d])
+            cut = at + d;
+        else if (at > first + d && at - d < last && quiet[at - d])
+            cut = at - d;
+    }
+    if (!cut)
+        return i; // loud throughout: it goes whole to the second meter
+    memmove(spans + i + 2, spans + i + 1, (*count - i - 1) * sizeof *spans);
+    spans[i + 1] = (cz_span){cut * block, spans[i].to};
+    spans[i].to = (cut + 1) * block;
+    (*count)++;
+    return i + 1;
 }
 
 int cz_loudness_measure(const cz_audio *a, cz_loudness *out, cz_err *err) {
@@ -367,43 +444,44 @@ int cz_loudness_measure(const cz_audio *a, cz_loudness *out, cz_err *err) {
         return -1;
     memset(out, 0, sizeof *out);
 
-    // Loudness and range need the whole signal in one state; the true peak,
-    // the costly part, is a maximum and splits: the first part of it runs
-    // on a second thread while this one measures the loudness and then the
-    // rest of the peaks. Short signals, or ones with no safe place to split,
-    // are measured in one go.
+    // Loudness and range need every frame in one state; the true peak, the
+    // costly part, needs only the loud parts (cz_peak_spans), which are
+    // shared between this thread, after the loudness, and a second one.
+    size_t blocks = (a->frames + CZ_AUDIO_TP_BLOCK - 1) / CZ_AUDIO_TP_BLOCK;
+    cz_span *spans = malloc((blocks / 2 + 3) * sizeof *spans);
+    bool *quiet = malloc(blocks + 1);
     float sp = 0.0f;
-    for (size_t i = 0; i < a->frames * a->channels; i++) {
-        float v = fabsf(a->samples[i]);
-        sp = v > sp ? v : sp; // fmaxf would be a library call here
+    size_t count = spans && quiet ? cz_peak_spans(a, spans, quiet, &sp) : SIZE_MAX;
+    if (count == SIZE_MAX) {
+        free(spans);
+        free(quiet);
+        return cz_err_set(err, "out of memory measuring %zu frames", a->frames);
     }
-    size_t split = a->frames / a->sample_rate >= CZ_AUDIO_SPLIT_MIN_S
-                       ? cz_meter_split(a, (size_t)(a->frames * CZ_AUDIO_SPLIT_AT), sp)
-                       : 0;
-    const int peaks = EBUR128_MODE_TRUE_PEAK | EBUR128_MODE_SAMPLE_PEAK;
-    cz_meter whole = {
-        .a = a, .from = 0, .to = a->frames, .mode = EBUR128_MODE_I | EBUR128_MODE_LRA};
-    cz_meter first = {.a = a, .from = 0, .to = split, .mode = peaks};
-    cz_meter rest = {.a = a, .from = split, .to = a->frames, .mode = peaks};
+    size_t head_count = cz_peak_share(spans, &count, quiet, a->frames);
+    free(quiet);
+    cz_span all = {0, a->frames};
+    cz_meter whole = {.a = a, .spans = &all, .count = 1, .mode = EBUR128_MODE_I | EBUR128_MODE_LRA};
+    cz_meter head = {.a = a, .spans = spans, .count = head_count, .mode = EBUR128_MODE_TRUE_PEAK};
+    cz_meter tail = {.a = a,
+                     .spans = spans + head_count,
+                     .count = count - head_count,
+                     .mode = EBUR128_MODE_TRUE_PEAK};
     pthread_t thread;
-    bool threaded = split > 0 && pthread_create(&thread, NULL, cz_meter_run, &first) == 0;
-    if (!threaded) {
-        whole.mode |= peaks;
-        cz_meter_run(&whole);
-    } else {
-        cz_meter_run(&whole);
-        cz_meter_run(&rest);
+    bool threaded = pthread_create(&thread, NULL, cz_meter_run, &head) == 0;
+    cz_meter_run(&whole);
+    cz_meter_run(&tail);
+    if (threaded)
         pthread_join(thread, NULL);
-    }
-    cz_meter *failed = whole.rc               ? &whole
-                       : threaded && first.rc ? &first
-                       : threaded && rest.rc  ? &rest
-                                              : NULL;
+    else
+        cz_meter_run(&head);
+    free(spans);
+    cz_meter *failed = whole.rc ? &whole : head.rc ? &head : tail.rc ? &tail : NULL;
     if (failed)
         return cz_err_set(err, "%s", failed->err.msg);
     *out = whole.out;
-    out->true_peak_dbtp = cz_loudness_db(threaded ? fmax(first.tp, rest.tp) : whole.tp);
-    out->sample_peak_dbfs = cz_loudness_db(threaded ? fmax(first.sp, rest.sp) : whole.sp);
+    // The true peak is never below the sample peak (nor is libebur128's).
+    out->true_peak_dbtp = cz_loudness_db(fmax(fmax(head.tp, tail.tp), sp));
+    out->sample_peak_dbfs = cz_loudness_db(sp);
     out->duration_s = (double)a->frames / a->sample_rate;
     return 0;
 }

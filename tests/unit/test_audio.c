@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include <ebur128.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +119,77 @@ static void test_loudness_silence(void **state) {
     assert_int_equal(cz_loudness_measure(&a, &l, &err), 0);
     assert_true(isinf(l.integrated_lufs) && l.integrated_lufs < 0);
     assert_true(isinf(l.true_peak_dbtp) && l.true_peak_dbtp < 0);
+    cz_audio_free(&a);
+}
+
+/* The true peak of every frame by one libebur128 state, the plain way. */
+static double whole_true_peak_db(const cz_audio *a) {
+    ebur128_state *st = ebur128_init(a->channels, a->sample_rate, EBUR128_MODE_TRUE_PEAK);
+    assert_non_null(st);
+    assert_int_equal(ebur128_add_frames_float(st, a->samples, a->frames), EBUR128_SUCCESS);
+    double tp = 0.0;
+    for (unsigned c = 0; c < a->channels; c++) {
+        double t;
+        assert_int_equal(ebur128_true_peak(st, c, &t), EBUR128_SUCCESS);
+        tp = fmax(tp, t);
+    }
+    ebur128_destroy(&st);
+    return 20.0 * log10(tp);
+}
+
+/* A signal made to catch a peak meter that skips the wrong parts: noise
+ * (faint, or loud enough to matter as history), with short bursts of a quarter-rate tone whose
+ * samples fall 45 degrees off its crests (so its true peak is 3 dB over its sample peak), of random
+ * loudness, some right at the signal's ends, and one lone sample louder than any burst's samples
+ * but quieter than the loudest bursts' true peaks. */
+static cz_audio make_bursts(unsigned rate, double seconds, float noise, int bursts, unsigned seed) {
+    cz_audio a = {.frames = (size_t)(rate * seconds), .channels = 2, .sample_rate = rate};
+    a.samples = calloc(a.frames * 2, sizeof(float));
+    assert_non_null(a.samples);
+    srand(seed);
+    for (size_t i = 0; i < a.frames * 2; i++)
+        a.samples[i] = noise * ((float)rand() / RAND_MAX - 0.5f);
+    for (int b = 0; b < bursts; b++) {
+        size_t len = 2 + (size_t)rand() % 40;
+        size_t at = b == 0 ? 0 : b == 1 ? a.frames - len : (size_t)rand() % (a.frames - len);
+        float amp = 0.05f + 1.15f * (float)rand() / RAND_MAX;
+        unsigned c = (unsigned)rand() % 2;
+        for (size_t i = 0; i < len; i++)
+            a.samples[(at + i) * 2 + c] += amp * (float)sin(M_PI / 2 * (double)i + M_PI / 4);
+    }
+    a.samples[(a.frames / 3) * 2 + 1] = 0.9f; // over every burst's samples (< 0.85)
+    return a;
+}
+
+static void test_true_peak_matches_whole_signal(void **state) {
+    (void)state;
+    const unsigned rates[] = {44100, 48000, 96000, 192000};
+    for (size_t r = 0; r < sizeof rates / sizeof *rates; r++) {
+        for (unsigned seed = 1; seed <= 8; seed++) {
+            // Sparse bursts, and dense ones (which split the peak work).
+            cz_audio a = make_bursts(rates[r], 12.0, seed % 2 ? 0.01f : 0.2f,
+                                     seed % 4 < 2 ? 200 : 4000, seed);
+            cz_loudness l;
+            cz_err err = {{0}};
+            assert_int_equal(cz_loudness_measure(&a, &l, &err), 0);
+            double want = whole_true_peak_db(&a);
+            if (fabs(l.true_peak_dbtp - want) > 1e-9)
+                fail_msg("%u Hz, seed %u: true peak %.9f dB, libebur128 over every frame %.9f",
+                         rates[r], seed, l.true_peak_dbtp, want);
+            cz_audio_free(&a);
+        }
+    }
+}
+
+static void test_true_peak_of_noise(void **state) {
+    (void)state;
+    cz_audio a = make_bursts(RATE, 12.0, 0.0f, 0, 9);
+    for (size_t i = 0; i < a.frames * 2; i++) // loud everywhere: nothing to skip
+        a.samples[i] = 0.8f * ((float)rand() / RAND_MAX - 0.5f);
+    cz_loudness l;
+    cz_err err = {{0}};
+    assert_int_equal(cz_loudness_measure(&a, &l, &err), 0);
+    assert_true(fabs(l.true_peak_dbtp - whole_true_peak_db(&a)) <= 1e-9);
     cz_audio_free(&a);
 }
 
@@ -274,6 +347,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loudness_sine_997hz),
         cmocka_unit_test(test_loudness_silence),
+        cmocka_unit_test(test_true_peak_matches_whole_signal),
+        cmocka_unit_test(test_true_peak_of_noise),
         cmocka_unit_test(test_audio_flac_roundtrip),
         cmocka_unit_test(test_audio_wav_float_exact),
         cmocka_unit_test(test_audio_wav24_clips),
