@@ -17,7 +17,8 @@
 typedef struct cz_api {
     const cz_config *cfg;
     cz_db_pool *db;
-    rd_kafka_t *kafka; /* for readiness checks only: jobs go through the outbox */
+    rd_kafka_t *kafka;  /* for readiness checks only: jobs go through the outbox */
+    struct cz_sse *sse; /* live event streams (sse.h) */
 } cz_api;
 
 /** One request in flight. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../common/artifact.h"
+#include "../common/cache.h"
 #include "../common/db_jobs.h"
 #include "../common/ids.h"
 #include "../common/json.h"
@@ -49,6 +50,40 @@ static bool valid_idempotency_key(const char *key) {
     return n >= 1 && n <= 255;
 }
 
+/* One Redis connection per API thread (libmicrohttpd's pool threads live as
+ * long as the process). Redis is a cache and a signal bus here: when it is
+ * down, requests go on without it. */
+static _Thread_local cz_redis_link api_redis;
+
+static redisContext *redis_of(cz_api *api) {
+    api_redis.url = api->cfg->redis_url;
+    api_redis.timeout_ms = 100;
+    return cz_redis_link_get(&api_redis);
+}
+
+/* Tells live followers of a job (GET /v1/jobs/{id}/events) to look again. */
+static void announce(cz_api *api, const char *id) {
+    redisContext *rc = redis_of(api);
+    redisReply *reply = rc ? redisCommand(rc, "PUBLISH " CZ_JOB_CHANNEL "%s 1", id) : NULL;
+    if (rc && !reply)
+        cz_redis_link_broken(&api_redis);
+    freeReplyObject(reply);
+}
+
+/* The prompt cache's answer for a cacheable request: the tenant's own
+ * earlier job for the same key, if Redis knows one. */
+static void cache_lookup(cz_api *api, const cz_request *req, const char *tenant,
+                         char key[CZ_SHA256_HEX], char *source, size_t n) {
+    char scoped[CZ_SHA256_HEX + 160];
+    snprintf(scoped, sizeof scoped, "%s:%s", tenant, req->cache_key);
+    cz_sha256_hex(scoped, strlen(scoped), key);
+    redisContext *rc = redis_of(api);
+    if (rc && cz_cache_lookup(rc, req->model, key, source, n) < 0) {
+        cz_redis_link_broken(&api_redis);
+        source[0] = '\0';
+    }
+}
+
 static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
     cz_log_error("%s: %s", what, err->msg);
     return cz_http_problem(r, 503, "unavailable",
@@ -79,7 +114,11 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
     if (cz_request_parse(r->body ? r->body : "", r->body_len, cz_random_seed(), &req, &verr))
         return cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
 
-    char id[CZ_UUID_LEN], trace[33], traceparent[56];
+    char id[CZ_UUID_LEN], trace[33], traceparent[56], cache_key[CZ_SHA256_HEX] = "",
+                                                      source[CZ_UUID_LEN] = "";
+    if (req.cache_key[0])
+        cache_lookup(api, &req, r->tenant, cache_key, source, sizeof source);
+    int kind = CZ_JOB_GENERATES;
     cz_uuid7(id);
     cz_trace_id(trace);
     cz_traceparent(trace, traceparent);
@@ -93,6 +132,9 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
         .trace_id = trace,
         .traceparent = traceparent,
         .max_attempts = 4,
+        .cache_key = cache_key[0] ? cache_key : NULL,
+        .cached_from = source[0] ? source : NULL,
+        .kind = &kind,
     };
     cz_err err;
     int status = MHD_HTTP_ACCEPTED, outcome = CZ_CREATE_NEW;
@@ -114,8 +156,14 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
                                NULL);
     if (!json)
         return unavailable(r, "job insert", &err);
-    if (outcome == CZ_CREATE_NEW)
-        cz_log_job(CZ_LOG_INFO, id, trace, "job accepted for tenant %s", r->tenant);
+    if (outcome == CZ_CREATE_NEW) {
+        static const char *const how[] = {"job accepted", "job answered from the prompt cache",
+                                          "job attached to an identical job in flight"};
+        cz_log_job(CZ_LOG_INFO, id, trace, "%s for tenant %s", how[kind], r->tenant);
+        redisContext *rc = kind == CZ_JOB_COALESCED ? redis_of(api) : NULL;
+        if (rc && cz_cache_count(rc, "coalesced") < 0)
+            cz_redis_link_broken(&api_redis);
+    }
 
     /* A replay answers with the first response's body; its id is the job's. */
     cJSON *stored = outcome == CZ_CREATE_REPLAY ? cJSON_Parse(json) : NULL;
@@ -155,16 +203,15 @@ enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
 /* Running workers learn of a cancel from a Redis flag; without Redis they
  * finish and the scheduler discards the late result, so this is best effort. */
 static void raise_cancel_flag(cz_api *api, const char *id) {
-    cz_err err;
-    redisContext *rc = cz_redis_connect(api->cfg->redis_url, 200, &err);
+    redisContext *rc = redis_of(api);
     redisReply *reply = rc ? redisCommand(rc, "SET cadenza:cancel:%s 1 EX 86400", id) : NULL;
-    if (!reply)
+    if (!reply) {
         cz_log_job(CZ_LOG_WARN, id, NULL,
-                   "cancel flag not set (%s); the late result will be "
-                   "discarded",
-                   rc ? rc->errstr : err.msg);
+                   "cancel flag not set (Redis unavailable); the late result will be discarded");
+        if (rc)
+            cz_redis_link_broken(&api_redis);
+    }
     freeReplyObject(reply);
-    redisFree(rc);
 }
 
 enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
@@ -194,6 +241,7 @@ enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
         return cz_http_problem(r, 409, "job-finished", detail, NULL);
     }
     raise_cancel_flag(api, id);
+    announce(api, id);
     cz_log_job(CZ_LOG_INFO, id, NULL, "canceled by tenant %s", r->tenant);
     res = cz_http_json(r, 200, json);
     free(json);
@@ -382,5 +430,29 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     }
     res = MHD_queue_response(r->conn, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
+    return res;
+}
+
+enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r) {
+    static const char *const can_read[] = {"operator", "admin", NULL};
+    enum MHD_Result res;
+    if (cz_http_authenticate(api, r, &res))
+        return res;
+    if (!cz_http_role_in(r, can_read))
+        return cz_http_problem(r, 403, "forbidden", "the prompt cache's figures are for operators",
+                               NULL);
+    redisContext *rc = redis_of(api);
+    cJSON *stats = rc ? cz_cache_stats(rc) : NULL;
+    if (!stats) {
+        if (rc)
+            cz_redis_link_broken(&api_redis);
+        return cz_http_problem(r, 503, "unavailable",
+                               "Redis, which holds the prompt cache, is unavailable", NULL);
+    }
+    cJSON_AddStringToObject(stats, "object", "cache_stats");
+    char *json = cJSON_PrintUnformatted(stats);
+    cJSON_Delete(stats);
+    res = cz_http_json(r, 200, json);
+    free(json);
     return res;
 }

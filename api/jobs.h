@@ -21,4 +21,7 @@ enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r);
 /** @brief GET /v1/jobs/{id}/audio?variant=&format=: the file, Range supported. */
 enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id);
 
+/** @brief GET /v1/cache: the prompt cache's counters (operator and admin keys). */
+enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r);
+
 #endif

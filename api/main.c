@@ -13,6 +13,7 @@
 #include "../common/kafka.h"
 #include "../common/log.h"
 #include "server.h"
+#include "sse.h"
 
 static int migrate(const cz_config *cfg) {
     cz_err err;
@@ -52,9 +53,11 @@ static int serve(const cz_config *cfg) {
         cz_db_pool_free(api.db);
         return 1;
     }
-    struct MHD_Daemon *d = cz_server_start(&api, &err);
+    struct MHD_Daemon *d = (api.sse = cz_sse_start(cfg, &err)) ? cz_server_start(&api, &err) : NULL;
     if (!d) {
         cz_log_error("%s", err.msg);
+        cz_sse_stop(api.sse);
+        cz_sse_free(api.sse);
         rd_kafka_destroy(api.kafka);
         cz_db_pool_free(api.db);
         return 1;
@@ -65,7 +68,9 @@ static int serve(const cz_config *cfg) {
     sigwait(&set, &sig);
     cz_log_info("signal %d: finishing requests in flight and stopping", sig);
 
-    MHD_stop_daemon(d); /* waits for the request threads */
+    cz_sse_stop(api.sse); /* ends the event streams, so their connections can close */
+    MHD_stop_daemon(d);   /* waits for the request threads */
+    cz_sse_free(api.sse);
     rd_kafka_destroy(api.kafka);
     cz_db_pool_free(api.db);
     return 0;

@@ -333,6 +333,13 @@ static int check_stems(const cJSON *v, cJSON *out, cz_request_error *e) {
     return 0;
 }
 
+static int check_cache(const cJSON *v, cJSON *out, cz_request_error *e) {
+    if (!cJSON_IsBool(v))
+        return invalid(e, "cache", "cache must be true or false");
+    cJSON_AddBoolToObject(out, "cache", cJSON_IsTrue(v));
+    return 0;
+}
+
 static int check_review(const cJSON *v, cJSON *out, cz_request_error *e) {
     static const char *const r[] = {"auto", "always", NULL};
     return one_of(v, "review", r, out, e);
@@ -406,6 +413,7 @@ static const struct field {
     {"loudness", check_loudness},
     {"stems", check_stems},
     {"review", check_review},
+    {"cache", check_cache},
     {"webhook", check_webhook},
     {"metadata", check_metadata},
 };
@@ -482,6 +490,35 @@ static void fill_defaults(cJSON *c, uint64_t fallback_seed) {
         cJSON_AddObjectToObject(c, "metadata");
 }
 
+/* The fields that shape the audio: a request that repeats them all (and the
+ * seed, unless the client let the cache pick any earlier result) asks for
+ * the same track. metadata, webhook, review and cache do not count. */
+static const char *const shaping_fields[] = {
+    "prompt", "controls", "duration_s", "model", "quality", "outputs", "loudness", "stems", NULL};
+
+/* Fills @p key with the hash of what shapes the audio when the request may
+ * be answered by an earlier job: when it names its seed (the model is
+ * deterministic), or says "cache": true; never when it says "cache": false. */
+static void cache_key_of(const cJSON *c, bool seeded, char key[CZ_SHA256_HEX]) {
+    const cJSON *opt = cJSON_GetObjectItemCaseSensitive(c, "cache");
+    key[0] = '\0';
+    if (cJSON_IsFalse(opt) || (!seeded && !cJSON_IsTrue(opt)))
+        return;
+    cJSON *g = cJSON_CreateObject();
+    for (int i = 0; shaping_fields[i]; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, shaping_fields[i]);
+        if (f)
+            cJSON_AddItemToObject(g, shaping_fields[i], cJSON_Duplicate(f, true));
+    }
+    if (seeded)
+        cJSON_AddItemToObject(g, "seed", cJSON_Duplicate(cJSON_GetObjectItem(c, "seed"), true));
+    char *json = cz_json_canonical(g);
+    if (json)
+        cz_sha256_hex(json, strlen(json), key);
+    free(json);
+    cJSON_Delete(g);
+}
+
 int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_request *out,
                      cz_request_error *e) {
     memset(out, 0, sizeof *out);
@@ -532,7 +569,9 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
         return rc;
     }
 
+    bool seeded = cJSON_HasObjectItem(c, "seed");
     fill_defaults(c, fallback_seed);
+    cache_key_of(c, seeded, out->cache_key);
     out->canonical = c;
     out->json = cz_json_canonical(c);
     if (!out->json) {

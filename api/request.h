@@ -34,7 +34,8 @@ typedef struct cz_request {
     cJSON *canonical; /* the canonical request object (owned) */
     char *json;       /* its canonical JSON text (owned) */
     char hash[CZ_SHA256_HEX];
-    const char *model; /* points into canonical */
+    char cache_key[CZ_SHA256_HEX]; /* what shapes the audio; "" when not cacheable */
+    const char *model;             /* points into canonical */
     uint64_t seed;
 } cz_request;
 

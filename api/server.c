@@ -16,6 +16,7 @@
 #include "../common/redis.h"
 #include "jobs.h"
 #include "request.h"
+#include "sse.h"
 
 /* ---- health -------------------------------------------------------------- */
 
@@ -76,6 +77,8 @@ static enum MHD_Result route(cz_api *api, cz_http_req *r) {
             return cz_jobs_create(api, r);
         return is(r, "GET") ? cz_jobs_list(api, r) : method_not_allowed(r, "GET, POST");
     }
+    if (!strcmp(p, "/v1/cache"))
+        return is(r, "GET") ? cz_jobs_cache_stats(api, r) : method_not_allowed(r, "GET");
     if (!strncmp(p, "/v1/jobs/", 9)) {
         char id[64];
         const char *rest = p + 9, *slash = strchr(rest, '/');
@@ -90,6 +93,8 @@ static enum MHD_Result route(cz_api *api, cz_http_req *r) {
             return is(r, "GET") ? cz_jobs_audio(api, r, id) : method_not_allowed(r, "GET");
         if (!strcmp(slash, "/cancel"))
             return is(r, "POST") ? cz_jobs_cancel(api, r, id) : method_not_allowed(r, "POST");
+        if (!strcmp(slash, "/events"))
+            return is(r, "GET") ? cz_sse_serve(api, r, id) : method_not_allowed(r, "GET");
     }
     return cz_http_problem(r, 404, "not-found", "no such endpoint", NULL);
 }
@@ -154,8 +159,9 @@ struct MHD_Daemon *cz_server_start(cz_api *api, cz_err *err) {
         return NULL;
     }
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
-        NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME,
+        (uint16_t)port, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)api->cfg->api_threads, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);

@@ -4,6 +4,7 @@
  *   cadenzactl submit --prompt TEXT [--duration S] [--seed N] [--key K]
  *                     [--tempo BPM] [--target-lufs L] [--wait]
  *   cadenzactl get ID
+ *   cadenzactl watch ID
  *   cadenzactl catalog import DIR [--artist NAME]
  *
  * `keys` talks to Postgres (CADENZA_DATABASE_URL): it is how the first key of
@@ -39,6 +40,7 @@ static int usage(void) {
             "       cadenzactl submit --prompt TEXT [--duration S] [--seed N] [--key K]\n"
             "                         [--tempo BPM] [--target-lufs L] [--wait]\n"
             "       cadenzactl get ID\n"
+            "       cadenzactl watch ID\n"
             "       cadenzactl catalog import DIR [--artist NAME]\n");
     return 2;
 }
@@ -95,16 +97,21 @@ typedef struct response {
     size_t len;
 } response;
 
+/* Appends @p n bytes to a NUL-terminated buffer. @returns false when out of memory. */
+static bool append(char **buf, size_t *len, const char *data, size_t n) {
+    char *b = realloc(*buf, *len + n + 1);
+    if (!b)
+        return false;
+    memcpy(b + *len, data, n);
+    *buf = b;
+    *len += n;
+    b[*len] = '\0';
+    return true;
+}
+
 static size_t collect(char *data, size_t size, size_t n, void *user) {
     response *r = user;
-    char *b = realloc(r->body, r->len + size * n + 1);
-    if (!b)
-        return 0;
-    memcpy(b + r->len, data, size * n);
-    r->body = b;
-    r->len += size * n;
-    r->body[r->len] = '\0';
-    return size * n;
+    return append(&r->body, &r->len, data, size * n) ? size * n : 0;
 }
 
 /* Calls the API. @returns 0 with @p out filled (free out->body), or -1 after
@@ -162,36 +169,140 @@ static bool is_terminal(const char *state) {
     return false;
 }
 
-/* Polls the job until it ends, printing each new state on stderr. */
-static int wait_for(const char *id) {
-    char path[128], last[32] = "";
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    for (;;) {
-        response r;
-        if (call("GET", path, NULL, &r))
-            return 1;
-        if (r.status != 200) {
-            int rc = api_error(&r);
-            free(r.body);
-            return rc;
-        }
-        cJSON *job = cJSON_Parse(r.body);
-        const char *state = cz_json_str(job, "state");
-        if (state && strcmp(state, last)) {
-            fprintf(stderr, "%s\n", state);
-            snprintf(last, sizeof last, "%s", state);
-        }
-        if (is_terminal(state)) {
-            printf("%s\n", r.body);
-            int rc = strcmp(state, "succeeded") ? 1 : 0;
-            cJSON_Delete(job);
-            free(r.body);
-            return rc;
-        }
-        cJSON_Delete(job);
-        free(r.body);
-        usleep(250 * 1000);
+/* ---- following a job live ---------------------------------------------- */
+
+/* What a live view of a job knows: the last event's id, state, stage and
+ * percentage, and the bytes of an event still arriving. */
+typedef struct watch {
+    char *buf;
+    size_t len;
+    long long last_id; /* -1: none yet */
+    char state[32], stage[32];
+    double percent;
+    bool tty, ended;
+} watch;
+
+/* Draws the job's line: in place on a terminal, one line per event elsewhere. */
+static void draw(const watch *w) {
+    if (!w->tty) {
+        fprintf(stderr, "%s %s %.0f%%\n", w->state, w->stage[0] ? w->stage : "-", w->percent);
+        return;
     }
+    char bar[31];
+    int filled = (int)(w->percent * 30 / 100 + 0.5);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\r%-14s [%s] %5.1f%%  %-12s", w->state, bar, w->percent, w->stage);
+    if (w->ended)
+        fputc('\n', stderr);
+}
+
+/* One complete SSE event: "id:", "event:" and "data:" lines. */
+static void on_event(watch *w, char *text) {
+    long long id = -1;
+    const char *data = NULL;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strncmp(line, "id: ", 4))
+            id = atoll(line + 4);
+        else if (!strncmp(line, "data: ", 6))
+            data = line + 6;
+    }
+    cJSON *d = data ? cJSON_Parse(data) : NULL;
+    const char *state = cz_json_str(d, "state"), *stage = cz_json_str(d, "stage");
+    if (state) {
+        w->last_id = id >= 0 ? id : w->last_id;
+        bool moved = strcmp(state, w->state) != 0;
+        snprintf(w->state, sizeof w->state, "%s", state);
+        if (stage)
+            snprintf(w->stage, sizeof w->stage, "%s", stage);
+        w->percent = cJSON_HasObjectItem(d, "percent") ? cz_json_num(d, "percent", 0)
+                     : !strcmp(state, "succeeded")     ? 100
+                                                       : w->percent;
+        w->ended = is_terminal(state);
+        if (moved || w->tty || w->ended)
+            draw(w);
+    }
+    cJSON_Delete(d);
+}
+
+static size_t on_bytes(char *data, size_t size, size_t n, void *user) {
+    watch *w = user;
+    if (!append(&w->buf, &w->len, data, size * n))
+        return 0;
+    char *end;
+    while ((end = strstr(w->buf, "\n\n"))) { // events end with a blank line
+        *end = '\0';
+        on_event(w, w->buf);
+        size_t used = (size_t)(end + 2 - w->buf);
+        memmove(w->buf, end + 2, w->len - used + 1);
+        w->len -= used;
+    }
+    return size * n;
+}
+
+/* Follows GET /v1/jobs/{id}/events until the job ends, reconnecting with
+ * Last-Event-ID when the stream breaks; then prints the job on stdout.
+ * @returns 0 when it succeeded, 1 otherwise. */
+static int follow(const char *id) {
+    const char *base = getenv("CADENZA_API_URL"), *key = getenv("CADENZA_API_KEY");
+    if (!base || !key) {
+        fprintf(stderr, "cadenzactl: set CADENZA_API_URL and CADENZA_API_KEY "
+                        "(e.g. source .cadenza/env)\n");
+        return 1;
+    }
+    watch w = {.last_id = -1, .tty = isatty(STDERR_FILENO)};
+    char url[2048], auth[256], resume[64];
+    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", base, id);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    long status = 0;
+    for (int tries = 0; !w.ended && tries < 20; tries++) {
+        CURL *h = curl_easy_init();
+        struct curl_slist *headers = curl_slist_append(NULL, auth);
+        headers = curl_slist_append(headers, "Accept: text/event-stream");
+        if (w.last_id >= 0) {
+            snprintf(resume, sizeof resume, "Last-Event-ID: %lld", w.last_id);
+            headers = curl_slist_append(headers, resume);
+        }
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_bytes);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); // heartbeats keep it above
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+        CURLcode rc = curl_easy_perform(h);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(h);
+        w.len = 0;
+        if (rc == CURLE_OK && status != 200)
+            break; // an answer, not a stream: reported below
+        if (!w.ended)
+            sleep(1);
+    }
+    free(w.buf);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    response r;
+    if (call("GET", path, NULL, &r))
+        return 1;
+    if (r.status != 200) {
+        int rc = api_error(&r);
+        free(r.body);
+        return rc;
+    }
+    cJSON *job = cJSON_Parse(r.body);
+    const char *state = cz_json_str(job, "state");
+    int rc = 1;
+    if (!is_terminal(state))
+        fprintf(stderr, "cadenzactl: lost the job's event stream; it is %s\n",
+                state ? state : "unknown");
+    else
+        rc = strcmp(state, "succeeded") ? 1 : 0;
+    printf("%s\n", r.body);
+    cJSON_Delete(job);
+    free(r.body);
+    return rc;
 }
 
 static int add_number(cJSON *req, int argc, char **argv, const char *flag_name, const char *field) {
@@ -245,7 +356,7 @@ static int submit(int argc, char **argv) {
         printf("%s\n", r.body);
     } else {
         fprintf(stderr, "job %s\n", id);
-        rc = wait_for(id);
+        rc = follow(id);
     }
     cJSON_Delete(job);
     free(r.body);
@@ -360,6 +471,10 @@ int main(int argc, char **argv) {
         rc = submit(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "get") && argc == 3)
         rc = get(argv[2]);
+    else if (!strcmp(argv[1], "watch") && argc == 3)
+        rc = strlen(argv[2]) <= 64
+                 ? follow(argv[2])
+                 : (fprintf(stderr, "cadenzactl: %s is not a job id\n", argv[2]), 2);
     else if (!strcmp(argv[1], "catalog") && argc > 2 && !strcmp(argv[2], "import"))
         rc = catalog_import(argc - 3, argv + 3);
     else

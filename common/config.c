@@ -33,4 +33,7 @@ void cz_config_load(cz_config *cfg) {
     cfg->lease_s = cz_env_int("CADENZA_LEASE_S", 120, 2, 86400);
     cfg->retry_base_ms = cz_env_int("CADENZA_RETRY_BASE_MS", 2000, 0, 3600000);
     cfg->retry_cap_ms = cz_env_int("CADENZA_RETRY_CAP_MS", 300000, 0, 86400000);
+    cfg->cache_ttl_s = cz_env_int("CADENZA_CACHE_TTL_S", 7 * 24 * 3600, 1, 365 * 24 * 3600);
+    cfg->cache_max_entries = cz_env_int("CADENZA_CACHE_MAX_ENTRIES", 100000, 1, 100000000);
+    cfg->sse_heartbeat_s = cz_env_int("CADENZA_SSE_HEARTBEAT_S", 15, 1, 3600);
 }

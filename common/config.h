@@ -15,9 +15,12 @@ typedef struct cz_config {
     const char *migrations_dir; /* CADENZA_MIGRATIONS_DIR */
     int kafka_partitions;       /* CADENZA_KAFKA_PARTITIONS: the most workers a pool may scale to */
     int api_threads;            /* CADENZA_API_THREADS */
-    int lease_s;       /* CADENZA_LEASE_S: how long a running job may go without progress */
-    int retry_base_ms; /* CADENZA_RETRY_BASE_MS: the first retry's backoff ceiling */
-    int retry_cap_ms;  /* CADENZA_RETRY_CAP_MS: the largest backoff ceiling */
+    int lease_s;           /* CADENZA_LEASE_S: how long a running job may go without progress */
+    int retry_base_ms;     /* CADENZA_RETRY_BASE_MS: the first retry's backoff ceiling */
+    int retry_cap_ms;      /* CADENZA_RETRY_CAP_MS: the largest backoff ceiling */
+    int cache_ttl_s;       /* CADENZA_CACHE_TTL_S: how long a prompt-cache entry lives */
+    int cache_max_entries; /* CADENZA_CACHE_MAX_ENTRIES: the most entries kept */
+    int sse_heartbeat_s;   /* CADENZA_SSE_HEARTBEAT_S: comment lines on idle event streams */
 } cz_config;
 
 /** @brief Fills @p cfg from the environment, with defaults for what is unset. */

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "failure.h"
 #include "ids.h"
+#include "json.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,36 +21,126 @@
 /* Price per generated audio minute, in millionths of the billing currency. */
 #define CZ_PRICE_PER_MINUTE_MICROS "20000"
 
+/* The states in which a job can still take identical requests aboard. */
+#define CZ_IN_FLIGHT                                                                               \
+    "('queued', 'dispatched', 'generating', 'generated', 'postprocessing', 'in_review')"
+
+/* The job as a leader: inserted with its generate message, unless another
+ * job with the same cache key is in flight (then no row: attach to it). */
+static const char create_sql[] =
+    "WITH j AS ("
+    "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
+    "                    max_attempts, cache_key)"
+    "  VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $10)"
+    "  ON CONFLICT (cache_key) WHERE cache_key IS NOT NULL AND coalesced_into IS NULL"
+    "     AND cached_from IS NULL AND state IN " CZ_IN_FLIGHT " DO NOTHING"
+    "  RETURNING *"
+    "), o AS ("
+    "  INSERT INTO outbox (topic, key, payload, headers)"
+    "  SELECT 'cadenza.jobs.generate', j.id::text,"
+    "         jsonb_build_object('schema', 1, 'job_id', j.id, 'attempt', j.attempt,"
+    "                            'tenant', j.tenant_id, 'model', j.model, 'seed', j.seed,"
+    "                            'trace_id', j.trace_id, 'request', j.request),"
+    "         jsonb_build_object('traceparent', $9::text, 'job_id', j.id::text,"
+    "                            'attempt', j.attempt::text, 'tenant', j.tenant_id)"
+    "  FROM j"
+    ")"
+    "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
+
+/* The job as a follower of the identical job in flight: no generate message;
+ * it takes the leader's seed (an unseeded request that opted in gets the
+ * leader's track) and completes when the leader does. */
+static const char follow_sql[] =
+    "WITH l AS ("
+    "  SELECT id, seed FROM jobs WHERE cache_key = $8 AND coalesced_into IS NULL"
+    "     AND cached_from IS NULL AND state IN " CZ_IN_FLIGHT "), j AS ("
+    "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
+    "                    max_attempts, cache_key, coalesced_into)"
+    "  SELECT $1, $2, jsonb_set($3::jsonb, '{seed}', to_jsonb(l.seed)), $4, $5, l.seed, $6,"
+    "         $7, $8, l.id"
+    "    FROM l"
+    "  RETURNING *"
+    "), e AS ("
+    "  INSERT INTO job_events (job_id, attempt, event, state, detail)"
+    "  SELECT id, attempt, 'coalesced', 'queued', jsonb_build_object('leader', coalesced_into)"
+    "    FROM j"
+    ")"
+    "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
+
+/* The job answered from the cache: succeeded at once, with the source's
+ * seed and files, billed nothing, if the source is still a succeeded job
+ * of the tenant with its master on disk. */
+static const char cached_sql[] =
+    "WITH s AS ("
+    "  SELECT j.id, j.seed, a.duration_s AS audio FROM jobs j"
+    "    JOIN artifacts a ON a.job_id = j.id AND a.attempt = j.attempt AND a.kind = 'master'"
+    "   WHERE j.id = $9::uuid AND j.tenant_id = $2 AND j.state = 'succeeded'"
+    "     AND j.cached_from IS NULL AND a.deleted_at IS NULL LIMIT 1"
+    "), j AS ("
+    "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
+    "                    max_attempts, cache_key, cached_from, state, stage, progress,"
+    "                    started_at, finished_at)"
+    "  SELECT $1, $2, jsonb_set($3::jsonb, '{seed}', to_jsonb(s.seed)), $4, $5, s.seed, $6,"
+    "         $7, $8, s.id, 'succeeded', 'cached', 100, now(), now()"
+    "    FROM s"
+    "  RETURNING *"
+    "), e AS ("
+    "  INSERT INTO job_events (job_id, attempt, event, state, detail)"
+    "  SELECT id, attempt, 'cache_hit', 'succeeded', jsonb_build_object('cached_from', cached_from)"
+    "    FROM j"
+    "), u AS ("
+    "  INSERT INTO usage_ledger (job_id, tenant_id, outcome, audio_seconds, compute_ms,"
+    "                            cost_micros, cached)"
+    "  SELECT j.id, j.tenant_id, 'succeeded', s.audio, 0, 0, true FROM j, s"
+    ")"
+    "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
+
+static char *first_value(PGresult *r) {
+    char *out = r && PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+    return out;
+}
+
 char *cz_db_job_create(PGconn *c, const cz_job_new *j, cz_err *err) {
-    static const char sql[] =
-        "WITH j AS ("
-        "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
-        "                    max_attempts)"
-        "  VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8) RETURNING *"
-        "), o AS ("
-        "  INSERT INTO outbox (topic, key, payload, headers)"
-        "  SELECT 'cadenza.jobs.generate', j.id::text,"
-        "         jsonb_build_object('schema', 1, 'job_id', j.id, 'attempt', j.attempt,"
-        "                            'tenant', j.tenant_id, 'model', j.model, 'seed', j.seed,"
-        "                            'trace_id', j.trace_id, 'request', j.request),"
-        "         jsonb_build_object('traceparent', $9::text, 'job_id', j.id::text,"
-        "                            'attempt', j.attempt::text, 'tenant', j.tenant_id)"
-        "  FROM j"
-        ")"
-        "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
     char seed[24], max_attempts[12];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->seed);
     snprintf(max_attempts, sizeof max_attempts, "%d", j->max_attempts);
     const char *p[] = {j->id, j->tenant,   j->request,   j->request_hash, j->model,
-                       seed,  j->trace_id, max_attempts, j->traceparent};
-    PGresult *r = cz_db_query(c, sql, 9, p, err);
-    if (!r)
-        return NULL;
-    char *out = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
-    if (!out)
-        cz_err_set(err, "job insert returned no row");
-    PQclear(r);
-    return out;
+                       seed,  j->trace_id, max_attempts, j->traceparent,  j->cache_key};
+    /* The follower and cache-hit statements take no seed or traceparent. */
+    const char *q[] = {j->id,       j->tenant,    j->request,   j->request_hash, j->model,
+                       j->trace_id, max_attempts, j->cache_key, j->cached_from};
+    cz_err_clear(err);
+    if (j->cached_from && j->cache_key) {
+        PGresult *r = cz_db_query(c, cached_sql, 9, q, err);
+        if (!r)
+            return NULL;
+        char *out = first_value(r);
+        if (out) {
+            if (j->kind)
+                *j->kind = CZ_JOB_CACHED;
+            return out;
+        } // else the source is gone: generate after all
+    }
+    /* A leader, or a follower of the leader in flight; if the leader ended
+     * between the two statements, try again as a leader. */
+    for (int round = 0; round < 3; round++) {
+        PGresult *r = cz_db_query(c, create_sql, 10, p, err);
+        if (!r)
+            return NULL;
+        bool inserted = PQntuples(r) == 1;
+        char *out = first_value(r);
+        if (j->kind)
+            *j->kind = inserted ? CZ_JOB_GENERATES : CZ_JOB_COALESCED;
+        if (inserted || !j->cache_key)
+            return out ? out : (cz_err_set(err, "job insert returned no row"), NULL);
+        if (!(r = cz_db_query(c, follow_sql, 8, q, err)))
+            return NULL;
+        if ((out = first_value(r)))
+            return out;
+    }
+    cz_err_set(err, "job insert kept racing with an identical job (cache key %s)", j->cache_key);
+    return NULL;
 }
 
 char *cz_db_job_get(PGconn *c, const char *tenant, const char *id, cz_err *err) {
@@ -110,8 +201,9 @@ int cz_db_job_artifact(PGconn *c, const char *tenant, const char *id, const char
                        const char *name, const char *format, char *uri, size_t n, cz_err *err) {
     const char *p[] = {id, tenant, kind, format, name};
     PGresult *r = cz_db_query(c,
-                              "SELECT a.uri FROM artifacts a"
-                              "  JOIN jobs j ON j.id = a.job_id AND j.attempt = a.attempt"
+                              "SELECT a.uri FROM jobs j"
+                              "  JOIN jobs s ON s.id = COALESCE(j.cached_from, j.id)"
+                              "  JOIN artifacts a ON a.job_id = s.id AND a.attempt = s.attempt"
                               " WHERE j.id = $1 AND j.tenant_id = $2 AND a.kind = $3"
                               "   AND a.format = $4 AND ($5::text IS NULL OR a.name = $5)"
                               " ORDER BY a.id DESC LIMIT 1",
@@ -127,18 +219,27 @@ int cz_db_job_artifact(PGconn *c, const char *tenant, const char *id, const char
 
 /* ---- the scheduler's side: events -------------------------------------- */
 
+/* Progress renews the lease and is kept in the history, so a client that
+ * follows the job live (GET /v1/jobs/{id}/events) can resume from it. */
 static int apply_progress(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
                           cz_err *err) {
     char from[CZ_STATE_LIST_LEN], percent[32];
     cz_job_event_from_states(CZ_EV_PROGRESS, from);
     snprintf(percent, sizeof percent, "%.2f", ev->percent);
-    const char *p[] = {ev->job_id, attempt, ev->stage, percent, lease, from};
+    char *detail = cJSON_PrintUnformatted(ev->root);
+    const char *p[] = {ev->job_id, attempt, ev->stage, percent, lease, from, detail};
     long n = cz_db_exec(c,
-                        "UPDATE jobs SET stage = COALESCE($3, stage), progress = $4::real,"
-                        "  lease_expires_at = now() + $5::int * interval '1 second',"
-                        "  updated_at = now()"
-                        " WHERE id = $1 AND attempt = $2::int AND state = ANY($6::text[])",
-                        6, p, err);
+                        "WITH j AS ("
+                        "  UPDATE jobs SET stage = COALESCE($3, stage), progress = $4::real,"
+                        "    lease_expires_at = now() + $5::int * interval '1 second',"
+                        "    updated_at = now()"
+                        "   WHERE id = $1 AND attempt = $2::int AND state = ANY($6::text[])"
+                        "  RETURNING id, attempt, state"
+                        ")"
+                        "INSERT INTO job_events (job_id, attempt, event, state, detail)"
+                        " SELECT id, attempt, 'progress', state, $7::jsonb FROM j",
+                        7, p, err);
+    free(detail);
     return n < 0 ? -1 : n > 0;
 }
 
@@ -248,6 +349,41 @@ static int record_late_generated(PGconn *c, const cz_event *ev, const char *atte
     return record_artifacts(c, ev, attempt, err) ? -1 : 1;
 }
 
+/* A job that ended takes the identical requests that waited for it along:
+ * succeeded, they reference its files (billed nothing: nothing more was
+ * generated); failed or rejected, they end the same way. A canceled job
+ * hands them on instead (cz_db_job_cancel). */
+static int complete_followers(PGconn *c, const char *job_id, cz_err *err) {
+    const char *p[] = {job_id};
+    long n = cz_db_exec(
+        c,
+        "WITH l AS ("
+        "  SELECT * FROM jobs WHERE id = $1 AND state IN ('succeeded', 'failed', 'rejected')"
+        "), f AS ("
+        "  UPDATE jobs f SET state = l.state, updated_at = now(), finished_at = now(),"
+        "         started_at = COALESCE(f.started_at, now()),"
+        "         cached_from = CASE WHEN l.state = 'succeeded' THEN l.id END,"
+        "         stage = CASE WHEN l.state = 'succeeded' THEN 'cached' ELSE l.stage END,"
+        "         progress = CASE WHEN l.state = 'succeeded' THEN 100 ELSE f.progress END,"
+        "         failure_class = l.failure_class, failure_detail = l.failure_detail"
+        "    FROM l WHERE f.coalesced_into = l.id AND f.state = 'queued'"
+        "  RETURNING f.id, f.tenant_id, f.attempt, f.state"
+        "), e AS ("
+        "  INSERT INTO job_events (job_id, attempt, event, state, detail)"
+        "  SELECT f.id, f.attempt, 'leader_done', f.state, jsonb_build_object('leader', $1::uuid)"
+        "    FROM f"
+        ")"
+        "INSERT INTO usage_ledger (job_id, tenant_id, outcome, audio_seconds, compute_ms,"
+        "                          cost_micros, cached)"
+        " SELECT f.id, f.tenant_id, f.state, CASE WHEN f.state = 'succeeded' THEN COALESCE(("
+        "          SELECT a.duration_s FROM artifacts a, l WHERE a.job_id = l.id"
+        "             AND a.attempt = l.attempt AND a.kind = 'master' LIMIT 1), 0) ELSE 0 END,"
+        "        0, 0, true"
+        "   FROM f ON CONFLICT (job_id) DO NOTHING",
+        1, p, err);
+    return n < 0 ? -1 : 0;
+}
+
 static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
                             cz_err *err) {
     int to = cz_job_event_target(ev->type);
@@ -257,6 +393,8 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
     cz_job_event_from_states(ev->type, from);
     snprintf(compute, sizeof compute, "%lld", ev->compute_ms);
     bool terminal = cz_job_state_terminal((cz_job_state)to);
+    const cJSON *chosen = cJSON_GetObjectItemCaseSensitive(ev->root, "chosen");
+    const char *version = cz_json_str(chosen, "model_version");
     const char *p[] = {ev->job_id,
                        attempt,
                        cz_job_state_name((cz_job_state)to),
@@ -266,7 +404,8 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
                        terminal ? "true" : "false",
                        ev->stage,
                        ev->failure_class,
-                       ev->failure_detail};
+                       ev->failure_detail,
+                       version};
     long n = cz_db_exec(c,
                         "UPDATE jobs SET state = $3, updated_at = now(),"
                         "  stage = COALESCE($8, stage),"
@@ -278,9 +417,10 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
                         "  lease_expires_at = CASE WHEN $3 IN ('generating', 'postprocessing')"
                         "                     THEN now() + $5::int * interval '1 second' END,"
                         "  failure_class = COALESCE($9, failure_class),"
-                        "  failure_detail = COALESCE($10, failure_detail)"
+                        "  failure_detail = COALESCE($10, failure_detail),"
+                        "  model_version = COALESCE($11, model_version)"
                         " WHERE id = $1 AND attempt = $2::int AND state = ANY($4::text[])",
-                        10, p, err);
+                        11, p, err);
     if (n < 0)
         return -1;
     if (n == 0 && ev->type == CZ_EV_GENERATED) {
@@ -294,7 +434,7 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
                        cz_job_state_name((cz_job_state)to), err) ||
         record_artifacts(c, ev, attempt, err) || record_qa(c, ev, attempt, err))
         return -1;
-    if (terminal && record_usage(c, ev->job_id, err))
+    if (terminal && (record_usage(c, ev->job_id, err) || complete_followers(c, ev->job_id, err)))
         return -1;
     return CZ_APPLY_DONE;
 }
@@ -415,13 +555,44 @@ int cz_db_job_apply(PGconn *c, const cz_event *ev, const cz_apply_policy *policy
 
 /* ---- the API's side: cancel, idempotent create --------------------------- */
 
+/* A canceled job that identical requests were waiting for hands them on:
+ * the oldest becomes the one that generates (its generate message goes out)
+ * and the others wait for it instead. */
+static int promote_follower(PGconn *c, const char *id, cz_err *err) {
+    const char *p[] = {id};
+    long n = cz_db_exec(
+        c,
+        "WITH n AS ("
+        "  UPDATE jobs SET coalesced_into = NULL, updated_at = now()"
+        "   WHERE id = (SELECT id FROM jobs WHERE coalesced_into = $1 AND state = 'queued'"
+        "                ORDER BY id LIMIT 1)"
+        "  RETURNING *"
+        "), r AS ("
+        "  UPDATE jobs f SET coalesced_into = n.id FROM n"
+        "   WHERE f.coalesced_into = $1 AND f.state = 'queued' AND f.id <> n.id"
+        "), e AS ("
+        "  INSERT INTO job_events (job_id, attempt, event, state, detail)"
+        "  SELECT id, attempt, 'promoted', 'queued', jsonb_build_object('replaces', $1::uuid)"
+        "    FROM n"
+        ")"
+        "INSERT INTO outbox (topic, key, payload, headers)"
+        " SELECT 'cadenza.jobs.generate', n.id::text, cz_generate_message(n),"
+        "        cz_message_headers(n, NULL)"
+        "   FROM n",
+        1, p, err);
+    return n < 0 ? -1 : 0;
+}
+
 int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json, cz_err *err) {
     char from[CZ_STATE_LIST_LEN];
     cz_job_event_from_states(CZ_EV_CANCEL, from);
     const char *p[] = {id, tenant, from};
     *json = NULL;
-    /* One statement: the state change, its history, its ledger row, and the
-     * generate message if it has not left yet. */
+    /* One transaction: the state change, its history, its ledger row, the
+     * generate message withdrawn if it has not left yet, and the hand-over
+     * to the identical requests that waited for this job. */
+    if (cz_db_begin(c, err))
+        return -1;
     PGresult *r = cz_db_query(
         c,
         "WITH j AS ("
@@ -443,9 +614,13 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
         ")"
         "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j",
         3, p, err);
-    if (!r)
+    bool canceled = r && PQntuples(r) == 1;
+    if (!r || (canceled && promote_follower(c, id, err)) || cz_db_commit(c, err)) {
+        PQclear(r);
+        cz_db_rollback(c);
         return -1;
-    if (PQntuples(r)) {
+    }
+    if (canceled) {
         *json = strdup(PQgetvalue(r, 0, 0));
         PQclear(r);
         return 1;

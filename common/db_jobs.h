@@ -22,11 +22,26 @@ typedef struct cz_job_new {
     const char *trace_id;
     const char *traceparent;
     int max_attempts;
+    const char *cache_key;   /* tenant-scoped key of what shapes the audio, or NULL */
+    const char *cached_from; /* a succeeded job the prompt cache offers, or NULL */
+    int *kind;               /* when not NULL, set to how the job was created: */
 } cz_job_new;
+
+enum {
+    CZ_JOB_GENERATES = 0, /* a new generation: its generate message is in the outbox */
+    CZ_JOB_CACHED = 1,    /* answered from the cache: succeeded already */
+    CZ_JOB_COALESCED = 2, /* waits for the identical job in flight */
+};
 
 /**
  * @brief Inserts the job (queued) and its generate message in the outbox in
  * one statement, hence one transaction: either both exist or neither.
+ *
+ * With a cache key, identical requests share one generation: with
+ * @p j->cached_from (a prompt-cache hit) the job is inserted already
+ * succeeded, referencing that job's files; otherwise, when an identical
+ * job is in flight, the new job is inserted as its follower (no generate
+ * message) and completes with it.
  * @returns the job's JSON (caller frees), or NULL with @p err filled.
  */
 char *cz_db_job_create(PGconn *c, const cz_job_new *j, cz_err *err);
@@ -51,6 +66,7 @@ char *cz_db_job_list(PGconn *c, const char *tenant, const char *before, const ch
  * @brief Finds the current attempt's artifact @p kind in @p format for a job
  * of @p tenant, and when @p name is not NULL the one of that name (a kind
  * with several, such as stems: drums, bass...); copies its URI into @p uri.
+ * A job answered by another (cached_from) has that job's files.
  * @returns 1 found, 0 not found, -1 with @p err filled.
  */
 int cz_db_job_artifact(PGconn *c, const char *tenant, const char *id, const char *kind,

@@ -18,12 +18,14 @@
 #include <unistd.h>
 
 #include "../common/artifact.h"
+#include "../common/cache.h"
 #include "../common/db.h"
 #include "../common/db_jobs.h"
 #include "../common/event.h"
 #include "../common/json.h"
 #include "../common/kafka.h"
 #include "../common/log.h"
+#include "../common/redis.h"
 
 #define GROUP "cadenza-scheduler"
 #define BATCH_MAX 500
@@ -88,7 +90,107 @@ static int apply_one(PGconn *db, batch *b, int i, const cz_apply_policy *policy)
     return cz_db_exec(db, "ROLLBACK TO SAVEPOINT ev", 0, NULL, &err) < 0 ? -1 : 0;
 }
 
-static int apply_batch(PGconn *db, batch *b, const cz_apply_policy *policy, cz_err *err) {
+/* What Redis hears of a batch (best effort: with Redis down, live streams
+ * fall back to polling and the prompt cache simply misses).
+ *
+ * Before the batch commits, inside its transaction: a generation that
+ * reported its model version moves the prompt cache to that version, and a
+ * job that succeeded is remembered by the cache. Doing both first means a
+ * client that sees the job succeed can already repeat it from the cache; an
+ * entry whose transaction then fails names a job that is not succeeded, and
+ * the API ignores it.
+ *
+ * After the commit: every job that moved, and every identical job that an
+ * ended one completed, is announced on pub/sub, so live streams read it. */
+typedef struct notices {
+    cz_redis_link link;
+    cJSON *jobs; /* ids to announce once the batch is committed */
+} notices;
+
+static void prepare(notices *n, PGconn *db, const batch *b, const cz_config *cfg) {
+    n->jobs = cJSON_CreateArray();
+    redisContext *rc = cz_redis_link_get(&n->link);
+    cJSON *ended = cJSON_CreateArray();
+    for (int i = 0; i < b->n; i++) {
+        const cz_event *ev = &b->events[i];
+        if (!b->parsed[i] || b->result[i] != CZ_APPLY_DONE)
+            continue;
+        cJSON_AddItemToArray(n->jobs, cJSON_CreateString(ev->job_id));
+        if (ev->type != CZ_EV_PROGRESS)
+            cJSON_AddItemToArray(ended, cJSON_CreateString(ev->job_id));
+        const char *model = cz_json_str(ev->root, "model");
+        const char *version =
+            cz_json_str(cJSON_GetObjectItemCaseSensitive(ev->root, "chosen"), "model_version");
+        long dropped = rc && ev->type == CZ_EV_GENERATED && model && version
+                           ? cz_cache_announce(rc, model, version)
+                           : 0;
+        if (dropped > 0)
+            cz_log_info("model %s is now version %s: %ld older prompt-cache entries dropped", model,
+                        version, dropped);
+        if (dropped < 0) {
+            cz_redis_link_broken(&n->link);
+            rc = NULL;
+        }
+    }
+    char *list = cJSON_GetArraySize(ended) ? cJSON_PrintUnformatted(ended) : NULL;
+    cJSON_Delete(ended);
+    if (!list)
+        return;
+    cz_err err;
+    const char *p[] = {list};
+    PGresult *r = cz_db_query(
+        db,
+        "SELECT j.id, j.state = 'succeeded' AND j.cache_key IS NOT NULL AND j.cached_from IS NULL,"
+        "       j.cache_key, j.model, COALESCE(j.model_version, ''),"
+        "       array_to_string(ARRAY(SELECT f.id FROM jobs f WHERE f.coalesced_into = j.id"
+        "                             AND f.state <> 'queued'), ' ')"
+        "  FROM jobs j"
+        " WHERE j.id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)"
+        "   AND j.state IN ('succeeded', 'failed', 'rejected')",
+        1, p, &err);
+    free(list);
+    if (!r)
+        cz_log_warn("events: reading ended jobs for the cache: %s", err.msg);
+    for (int i = 0; r && i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        if (rc && !strcmp(PQgetvalue(r, i, 1), "t") &&
+            cz_cache_store(rc, PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 2), id,
+                           cfg->cache_ttl_s, cfg->cache_max_entries) < 0) {
+            cz_redis_link_broken(&n->link);
+            rc = NULL;
+        }
+        // The followers this job completed, space-separated.
+        const char *f = PQgetvalue(r, i, 5);
+        char follower[40];
+        for (int used = 0; sscanf(f, " %39s%n", follower, &used) == 1; f += used)
+            cJSON_AddItemToArray(n->jobs, cJSON_CreateString(follower));
+    }
+    PQclear(r);
+}
+
+static void announce(notices *n) {
+    redisContext *rc = cz_redis_link_get(&n->link);
+    int pending = 0;
+    const cJSON *id;
+    cJSON_ArrayForEach(id, n->jobs) {
+        if (rc &&
+            redisAppendCommand(rc, "PUBLISH " CZ_JOB_CHANNEL "%s 1", id->valuestring) == REDIS_OK)
+            pending++;
+    }
+    for (; rc && pending > 0; pending--) {
+        redisReply *r = NULL;
+        if (redisGetReply(rc, (void **)&r) != REDIS_OK) {
+            cz_redis_link_broken(&n->link);
+            break;
+        }
+        freeReplyObject(r);
+    }
+    cJSON_Delete(n->jobs);
+    n->jobs = NULL;
+}
+
+static int apply_batch(PGconn *db, batch *b, const cz_apply_policy *policy, notices *n,
+                       const cz_config *cfg, cz_err *err) {
     if (cz_db_begin(db, err))
         return -1;
     for (int i = 0; i < b->n; i++) {
@@ -99,7 +201,10 @@ static int apply_batch(PGconn *db, batch *b, const cz_apply_policy *policy, cz_e
             return -1;
         }
     }
+    prepare(n, db, b, cfg);
     if (cz_db_commit(db, err)) {
+        cJSON_Delete(n->jobs);
+        n->jobs = NULL;
         cz_db_rollback(db);
         return -1;
     }
@@ -140,6 +245,7 @@ void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
         return;
     }
     cz_apply_policy policy = {cfg->lease_s, cfg->retry_base_ms, cfg->retry_cap_ms};
+    notices notes = {.link = {.url = cfg->redis_url, .timeout_ms = 200}};
     batch *b = calloc(1, sizeof *b);
     PGconn *db = NULL;
     while (b && !atomic_load(stop)) {
@@ -151,7 +257,8 @@ void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
         while (!atomic_load(stop)) {
             if (!db)
                 db = cz_db_connect(cfg->database_url, &err);
-            if (db && cz_db_ensure(db) == 0 && apply_batch(db, b, &policy, &err) == 0) {
+            if (db && cz_db_ensure(db) == 0 &&
+                apply_batch(db, b, &policy, &notes, cfg, &err) == 0) {
                 applied = true;
                 break;
             }
@@ -161,6 +268,7 @@ void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
         }
         if (applied) {
             report(b);
+            announce(&notes);
             for (int i = 0; i < b->n; i++)
                 if (cz_kafka_store_offset(rk, b->msgs[i], &err))
                     cz_log_warn("events: %s", err.msg);
@@ -168,6 +276,7 @@ void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
         batch_clear(b);
     }
     free(b);
+    cz_redis_link_close(&notes.link);
     rd_kafka_consumer_close(rk); /* commits the stored offsets */
     rd_kafka_destroy(rk);
     PQfinish(db);

@@ -17,7 +17,7 @@ tested; a prompt containing one of these words picks the behaviour:
     reference:error         500 with a problem document
     reference:mono          200 with one channel (valid: the worker widens it)
 
-Usage: reference_model.py [--host 127.0.0.1] [--port 0]; it prints
+Usage: reference_model.py [--host 127.0.0.1] [--port 0] [--version V]; it prints
 "listening on <port>" once it accepts connections. Standard library only.
 """
 import argparse
@@ -126,15 +126,17 @@ class Handler(BaseHTTPRequestHandler):
             seconds /= 2
         channels = 1 if "reference:mono" in prompt else 2
         body = tune(seed, seconds, bpm, channels)
-        self.reply(200, body, "audio/wav", {"X-Model-Version": VERSION})
+        self.reply(200, body, "audio/wav", {"X-Model-Version": self.server.version})
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--version", default=VERSION, help="what X-Model-Version says")
     args = ap.parse_args()
     server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.version = args.version
     server.daemon_threads = True
     print(f"listening on {server.server_address[1]}", flush=True)
     try:

@@ -37,6 +37,13 @@ RULES = {
     "approved": ({"in_review"}, "succeeded"),
     "rejected": ({"in_review"}, "rejected"),
     "cancel": (set(ORDER) | {"in_review"}, "canceled"),
+    # Repeated requests: answered from the cache, or waiting for the
+    # identical job in flight (handed on if it is canceled) and ending with it.
+    "cache_hit": ({"queued"}, "succeeded"),
+    "coalesced": ({"queued"}, "queued"),
+    "promoted": ({"queued"}, "queued"),
+    "leader_done": ({"queued"}, None),  # the state the job it waited for ended in
+    "progress": (set(ORDER), None),  # reported where the job is; it does not move
 }
 
 
@@ -127,7 +134,7 @@ def check_invariants(psql, tenant, accepted):
             allowed, target = RULES[e["event"]]
             assert state in allowed, f"{job_id}: {e['event']} from {state}"
             assert e["attempt"] == attempt, f"{job_id}: {e['event']} for attempt {e['attempt']}"
-            state = target
+            state = target or (e["state"] if e["event"] == "leader_done" else state)
             if e["event"] == "retry":
                 attempt += 1
             assert e["state"] == state, f"{job_id}: recorded {e['state']}, expected {state}"

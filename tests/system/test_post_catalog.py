@@ -1,7 +1,7 @@
 """Catalogue checks. A job's master is imported into the catalogue with
 `cadenzactl catalog import`; submitting the same request and seed again
-(with different metadata, so it is a new request and not a cache hit)
-renders the same audio, which the post pool must flag `needs_review` with
+(with "cache": false, so it is generated again and not answered from the
+prompt cache) renders the same audio, which the post pool must flag `needs_review` with
 that catalogue track. The same holds when the catalogue holds an MP3
 128 kbit/s re-encode of the track. Unrelated generated tracks pass."""
 import json
@@ -40,7 +40,7 @@ def import_dir(cli, folder):
 
 
 def check_flagged(api, request, track_id):
-    job = api.wait(api.submit(**request, metadata={"resubmitted": True})["id"], states=DONE)
+    job = api.wait(api.submit(**request, cache=False)["id"], states=DONE)
     assert job["state"] == "in_review", job["state"]
     qa = job["qa"]
     assert qa["verdict"] == "review" and qa["verdicts"]["catalog"] == "fail"

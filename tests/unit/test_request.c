@@ -192,6 +192,51 @@ static void test_http_model(void **state) {
     expect_error("{\"prompt\":\"a\",\"model\":\"http@2\"}", 422, "invalid-field", "model");
 }
 
+/* The cache key: what shapes the audio, only for requests that may reuse. */
+static void test_cache_key(void **state) {
+    (void)state;
+    cz_request a, b;
+    cz_request_error e;
+    char key[CZ_SHA256_HEX];
+    assert_int_equal(parse("{\"prompt\":\"calm piano\",\"seed\":5}", &a, &e), 0);
+    assert_int_equal(strlen(a.cache_key), 64); // a seed: deterministic, cacheable
+    strcpy(key, a.cache_key);
+    cz_request_free(&a);
+    // Metadata, webhook and review do not shape the audio; spelling does not count.
+    assert_int_equal(parse("{ \"seed\": 5, \"prompt\": \"calm  piano\", \"metadata\": {\"x\": 1},"
+                           " \"review\": \"always\"}",
+                           &a, &e),
+                     0);
+    assert_string_equal(a.cache_key, key);
+    cz_request_free(&a);
+    // The seed, the prompt and the output settings do.
+    const char *other[] = {"{\"prompt\":\"calm piano\",\"seed\":6}",
+                           "{\"prompt\":\"calm organ\",\"seed\":5}",
+                           "{\"prompt\":\"calm piano\",\"seed\":5,\"outputs\":[\"mp3\"]}",
+                           "{\"prompt\":\"calm piano\",\"seed\":5,\"duration_s\":31}"};
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        assert_int_equal(parse(other[i], &a, &e), 0);
+        assert_string_not_equal(a.cache_key, key);
+        cz_request_free(&a);
+    }
+    // No seed: not cached, unless asked; then any seed will do.
+    assert_int_equal(parse("{\"prompt\":\"calm piano\"}", &a, &e), 0);
+    assert_string_equal(a.cache_key, "");
+    cz_request_free(&a);
+    const char *opt_in = "{\"prompt\":\"calm piano\",\"cache\":true}";
+    assert_int_equal(cz_request_parse(opt_in, strlen(opt_in), 1, &a, &e), 0);
+    assert_int_equal(cz_request_parse(opt_in, strlen(opt_in), 2, &b, &e), 0);
+    assert_int_equal(strlen(a.cache_key), 64);
+    assert_string_equal(a.cache_key, b.cache_key);
+    cz_request_free(&a);
+    cz_request_free(&b);
+    // "cache": false never.
+    assert_int_equal(parse("{\"prompt\":\"calm piano\",\"seed\":5,\"cache\":false}", &a, &e), 0);
+    assert_string_equal(a.cache_key, "");
+    cz_request_free(&a);
+    expect_error("{\"prompt\":\"a\",\"cache\":\"yes\"}", 422, "invalid-field", "cache");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_request_gets_defaults),
@@ -202,6 +247,7 @@ int main(void) {
         cmocka_unit_test(test_full_request),
         cmocka_unit_test(test_controls_and_ignored),
         cmocka_unit_test(test_http_model),
+        cmocka_unit_test(test_cache_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
