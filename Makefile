@@ -17,7 +17,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
 BUILD   := build
 COMMON  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/*.c))
-API     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard api/*.c))
+API     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard api/*.c)) $(BUILD)/gen/openapi_json.o
 SCHED   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard scheduler/*.c))
 WORKER  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard workers/*.c))
 CLI     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
@@ -27,7 +27,8 @@ BINS    := bin/cadenza-api bin/cadenza-scheduler bin/cadenza-worker bin/cadenzac
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
-UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c workers/*.c))
+UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c workers/*.c)) \
+            $(BUILD)/gen/openapi_json.c
 
 .PHONY: all deps up down run test unit system bench fmt fmt-check clean logs
 all: $(BINS) $(BUILD)/bench/fp_bench
@@ -37,6 +38,17 @@ $(BUILD)/bench/%: tests/bench/%.c $(COMMON)
 	@mkdir -p $(dir $@)
 	@echo "  BENCH   $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The OpenAPI document is written in YAML and served as JSON: converted at
+# build time, so the binary carries exactly what api/openapi.yaml says.
+$(BUILD)/gen/openapi_json.c: api/openapi.yaml tools/openapi_to_c.py
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@python3 tools/openapi_to_c.py $< $@
+
+$(BUILD)/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c api/openapi.h
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)

@@ -12,6 +12,9 @@
 #include "../common/db.h"
 #include "../common/kafka.h"
 #include "../common/log.h"
+#include "committer.h"
+#include "keycache.h"
+#include "ratelimit.h"
 #include "server.h"
 
 static int migrate(const cz_config *cfg) {
@@ -52,20 +55,35 @@ static int serve(const cz_config *cfg) {
         cz_db_pool_free(api.db);
         return 1;
     }
-    struct MHD_Daemon *d = cz_server_start(&api, &err);
+    /* Submissions are committed in groups (committer.h); two committers
+     * let one batch execute while the other waits for its WAL flush. */
+    api.committer = cz_committer_start(cfg->database_url, 2, cfg->api_batch_max, &err);
+    api.ratelimit = cz_ratelimit_new(cfg->redis_url, cfg->api_threads, cfg->rate_limit_timeout_ms);
+    api.keys = cz_keycache_new(cfg->api_key_cache_ms);
+    struct MHD_Daemon *d =
+        api.committer && api.ratelimit && api.keys ? cz_server_start(&api, &err) : NULL;
     if (!d) {
-        cz_log_error("%s", err.msg);
+        cz_log_error("%s", api.ratelimit && api.keys ? err.msg : "out of memory");
+        cz_keycache_free(api.keys);
+        cz_committer_stop(api.committer);
+        cz_ratelimit_free(api.ratelimit);
         rd_kafka_destroy(api.kafka);
         cz_db_pool_free(api.db);
         return 1;
     }
-    cz_log_info("listening on %s with %d threads", cfg->api_listen, cfg->api_threads);
+    cz_log_info("listening on %s with %d threads; rate limit %d/s, burst %d, fail %s when "
+                "Redis is down",
+                cfg->api_listen, cfg->api_threads, cfg->rate_limit_per_s, cfg->rate_limit_burst,
+                cfg->rate_limit_fail_open ? "open" : "closed");
 
     int sig;
     sigwait(&set, &sig);
     cz_log_info("signal %d: finishing requests in flight and stopping", sig);
 
     MHD_stop_daemon(d); /* waits for the request threads */
+    cz_committer_stop(api.committer);
+    cz_ratelimit_free(api.ratelimit);
+    cz_keycache_free(api.keys);
     rd_kafka_destroy(api.kafka);
     cz_db_pool_free(api.db);
     return 0;

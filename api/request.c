@@ -545,6 +545,14 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
     return 0;
 }
 
+bool cz_request_idempotency_key_valid(const char *key) {
+    size_t n = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < 0x20 || key[i] > 0x7e)
+            return false;
+    return n >= 1 && n <= 255;
+}
+
 void cz_request_free(cz_request *r) {
     cJSON_Delete(r->canonical);
     free(r->json);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 const char *cz_env(const char *name, const char *def) {
     const char *v = getenv(name);
@@ -33,4 +34,10 @@ void cz_config_load(cz_config *cfg) {
     cfg->lease_s = cz_env_int("CADENZA_LEASE_S", 120, 2, 86400);
     cfg->retry_base_ms = cz_env_int("CADENZA_RETRY_BASE_MS", 2000, 0, 3600000);
     cfg->retry_cap_ms = cz_env_int("CADENZA_RETRY_CAP_MS", 300000, 0, 86400000);
+    cfg->rate_limit_per_s = cz_env_int("CADENZA_RATE_LIMIT_PER_S", 100, 1, 1000000);
+    cfg->rate_limit_burst = cz_env_int("CADENZA_RATE_LIMIT_BURST", 500, 1, 1000000);
+    cfg->rate_limit_fail_open = strcmp(cz_env("CADENZA_RATE_LIMIT_REDIS_DOWN", "open"), "closed");
+    cfg->rate_limit_timeout_ms = cz_env_int("CADENZA_RATE_LIMIT_TIMEOUT_MS", 100, 1, 10000);
+    cfg->api_batch_max = cz_env_int("CADENZA_API_BATCH_MAX", 128, 1, 4096);
+    cfg->api_key_cache_ms = cz_env_int("CADENZA_API_KEY_CACHE_MS", 1000, 0, 60000);
 }

@@ -18,6 +18,16 @@ typedef struct cz_config {
     int lease_s;       /* CADENZA_LEASE_S: how long a running job may go without progress */
     int retry_base_ms; /* CADENZA_RETRY_BASE_MS: the first retry's backoff ceiling */
     int retry_cap_ms;  /* CADENZA_RETRY_CAP_MS: the largest backoff ceiling */
+    /* The API's per-key rate limit (a token bucket in Redis), for keys
+     * without their own: a sustained rate and a burst. */
+    int rate_limit_per_s; /* CADENZA_RATE_LIMIT_PER_S */
+    int rate_limit_burst; /* CADENZA_RATE_LIMIT_BURST */
+    /* CADENZA_RATE_LIMIT_REDIS_DOWN=open|closed: when Redis cannot be asked,
+     * serve requests unlimited (open, the default) or refuse them with 503. */
+    int rate_limit_fail_open;
+    int rate_limit_timeout_ms; /* CADENZA_RATE_LIMIT_TIMEOUT_MS: one Redis call's limit */
+    int api_batch_max;         /* CADENZA_API_BATCH_MAX: most submissions in one commit */
+    int api_key_cache_ms;      /* CADENZA_API_KEY_CACHE_MS: how long a looked-up key is kept */
 } cz_config;
 
 /** @brief Fills @p cfg from the environment, with defaults for what is unset. */
