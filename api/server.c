@@ -239,12 +239,18 @@ struct MHD_Daemon *cz_server_start(cz_api *api, cz_err *err) {
         cz_err_set(err, "CADENZA_API_LISTEN host must be an IPv4 address, not %s", host);
         return NULL;
     }
+    /* A thread per connection: handlers block (on Postgres, on their
+     * batch's commit), and with a pool of threads each serving several
+     * connections, one connection's wait would be every other's on that
+     * thread. Database work is still bounded by the connection pool
+     * (api_threads); connections by CADENZA_API_MAX_CONNECTIONS. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
-        NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)api->cfg->api_threads, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+            MHD_USE_ERROR_LOG,
+        (uint16_t)port, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)api->cfg->api_max_connections,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)30, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!d)
         cz_err_set(err, "cannot listen on %s (in use?)", api->cfg->api_listen);
     return d;

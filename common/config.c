@@ -39,5 +39,6 @@ void cz_config_load(cz_config *cfg) {
     cfg->rate_limit_fail_open = strcmp(cz_env("CADENZA_RATE_LIMIT_REDIS_DOWN", "open"), "closed");
     cfg->rate_limit_timeout_ms = cz_env_int("CADENZA_RATE_LIMIT_TIMEOUT_MS", 100, 1, 10000);
     cfg->api_batch_max = cz_env_int("CADENZA_API_BATCH_MAX", 128, 1, 4096);
+    cfg->api_max_connections = cz_env_int("CADENZA_API_MAX_CONNECTIONS", 512, 1, 65536);
     cfg->api_key_cache_ms = cz_env_int("CADENZA_API_KEY_CACHE_MS", 1000, 0, 60000);
 }

@@ -27,6 +27,7 @@ typedef struct cz_config {
     int rate_limit_fail_open;
     int rate_limit_timeout_ms; /* CADENZA_RATE_LIMIT_TIMEOUT_MS: one Redis call's limit */
     int api_batch_max;         /* CADENZA_API_BATCH_MAX: most submissions in one commit */
+    int api_max_connections;   /* CADENZA_API_MAX_CONNECTIONS: open client connections */
     int api_key_cache_ms;      /* CADENZA_API_KEY_CACHE_MS: how long a looked-up key is kept */
 } cz_config;
 

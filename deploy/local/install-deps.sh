@@ -11,7 +11,7 @@ set -euo pipefail
 
 PACKAGES=(
     # build and test toolchain
-    build-essential pkg-config clang clang-format libcmocka-dev
+    build-essential pkg-config clang clang-format libcmocka-dev libclang-rt-14-dev
     # client libraries the C code links against
     libpq-dev librdkafka-dev libhiredis-dev libcjson-dev libmicrohttpd-dev
     libcurl4-openssl-dev libssl-dev
@@ -21,7 +21,7 @@ PACKAGES=(
     # the services of the local stack
     postgresql-15 postgresql-contrib redis-server openjdk-17-jre-headless maven
     # tools used by the scripts and the tests
-    curl python3
+    curl python3 python3-yaml
     # make bench baselines and independent meters for tests
     wrk fluidsynth aubio-tools
 )

@@ -29,7 +29,7 @@ export CADENZA_API_KEY
 CADENZA_API_KEY="$(CADENZA_DATABASE_URL="$DB" bin/cadenzactl keys create --tenant bench --role submitter \
     --rate-per-s 1000000 --burst 1000000 2>/dev/null)"
 
-CADENZA_DATABASE_URL="$DB" CADENZA_API_LISTEN="127.0.0.1:$PORT" CADENZA_API_THREADS="$CONC" \
+CADENZA_DATABASE_URL="$DB" CADENZA_API_LISTEN="127.0.0.1:$PORT" CADENZA_API_THREADS="${CADENZA_BENCH_API_THREADS:-$CONC}" \
     CADENZA_LOG_LEVEL=warn bin/cadenza-api >"$CADENZA_LOG_DIR/bench-api.log" 2>&1 &
 api_pid=$!
 cleanup() {
