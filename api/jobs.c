@@ -298,6 +298,10 @@ static int composer_variant(cz_http_req *r, const char *variant, const char **fo
     int known = 0;
     for (int i = 0; name && groups[i]; i++)
         known |= !strcmp(name, groups[i]);
+    if (name && strcmp(variant, "stem")) {
+        *res = cz_http_problem(r, 422, "invalid-field", "name is only for variant=stem", "name");
+        return -1;
+    }
     if (!strcmp(variant, "stem") && !known) {
         *res = cz_http_problem(r, 422, "invalid-field",
                                "name must be a stem: harmony, bass, pad, melody, drums or reverb",
@@ -316,6 +320,8 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     if (own < 0)
         return res;
     format = format ? format : "flac";
+    if (!own && name)
+        return cz_http_problem(r, 422, "invalid-field", "name is only for variant=stem", "name");
     if (!own && strcmp(variant, "master"))
         return cz_http_problem(r, 422, "invalid-field", "variant must be master, raw, stem or midi",
                                "variant");
