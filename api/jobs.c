@@ -19,6 +19,7 @@
 
 #include "../common/artifact.h"
 #include "../common/db_jobs.h"
+#include "../common/hash.h"
 #include "../common/ids.h"
 #include "../common/json.h"
 #include "../common/redis.h"
@@ -73,9 +74,19 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
                                "Idempotency-Key must be 1 to 255 printable ASCII characters",
                                "Idempotency-Key");
 
+    /* A request without a seed gets a random one, which is part of the
+     * request hash; under an idempotency key the seed comes from the key
+     * instead, so that a retry of the same body is the same request. */
+    uint64_t seed = cz_random_seed();
+    if (key) {
+        char material[CZ_TENANT_MAX + 260], digest[CZ_SHA256_HEX];
+        snprintf(material, sizeof material, "%s\n%s", r->key.tenant, key);
+        cz_sha256_hex(material, strlen(material), digest);
+        seed = strtoull(digest + 50, NULL, 16) & ((1ull << 53) - 1); /* 14 hex digits: 56 bits */
+    }
     cz_request req;
     cz_request_error verr;
-    if (cz_request_parse(r->body ? r->body : "", r->body_len, cz_random_seed(), &req, &verr))
+    if (cz_request_parse(r->body ? r->body : "", r->body_len, seed, &req, &verr))
         return cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
 
     char id[CZ_UUID_LEN], trace[33], traceparent[56];
