@@ -4,6 +4,7 @@
 #   make run        install what is missing, start the stack, run a sample job
 #   make test       the same set-up, then unit tests (ASan+UBSan) and system tests
 #   make bench      benchmarks, each beside its baseline
+#   make fuzz       libFuzzer over request parsing (FUZZ_SECONDS, default 300)
 #   make up/down    start/stop the local stack in the background
 #   make fmt        clang-format every C file
 
@@ -17,7 +18,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
 BUILD   := build
 COMMON  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/*.c))
-API     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard api/*.c))
+API     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard api/*.c)) $(BUILD)/gen/openapi_json.o
 SCHED   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard scheduler/*.c))
 WORKER  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard workers/*.c))
 CLI     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
@@ -27,9 +28,19 @@ BINS    := bin/cadenza-api bin/cadenza-scheduler bin/cadenza-worker bin/cadenzac
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
-UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c workers/*.c))
+UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c workers/*.c)) \
+            $(BUILD)/gen/openapi_json.c
 
-.PHONY: all deps up down run test unit system bench fmt fmt-check clean logs
+.PHONY: all deps up down run test unit system bench fmt fmt-check clean logs fuzz fuzz-smoke
+
+# libFuzzer over request parsing and validation (clang only). `make fuzz`
+# runs FUZZ_SECONDS (default 300); `make test` runs a short smoke of it.
+# New inputs the fuzzer finds go to build/fuzz/corpus; the committed seeds
+# in tests/fuzz/corpus/request are only read.
+FUZZ_SECONDS ?= 300
+FUZZ_FLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fno-omit-frame-pointer \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_LIB := api/request.c common/json.c common/prompt.c common/hash.c common/err.c common/ids.c
 all: $(BINS) $(BUILD)/bench/fp_bench
 
 # Benchmark drivers written in C link common/ like the binaries do.
@@ -37,6 +48,17 @@ $(BUILD)/bench/%: tests/bench/%.c $(COMMON)
 	@mkdir -p $(dir $@)
 	@echo "  BENCH   $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The OpenAPI document is written in YAML and served as JSON: converted at
+# build time, so the binary carries exactly what api/openapi.yaml says.
+$(BUILD)/gen/openapi_json.c: api/openapi.yaml tools/openapi_to_c.py
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@python3 tools/openapi_to_c.py $< $@
+
+$(BUILD)/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c api/openapi.h
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -56,6 +78,20 @@ $(BUILD)/unit/%: tests/unit/%.c $(UNIT_LIB) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	@echo "  UNIT    $@"
 	@$(CC) $(CFLAGS) -O1 $(ASAN) -o $@ $< $(UNIT_LIB) $(LDLIBS) -lcmocka
+
+$(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_LIB) $(wildcard */*.h)
+	@mkdir -p $(dir $@) $(BUILD)/fuzz/corpus
+	@echo "  FUZZ    $@"
+	@clang $(FUZZ_FLAGS) $(shell pkg-config --cflags libcjson openssl) -o $@ $< $(FUZZ_LIB) \
+		$(shell pkg-config --libs libcjson openssl) -lm
+
+fuzz: $(BUILD)/fuzz/fuzz_request
+	$< -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -timeout=10 -rss_limit_mb=2048 \
+		-dict=tests/fuzz/json.dict -print_final_stats=1 \
+		$(BUILD)/fuzz/corpus tests/fuzz/corpus/request
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 deps:
 	deploy/local/install-deps.sh
@@ -85,6 +121,7 @@ system: up
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) fuzz-smoke
 	$(MAKE) system
 
 bench: deps
@@ -92,10 +129,10 @@ bench: deps
 	tests/bench/run.sh
 
 fmt:
-	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/bench/*.c)
+	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/bench/*.c tests/fuzz/*.c)
 
 fmt-check:
-	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/unit/*.c tests/bench/*.c)
+	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/unit/*.c tests/bench/*.c tests/fuzz/*.c)
 
 clean:
 	rm -rf $(BUILD) bin

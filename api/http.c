@@ -1,4 +1,4 @@
-/* HTTP responses and authentication: see http.h. */
+/* HTTP responses, authentication and rate limiting: see http.h. */
 #include "http.h"
 
 #include <cjson/cJSON.h>
@@ -7,6 +7,37 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "keycache.h"
+#include "ratelimit.h"
+
+unsigned cz_role_bit(const char *name) {
+    static const char *const names[] = {"submitter", "curator", "operator", "admin"};
+    for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcmp(name, names[i]))
+            return 1u << i;
+    return 0;
+}
+
+enum MHD_Result cz_http_queue(cz_http_req *r, unsigned status, struct MHD_Response *resp) {
+    char v[24];
+    if (r->rate_limit > 0) {
+        /* Field names of draft-ietf-httpapi-ratelimit-headers: the bucket's
+         * size, the requests left now, seconds until it is full again. */
+        snprintf(v, sizeof v, "%d", r->rate_limit);
+        MHD_add_response_header(resp, "RateLimit-Limit", v);
+        snprintf(v, sizeof v, "%d", r->rate_remaining);
+        MHD_add_response_header(resp, "RateLimit-Remaining", v);
+        snprintf(v, sizeof v, "%d", r->rate_reset_s);
+        MHD_add_response_header(resp, "RateLimit-Reset", v);
+    }
+    if (r->retry_after_s > 0) {
+        snprintf(v, sizeof v, "%d", r->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+    }
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"cadenza\"");
+    return MHD_queue_response(r->conn, status, resp);
+}
 
 enum MHD_Result cz_http_send(cz_http_req *r, unsigned status, const char *content_type,
                              const char *body, size_t len) {
@@ -16,9 +47,7 @@ enum MHD_Result cz_http_send(cz_http_req *r, unsigned status, const char *conten
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"cadenza\"");
-    enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+    enum MHD_Result rc = cz_http_queue(r, status, resp);
     MHD_destroy_response(resp);
     return rc;
 }
@@ -91,10 +120,14 @@ int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result) {
         *result = cz_http_problem(r, 401, "unauthorized", "the API key is not valid", NULL);
         return -1;
     }
+    if (cz_keycache_get(api->keys, key, &r->key))
+        return 0;
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
-    int found = cz_db_key_lookup(c, key, r->tenant, r->role, &err);
+    int found = cz_db_key_lookup(c, key, &r->key, &err);
     cz_db_pool_put(api->db, c);
+    if (found == 1)
+        cz_keycache_put(api->keys, key, &r->key);
     if (found < 0) {
         cz_log_error("authentication: %s", err.msg);
         *result =
@@ -102,15 +135,42 @@ int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result) {
         return -1;
     }
     if (!found) {
-        *result = cz_http_problem(r, 401, "unauthorized", "the API key is not valid", NULL);
+        *result = cz_http_problem(r, 401, "unauthorized",
+                                  "the API key is not valid (unknown or revoked)", NULL);
         return -1;
     }
     return 0;
 }
 
-bool cz_http_role_in(const cz_http_req *r, const char *const *roles) {
-    for (int i = 0; roles[i]; i++)
-        if (!strcmp(r->role, roles[i]))
-            return true;
-    return false;
+int cz_http_rate_limit(cz_api *api, cz_http_req *r, enum MHD_Result *result) {
+    const cz_config *cfg = api->cfg;
+    double rate = r->key.rate_per_s > 0 ? r->key.rate_per_s : cfg->rate_limit_per_s;
+    int burst = r->key.rate_burst > 0 ? r->key.rate_burst : cfg->rate_limit_burst;
+    cz_rate_verdict v;
+    cz_err err;
+    if (cz_ratelimit_take(api->ratelimit, r->key.id, rate, burst, &v, &err)) {
+        if (cfg->rate_limit_fail_open) {
+            cz_log_debug("rate limit not applied (failing open): %s", err.msg);
+            return 0;
+        }
+        cz_log_warn("rate limit unavailable, refusing (failing closed): %s", err.msg);
+        r->retry_after_s = 1;
+        *result = cz_http_problem(r, 503, "rate-limiter-unavailable",
+                                  "the rate limiter is unavailable and this service refuses "
+                                  "requests it cannot count; retry shortly",
+                                  NULL);
+        return -1;
+    }
+    r->rate_limit = v.limit;
+    r->rate_remaining = v.remaining;
+    r->rate_reset_s = v.reset_s;
+    if (v.allowed)
+        return 0;
+    r->retry_after_s = v.retry_after_s;
+    char detail[160];
+    snprintf(detail, sizeof detail,
+             "this key may make %d requests at once and %g per second after that; retry in %d s",
+             burst, rate, v.retry_after_s);
+    *result = cz_http_problem(r, 429, "rate-limited", detail, NULL);
+    return -1;
 }

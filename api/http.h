@@ -1,6 +1,7 @@
 /* The API's HTTP plumbing over libmicrohttpd: the per-request context that
- * collects the body, JSON and problem+json (RFC 9457) responses, and the
- * application context every handler receives. */
+ * collects the body, JSON and problem+json (RFC 9457) responses, roles,
+ * authentication and rate limiting, and the application context every
+ * handler receives. */
 #ifndef CZ_HTTP_H
 #define CZ_HTTP_H
 
@@ -13,13 +14,33 @@
 #include "../common/db.h"
 #include "../common/db_keys.h"
 
+struct cz_committer;
+struct cz_keycache;
+struct cz_ratelimit;
+
 /** What every handler can reach; created in main, read-only afterwards. */
 typedef struct cz_api {
     const cz_config *cfg;
     cz_db_pool *db;
-    rd_kafka_t *kafka;  /* for readiness checks only: jobs go through the outbox */
-    struct cz_sse *sse; /* live event streams (sse.h) */
+    rd_kafka_t *kafka;              /* for readiness checks only: jobs go through the outbox */
+    struct cz_committer *committer; /* group commit of submissions (committer.h) */
+    struct cz_ratelimit *ratelimit; /* per-key token buckets (ratelimit.h) */
+    struct cz_keycache *keys;       /* recently authenticated keys (keycache.h) */
+    struct cz_sse *sse;             /* live event streams (sse.h) */
+    struct cz_redis_pool *redis;    /* cache, cancel flags, rate limits, announcements */
 } cz_api;
+
+/* Roles, as bits so that a route names every role it admits. `admin` may do
+ * everything the other three may, within its tenant. */
+enum {
+    CZ_ROLE_SUBMITTER = 1 << 0,
+    CZ_ROLE_CURATOR = 1 << 1,
+    CZ_ROLE_OPERATOR = 1 << 2,
+    CZ_ROLE_ADMIN = 1 << 3,
+};
+
+/** @brief The bit of role @p name, 0 for a name that is no role. */
+unsigned cz_role_bit(const char *name);
 
 /** One request in flight. */
 typedef struct cz_http_req {
@@ -29,9 +50,19 @@ typedef struct cz_http_req {
     char *body; /* NUL-terminated */
     size_t body_len;
     bool body_too_large;
-    char tenant[CZ_TENANT_MAX]; /* set by cz_http_authenticate */
-    char role[CZ_ROLE_MAX];
+    cz_key_info key; /* set by cz_http_authenticate: tenant, role, limits */
+    int rate_limit;  /* RateLimit-* headers to send, when rate_limit > 0 */
+    int rate_remaining;
+    int rate_reset_s;
+    int retry_after_s; /* Retry-After to send, when > 0 */
 } cz_http_req;
+
+/**
+ * @brief Queues @p resp with @p status, adding the headers every response of
+ * this request carries (RateLimit-*, Retry-After, WWW-Authenticate on 401).
+ * Does not destroy @p resp.
+ */
+enum MHD_Result cz_http_queue(cz_http_req *r, unsigned status, struct MHD_Response *resp);
 
 /** @brief Queues a response with @p body (copied) and @p content_type. */
 enum MHD_Result cz_http_send(cz_http_req *r, unsigned status, const char *content_type,
@@ -49,13 +80,18 @@ enum MHD_Result cz_http_problem(cz_http_req *r, unsigned status, const char *typ
                                 const char *detail, const char *field);
 
 /**
- * @brief Checks the Bearer key and fills r->tenant and r->role.
+ * @brief Checks the Bearer key and fills r->key.
  * @returns 0 when authenticated; otherwise the response (401, or 503 when the
  * database is unreachable) has been queued and the caller returns @p *result.
  */
 int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result);
 
-/** @brief True when the request's role is one of the NULL-terminated @p roles. */
-bool cz_http_role_in(const cz_http_req *r, const char *const *roles);
+/**
+ * @brief Takes a token from the key's bucket (ratelimit.h) and records the
+ * RateLimit-* figures for the response.
+ * @returns 0 to go on; otherwise 429 (or 503 when Redis is down and the
+ * limiter fails closed) has been queued and the caller returns @p *result.
+ */
+int cz_http_rate_limit(cz_api *api, cz_http_req *r, enum MHD_Result *result);
 
 #endif

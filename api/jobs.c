@@ -15,17 +15,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include "../common/artifact.h"
 #include "../common/cache.h"
 #include "../common/db_jobs.h"
+#include "../common/hash.h"
 #include "../common/ids.h"
 #include "../common/json.h"
 #include "../common/redis.h"
 #include "../common/job_state.h"
 #include "../common/log.h"
+#include "committer.h"
 #include "request.h"
-
-static const char *const can_submit[] = {"submitter", "admin", NULL};
 
 static const char *header(cz_http_req *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
@@ -42,32 +44,35 @@ static bool is_json_type(const char *ct) {
     return !strncasecmp(ct, "application/json", n) && (ct[n] == '\0' || ct[n] == ';');
 }
 
-static bool valid_idempotency_key(const char *key) {
-    size_t n = strlen(key);
-    for (size_t i = 0; i < n; i++)
-        if (key[i] < 0x20 || key[i] > 0x7e)
-            return false;
-    return n >= 1 && n <= 255;
+/* Seconds from now to the first second of next month (UTC), when monthly
+ * quotas start again. */
+static long long seconds_to_next_month(void) {
+    time_t now = time(NULL);
+    struct tm t;
+    gmtime_r(&now, &t);
+    t.tm_mday = 1;
+    t.tm_hour = t.tm_min = t.tm_sec = 0;
+    t.tm_mon += 1; /* timegm normalises December + 1 */
+    return (long long)(timegm(&t) - now);
 }
 
-/* One Redis connection per API thread (libmicrohttpd's pool threads live as
- * long as the process). Redis is a cache and a signal bus here: when it is
- * down, requests go on without it. */
-static _Thread_local cz_redis_link api_redis;
-
-static redisContext *redis_of(cz_api *api) {
-    api_redis.url = api->cfg->redis_url;
-    api_redis.timeout_ms = 100;
-    return cz_redis_link_get(&api_redis);
-}
+/* Redis is a cache and a signal bus here: when it is down (no connection
+ * from the pool), requests go on without it. */
 
 /* Tells live followers of a job (GET /v1/jobs/{id}/events) to look again. */
 static void announce(cz_api *api, const char *id) {
-    redisContext *rc = redis_of(api);
-    redisReply *reply = rc ? redisCommand(rc, "PUBLISH " CZ_JOB_CHANNEL "%s 1", id) : NULL;
-    if (rc && !reply)
-        cz_redis_link_broken(&api_redis);
-    freeReplyObject(reply);
+    cz_err err;
+    redisContext *rc = cz_redis_borrow(api->redis, &err);
+    freeReplyObject(rc ? redisCommand(rc, "PUBLISH " CZ_JOB_CHANNEL "%s 1", id) : NULL);
+    cz_redis_give_back(api->redis, rc);
+}
+
+static void count_coalesced(cz_api *api) {
+    cz_err err;
+    redisContext *rc = cz_redis_borrow(api->redis, &err);
+    if (rc)
+        cz_cache_count(rc, "coalesced");
+    cz_redis_give_back(api->redis, rc);
 }
 
 /* The prompt cache's answer for a cacheable request: the tenant's own
@@ -77,11 +82,11 @@ static void cache_lookup(cz_api *api, const cz_request *req, const char *tenant,
     char scoped[CZ_SHA256_HEX + 160];
     snprintf(scoped, sizeof scoped, "%s:%s", tenant, req->cache_key);
     cz_sha256_hex(scoped, strlen(scoped), key);
-    redisContext *rc = redis_of(api);
-    if (rc && cz_cache_lookup(rc, req->model, key, source, n) < 0) {
-        cz_redis_link_broken(&api_redis);
+    cz_err err;
+    redisContext *rc = cz_redis_borrow(api->redis, &err);
+    if (rc && cz_cache_lookup(rc, req->model, key, source, n) < 0)
         source[0] = '\0';
-    }
+    cz_redis_give_back(api->redis, rc);
 }
 
 static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
@@ -91,82 +96,90 @@ static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_er
 }
 
 enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
-    enum MHD_Result res;
-    if (cz_http_authenticate(api, r, &res))
-        return res;
-    if (!cz_http_role_in(r, can_submit))
-        return cz_http_problem(r, 403, "forbidden", "this key's role may not submit jobs", NULL);
     if (!is_json_type(header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return cz_http_problem(r, 415, "unsupported-media-type",
                                "send the job as Content-Type: application/json", NULL);
     if (r->body_too_large)
         return cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
 
-    /* Stripe's rules: any printable ASCII, at most 255 characters. */
     const char *key = header(r, "Idempotency-Key");
-    if (key && !valid_idempotency_key(key))
+    if (key && !cz_request_idempotency_key_valid(key))
         return cz_http_problem(r, 422, "invalid-field",
                                "Idempotency-Key must be 1 to 255 printable ASCII characters",
                                "Idempotency-Key");
 
+    /* A request without a seed gets a random one, which is part of the
+     * request hash; under an idempotency key the seed comes from the key
+     * instead, so that a retry of the same body is the same request. */
+    uint64_t seed = cz_random_seed();
+    if (key) {
+        char material[CZ_TENANT_MAX + 260], digest[CZ_SHA256_HEX];
+        snprintf(material, sizeof material, "%s\n%s", r->key.tenant, key);
+        cz_sha256_hex(material, strlen(material), digest);
+        seed = strtoull(digest + 50, NULL, 16) & ((1ull << 53) - 1); /* 14 hex digits: 56 bits */
+    }
     cz_request req;
     cz_request_error verr;
-    if (cz_request_parse(r->body ? r->body : "", r->body_len, cz_random_seed(), &req, &verr))
+    if (cz_request_parse(r->body ? r->body : "", r->body_len, seed, &req, &verr))
         return cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
 
     char id[CZ_UUID_LEN], trace[33], traceparent[56], cache_key[CZ_SHA256_HEX] = "",
                                                       source[CZ_UUID_LEN] = "";
     if (req.cache_key[0])
-        cache_lookup(api, &req, r->tenant, cache_key, source, sizeof source);
-    int kind = CZ_JOB_GENERATES;
+        cache_lookup(api, &req, r->key.tenant, cache_key, source, sizeof source);
     cz_uuid7(id);
     cz_trace_id(trace);
     cz_traceparent(trace, traceparent);
-    cz_job_new job = {
-        .id = id,
-        .tenant = r->tenant,
-        .request = req.json,
-        .request_hash = req.hash,
-        .model = req.model,
-        .seed = req.seed,
-        .trace_id = trace,
-        .traceparent = traceparent,
-        .max_attempts = 4,
-        .cache_key = cache_key[0] ? cache_key : NULL,
-        .cached_from = source[0] ? source : NULL,
-        .kind = &kind,
+    cz_job_submit sub = {
+        .job =
+            {
+                .id = id,
+                .tenant = r->key.tenant,
+                .request = req.json,
+                .request_hash = req.hash,
+                .model = req.model,
+                .seed = req.seed,
+                .trace_id = trace,
+                .traceparent = traceparent,
+                .max_attempts = 4,
+                .cache_key = cache_key[0] ? cache_key : NULL,
+                .cached_from = source[0] ? source : NULL,
+            },
+        .idempotency_key = key,
+        .quota_s = r->key.quota_minutes >= 0 ? r->key.quota_minutes * 60 : -1,
+        .duration_s = cz_json_num(req.canonical, "duration_s", 0),
     };
     cz_err err;
-    int status = MHD_HTTP_ACCEPTED, outcome = CZ_CREATE_NEW;
-    char *json;
-    PGconn *c = cz_db_pool_get(api->db);
-    if (key) {
-        outcome = cz_db_job_create_once(c, &job, key, &status, &json, &err);
-        if (outcome < 0)
-            json = NULL;
-    } else {
-        json = cz_db_job_create(c, &job, &err);
-    }
-    cz_db_pool_put(api->db, c);
+    int rc = cz_committer_submit(api->committer, &sub, &err);
     cz_request_free(&req);
-    if (outcome == CZ_CREATE_CONFLICT)
+    if (rc)
+        return unavailable(r, "job insert", &err);
+    if (sub.outcome == CZ_CREATE_CONFLICT)
         return cz_http_problem(r, 409, "idempotency-key-reused",
                                "this Idempotency-Key was used with a different request in the "
                                "last 24 hours; use a new key for a new request",
                                NULL);
-    if (!json)
-        return unavailable(r, "job insert", &err);
-    if (outcome == CZ_CREATE_NEW) {
+    if (sub.outcome == CZ_CREATE_OVER_QUOTA) {
+        char detail[320];
+        snprintf(detail, sizeof detail,
+                 "this job's %g s of audio would take tenant %s past its monthly quota of %g "
+                 "minutes (counting jobs still running); the quota starts again on the 1st (UTC)",
+                 sub.duration_s, r->key.tenant, r->key.quota_minutes);
+        long long wait = seconds_to_next_month();
+        r->retry_after_s = wait > 0 && wait < 0x7fffffff ? (int)wait : 1;
+        return cz_http_problem(r, 429, "quota-exceeded", detail, "duration_s");
+    }
+    char *json = sub.json;
+    if (sub.outcome == CZ_CREATE_NEW) {
         static const char *const how[] = {"job accepted", "job answered from the prompt cache",
                                           "job attached to an identical job in flight"};
-        cz_log_job(CZ_LOG_INFO, id, trace, "%s for tenant %s", how[kind], r->tenant);
-        redisContext *rc = kind == CZ_JOB_COALESCED ? redis_of(api) : NULL;
-        if (rc && cz_cache_count(rc, "coalesced") < 0)
-            cz_redis_link_broken(&api_redis);
+        cz_log_job(CZ_LOG_INFO, id, trace, "%s for tenant %s", how[sub.kind], r->key.tenant);
+        if (sub.kind == CZ_JOB_COALESCED)
+            count_coalesced(api);
     }
 
     /* A replay answers with the first response's body; its id is the job's. */
-    cJSON *stored = outcome == CZ_CREATE_REPLAY ? cJSON_Parse(json) : NULL;
+    cJSON *stored = sub.outcome == CZ_CREATE_REPLAY ? cJSON_Parse(json) : NULL;
     const char *job_id = stored ? cz_json_str(stored, "id") : id;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
@@ -175,22 +188,20 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
     cJSON_Delete(stored);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-    if (outcome == CZ_CREATE_REPLAY)
+    if (sub.outcome == CZ_CREATE_REPLAY)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
-    res = MHD_queue_response(r->conn, (unsigned)status, resp);
+    enum MHD_Result res = cz_http_queue(r, (unsigned)sub.status, resp);
     MHD_destroy_response(resp);
     return res;
 }
 
 enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
     enum MHD_Result res;
-    if (cz_http_authenticate(api, r, &res))
-        return res;
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
-    char *json = cz_db_job_get(c, r->tenant, id, &err);
+    char *json = cz_db_job_get(c, r->key.tenant, id, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
         return err.msg[0] ? unavailable(r, "job read", &err)
@@ -203,29 +214,24 @@ enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
 /* Running workers learn of a cancel from a Redis flag; without Redis they
  * finish and the scheduler discards the late result, so this is best effort. */
 static void raise_cancel_flag(cz_api *api, const char *id) {
-    redisContext *rc = redis_of(api);
+    cz_err err;
+    redisContext *rc = cz_redis_borrow(api->redis, &err);
     redisReply *reply = rc ? redisCommand(rc, "SET cadenza:cancel:%s 1 EX 86400", id) : NULL;
-    if (!reply) {
+    if (!reply)
         cz_log_job(CZ_LOG_WARN, id, NULL,
                    "cancel flag not set (Redis unavailable); the late result will be discarded");
-        if (rc)
-            cz_redis_link_broken(&api_redis);
-    }
     freeReplyObject(reply);
+    cz_redis_give_back(api->redis, rc);
 }
 
 enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
     enum MHD_Result res;
-    if (cz_http_authenticate(api, r, &res))
-        return res;
-    if (!cz_http_role_in(r, can_submit))
-        return cz_http_problem(r, 403, "forbidden", "this key's role may not cancel jobs", NULL);
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
     cz_err err;
     char *json;
     PGconn *c = cz_db_pool_get(api->db);
-    int rc = cz_db_job_cancel(c, r->tenant, id, &json, &err);
+    int rc = cz_db_job_cancel(c, r->key.tenant, id, &json, &err);
     cz_db_pool_put(api->db, c);
     if (rc < 0)
         return unavailable(r, "job cancel", &err);
@@ -242,7 +248,7 @@ enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
     }
     raise_cancel_flag(api, id);
     announce(api, id);
-    cz_log_job(CZ_LOG_INFO, id, NULL, "canceled by tenant %s", r->tenant);
+    cz_log_job(CZ_LOG_INFO, id, NULL, "canceled by tenant %s", r->key.tenant);
     res = cz_http_json(r, 200, json);
     free(json);
     return res;
@@ -250,8 +256,6 @@ enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
 
 enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r) {
     enum MHD_Result res;
-    if (cz_http_authenticate(api, r, &res))
-        return res;
     const char *lim = query(r, "limit"), *cursor = query(r, "cursor"), *state = query(r, "state");
     int limit = 20;
     if (lim) {
@@ -268,7 +272,7 @@ enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r) {
         return cz_http_problem(r, 422, "invalid-field", "state is not a job state", "state");
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
-    char *json = cz_db_job_list(c, r->tenant, cursor, state, limit, &err);
+    char *json = cz_db_job_list(c, r->key.tenant, cursor, state, limit, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
         return unavailable(r, "job list", &err);
@@ -348,6 +352,10 @@ static int composer_variant(cz_http_req *r, const char *variant, const char **fo
     int known = 0;
     for (int i = 0; name && groups[i]; i++)
         known |= !strcmp(name, groups[i]);
+    if (name && strcmp(variant, "stem")) {
+        *res = cz_http_problem(r, 422, "invalid-field", "name is only for variant=stem", "name");
+        return -1;
+    }
     if (!strcmp(variant, "stem") && !known) {
         *res = cz_http_problem(r, 422, "invalid-field",
                                "name must be a stem: harmony, bass, pad, melody, drums or reverb",
@@ -359,8 +367,6 @@ static int composer_variant(cz_http_req *r, const char *variant, const char **fo
 
 enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     enum MHD_Result res;
-    if (cz_http_authenticate(api, r, &res))
-        return res;
     const char *variant = query(r, "variant"), *format = query(r, "format");
     const char *name = query(r, "name");
     variant = variant ? variant : "master";
@@ -368,6 +374,8 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     if (own < 0)
         return res;
     format = format ? format : "flac";
+    if (!own && name)
+        return cz_http_problem(r, 422, "invalid-field", "name is only for variant=stem", "name");
     if (!own && strcmp(variant, "master"))
         return cz_http_problem(r, 422, "invalid-field", "variant must be master, raw, stem or midi",
                                "variant");
@@ -381,7 +389,7 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
     int found =
-        cz_db_job_artifact(c, r->tenant, id, variant, !strcmp(variant, "stem") ? name : NULL,
+        cz_db_job_artifact(c, r->key.tenant, id, variant, !strcmp(variant, "stem") ? name : NULL,
                            format, uri, sizeof uri, &err);
     cz_db_pool_put(api->db, c);
     if (found < 0)
@@ -409,7 +417,7 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
         snprintf(cr, sizeof cr, "bytes */%lld", (long long)st.st_size);
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-        res = MHD_queue_response(r->conn, 416, resp);
+        res = cz_http_queue(r, 416, resp);
         MHD_destroy_response(resp);
         return res;
     }
@@ -428,31 +436,39 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
                  (long long)st.st_size);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
     }
-    res = MHD_queue_response(r->conn, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
+    res = cz_http_queue(r, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return res;
 }
 
+/* ---- the prompt cache's counters ------------------------------------------ */
+
 enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r) {
-    static const char *const can_read[] = {"operator", "admin", NULL};
-    enum MHD_Result res;
-    if (cz_http_authenticate(api, r, &res))
-        return res;
-    if (!cz_http_role_in(r, can_read))
-        return cz_http_problem(r, 403, "forbidden", "the prompt cache's figures are for operators",
-                               NULL);
-    redisContext *rc = redis_of(api);
+    cz_err err;
+    redisContext *rc = cz_redis_borrow(api->redis, &err);
     cJSON *stats = rc ? cz_cache_stats(rc) : NULL;
-    if (!stats) {
-        if (rc)
-            cz_redis_link_broken(&api_redis);
+    cz_redis_give_back(api->redis, rc);
+    if (!stats)
         return cz_http_problem(r, 503, "unavailable",
                                "Redis, which holds the prompt cache, is unavailable", NULL);
-    }
     cJSON_AddStringToObject(stats, "object", "cache_stats");
     char *json = cJSON_PrintUnformatted(stats);
     cJSON_Delete(stats);
-    res = cz_http_json(r, 200, json);
+    enum MHD_Result res = cz_http_json(r, 200, json);
+    free(json);
+    return res;
+}
+
+/* ---- usage ---------------------------------------------------------------- */
+
+enum MHD_Result cz_usage_get(cz_api *api, cz_http_req *r) {
+    cz_err err;
+    PGconn *c = cz_db_pool_get(api->db);
+    char *json = cz_db_job_usage(c, r->key.tenant, &err);
+    cz_db_pool_put(api->db, c);
+    if (!json)
+        return unavailable(r, "usage read", &err);
+    enum MHD_Result res = cz_http_json(r, 200, json);
     free(json);
     return res;
 }

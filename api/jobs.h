@@ -1,10 +1,12 @@
-/* The /v1/jobs endpoints: submit, read, list, and download audio. */
+/* The /v1/jobs endpoints: submit, read, list, cancel, download audio; and
+ * the tenant's usage. Handlers run after the router has authenticated the
+ * key, applied its rate limit and checked its role (server.c). */
 #ifndef CZ_JOBS_H
 #define CZ_JOBS_H
 
 #include "http.h"
 
-/** @brief POST /v1/jobs: validate, store job + outbox row in one transaction, 202.
+/** @brief POST /v1/jobs: validate, store job + outbox row (group commit, committer.h), 202.
  * With an Idempotency-Key, a repeat gets the first response; a different
  * request under the same key gets 409. */
 enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r);
@@ -23,5 +25,7 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief GET /v1/cache: the prompt cache's counters (operator and admin keys). */
 enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r);
+/** @brief GET /v1/usage: this month's generated audio, what open jobs reserve, the quota. */
+enum MHD_Result cz_usage_get(cz_api *api, cz_http_req *r);
 
 #endif

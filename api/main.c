@@ -12,6 +12,9 @@
 #include "../common/db.h"
 #include "../common/kafka.h"
 #include "../common/log.h"
+#include "committer.h"
+#include "keycache.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "sse.h"
 
@@ -53,16 +56,31 @@ static int serve(const cz_config *cfg) {
         cz_db_pool_free(api.db);
         return 1;
     }
-    struct MHD_Daemon *d = (api.sse = cz_sse_start(cfg, &err)) ? cz_server_start(&api, &err) : NULL;
+    /* Submissions are committed in groups (committer.h); two committers
+     * let one batch execute while the other waits for its WAL flush. */
+    api.committer = cz_committer_start(cfg->database_url, 2, cfg->api_batch_max, &err);
+    api.redis = cz_redis_pool_new(cfg->redis_url, cfg->api_threads, cfg->rate_limit_timeout_ms);
+    api.ratelimit = api.redis ? cz_ratelimit_new(api.redis) : NULL;
+    api.keys = cz_keycache_new(cfg->api_key_cache_ms);
+    api.sse = api.committer ? cz_sse_start(cfg, &err) : NULL;
+    struct MHD_Daemon *d =
+        api.committer && api.sse && api.ratelimit && api.keys ? cz_server_start(&api, &err) : NULL;
     if (!d) {
-        cz_log_error("%s", err.msg);
+        cz_log_error("%s", api.ratelimit && api.keys ? err.msg : "out of memory");
         cz_sse_stop(api.sse);
         cz_sse_free(api.sse);
+        cz_keycache_free(api.keys);
+        cz_committer_stop(api.committer);
+        cz_ratelimit_free(api.ratelimit);
+        cz_redis_pool_free(api.redis);
         rd_kafka_destroy(api.kafka);
         cz_db_pool_free(api.db);
         return 1;
     }
-    cz_log_info("listening on %s with %d threads", cfg->api_listen, cfg->api_threads);
+    cz_log_info("listening on %s with %d threads; rate limit %d/s, burst %d, fail %s when "
+                "Redis is down",
+                cfg->api_listen, cfg->api_threads, cfg->rate_limit_per_s, cfg->rate_limit_burst,
+                cfg->rate_limit_fail_open ? "open" : "closed");
 
     int sig;
     sigwait(&set, &sig);
@@ -71,6 +89,10 @@ static int serve(const cz_config *cfg) {
     cz_sse_stop(api.sse); /* ends the event streams, so their connections can close */
     MHD_stop_daemon(d);   /* waits for the request threads */
     cz_sse_free(api.sse);
+    cz_committer_stop(api.committer);
+    cz_ratelimit_free(api.ratelimit);
+    cz_redis_pool_free(api.redis);
+    cz_keycache_free(api.keys);
     rd_kafka_destroy(api.kafka);
     cz_db_pool_free(api.db);
     return 0;

@@ -22,6 +22,7 @@
 #define INSTRUMENTS_MAX 16
 #define METADATA_MAX 8192
 #define URL_MAX 2048
+#define METADATA_DEPTH 16
 #define DEFAULT_DURATION_S 30
 
 static int fail(cz_request_error *e, int status, const char *type, const char *field,
@@ -76,6 +77,87 @@ static bool is_clean_text(const char *s) {
         p += n + 1;
     }
     return true;
+}
+
+/* Well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF);
+ * any code point, controls included: for metadata, which is echoed back
+ * as JSON, where controls are escaped. */
+static bool is_utf8(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int n = c < 0x80             ? 0
+                : (c & 0xe0) == 0xc0 ? 1
+                : (c & 0xf0) == 0xe0 ? 2
+                : (c & 0xf8) == 0xf0 ? 3
+                                     : -1;
+        if (n < 0 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4))
+            return false;
+        if (n == 2 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
+            return false;
+        if (n == 3 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
+            return false;
+        for (int i = 1; i <= n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+/* Copies at most n - 1 bytes of UTF-8 @p src, never cutting a character. */
+static void copy_utf8(char *dst, size_t n, const char *src) {
+    size_t len = strlen(src);
+    if (len >= n) {
+        len = n - 1;
+        while (len && ((unsigned char)src[len] & 0xc0) == 0x80)
+            len--; /* src[len] would start the next character: cut before it */
+    }
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* How many bytes of UTF-8 @p s to print to show at most @p max bytes
+ * without cutting a character (for "%.*s"). */
+static int utf8_cut(const char *s, int max) {
+    int len = (int)strnlen(s, (size_t)max + 1);
+    if (len <= max)
+        return len;
+    len = max;
+    while (len && ((unsigned char)s[len] & 0xc0) == 0x80)
+        len--;
+    return len;
+}
+
+/* Finds the first object key or string value under @p v that is not
+ * UTF-8, and writes its JSON path into @p path. @returns true if found. */
+static bool find_bad_utf8(const cJSON *v, char *path, size_t n) {
+    size_t at = strlen(path);
+    int i = 0;
+    for (const cJSON *m = v->child; m; m = m->next, i++) {
+        if (cJSON_IsObject(v)) {
+            if (!is_utf8(m->string))
+                return true; /* the path so far names the object holding the bad key */
+            char name[48];
+            copy_utf8(name, sizeof name, m->string);
+            snprintf(path + at, n - at, "%s%s", at ? "." : "", name);
+        } else {
+            snprintf(path + at, n - at, "[%d]", i);
+        }
+        if ((cJSON_IsString(m) && !is_utf8(m->valuestring)) || find_bad_utf8(m, path, n))
+            return true;
+        path[at] = '\0';
+    }
+    return false;
+}
+
+static int depth(const cJSON *v) {
+    int d = 0;
+    for (const cJSON *m = v->child; m; m = m->next) {
+        int k = depth(m);
+        d = k > d ? k : d;
+    }
+    return d + 1;
 }
 
 /* True when a JSON string in @p body contains the escape \u0000. cJSON
@@ -316,10 +398,11 @@ static int check_loudness(const cJSON *v, cJSON *out, cz_request_error *e) {
             static const char *const names[] = {"streaming", "podcast", "broadcast", NULL};
             rc = one_of(m, "preset", names, l, e);
         } else
-            return fail(e, 422, "unknown-field", "loudness", "unknown field loudness.%.40s",
-                        m->string);
+            return fail(e, 422, "unknown-field", "loudness", "loudness has no field \"%.*s\"",
+                        utf8_cut(m->string, 40), m->string);
         if (rc) {
-            snprintf(e->field, sizeof e->field, "loudness.%s", m->string);
+            snprintf(e->field, sizeof e->field, "loudness.%.*s", utf8_cut(m->string, 40),
+                     m->string);
             return rc;
         }
     }
@@ -363,8 +446,8 @@ static int check_webhook(const cJSON *v, cJSON *out, cz_request_error *e) {
         if (!strcmp(m->string, "url"))
             continue;
         if (strcmp(m->string, "events"))
-            return fail(e, 422, "unknown-field", "webhook", "unknown field webhook.%.40s",
-                        m->string);
+            return fail(e, 422, "unknown-field", "webhook", "webhook has no field \"%.*s\"",
+                        utf8_cut(m->string, 40), m->string);
         if (!cJSON_IsArray(m) || cJSON_GetArraySize(m) > 16)
             return invalid(e, "webhook.events", "webhook.events must be an array of event types");
         cJSON *list = cJSON_AddArrayToObject(w, "events");
@@ -384,6 +467,8 @@ static int check_webhook(const cJSON *v, cJSON *out, cz_request_error *e) {
 static int check_metadata(const cJSON *v, cJSON *out, cz_request_error *e) {
     if (!cJSON_IsObject(v))
         return invalid(e, "metadata", "metadata must be an object");
+    if (depth(v) > METADATA_DEPTH)
+        return invalid(e, "metadata", "metadata may nest at most %d levels", METADATA_DEPTH);
     char *s = cJSON_PrintUnformatted(v);
     size_t n = s ? strlen(s) : SIZE_MAX;
     free(s);
@@ -526,6 +611,9 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
     if (len > CZ_REQUEST_MAX_BODY)
         return fail(e, 413, "body-too-large", "", "the body is larger than %d bytes",
                     CZ_REQUEST_MAX_BODY);
+    /* cJSON would copy a raw NUL into a string and cut it short there. */
+    if (memchr(body, '\0', len))
+        return fail(e, 400, "malformed-json", "", "the body contains a NUL byte");
     const char *end = NULL;
     cJSON *in = cJSON_ParseWithLengthOpts(body, len, &end, false);
     if (in) {
@@ -539,6 +627,13 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
     }
     if (!in)
         return fail(e, 400, "malformed-json", "", "the body is not valid JSON");
+    char bad[64] = "";
+    if (find_bad_utf8(in, bad, sizeof bad)) {
+        cJSON_Delete(in);
+        for (size_t n = strlen(bad); n && !is_utf8(bad);) /* a path cut mid-character */
+            bad[--n] = '\0';
+        return fail(e, 422, "invalid-field", bad, "strings and field names must be UTF-8");
+    }
     if (has_nul_escape(body, len)) {
         cJSON_Delete(in);
         return fail(e, 422, "invalid-field", "", "strings must not contain \\u0000");
@@ -552,9 +647,11 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
     int rc = 0;
     for (const cJSON *m = in->child; m && !rc; m = m->next) {
         const struct field *f = find_field(m->string);
-        if (!f)
-            rc = fail(e, 422, "unknown-field", m->string, "unknown field \"%.60s\"", m->string);
-        else if (cJSON_HasObjectItem(c, m->string))
+        if (!f) {
+            char name[61];
+            copy_utf8(name, sizeof name, m->string);
+            rc = fail(e, 422, "unknown-field", name, "unknown field \"%s\"", name);
+        } else if (cJSON_HasObjectItem(c, m->string))
             rc = invalid(e, m->string, "%s is given twice", m->string);
         else
             rc = f->check(m, c, e);
@@ -582,6 +679,14 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
     out->model = cz_json_str(c, "model");
     out->seed = (uint64_t)cz_json_num(c, "seed", 0);
     return 0;
+}
+
+bool cz_request_idempotency_key_valid(const char *key) {
+    size_t n = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < 0x20 || key[i] > 0x7e)
+            return false;
+    return n >= 1 && n <= 255;
 }
 
 void cz_request_free(cz_request *r) {

@@ -13,6 +13,7 @@
 #define CZ_REQUEST_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,12 @@ typedef struct cz_request {
  */
 int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_request *out,
                      cz_request_error *e);
+
+/**
+ * @brief True when @p key is a usable Idempotency-Key: 1 to 255 printable
+ * ASCII characters (Stripe's rule).
+ */
+bool cz_request_idempotency_key_valid(const char *key);
 
 /** @brief Frees what cz_request_parse() allocated. */
 void cz_request_free(cz_request *r);

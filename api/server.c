@@ -15,6 +15,7 @@
 #include "../common/log.h"
 #include "../common/redis.h"
 #include "jobs.h"
+#include "openapi.h"
 #include "request.h"
 #include "sse.h"
 
@@ -54,49 +55,137 @@ static enum MHD_Result readyz(cz_api *api, cz_http_req *r) {
     return cz_http_json(r, ok ? 200 : 503, body);
 }
 
-/* ---- routing ------------------------------------------------------------- */
+/* ---- routing -------------------------------------------------------------
+ *
+ * One table: method, path pattern, the roles admitted, the handler. The
+ * router authenticates the key, applies its rate limit and checks its role
+ * before any handler runs, so a handler never sees a request it may not
+ * serve, and a new endpoint states its roles in the line that adds it.
+ * Order for a request with a key: 401 (no or bad key), 429 (rate limit),
+ * 403 (role), then the handler's own checks. */
 
-static enum MHD_Result method_not_allowed(cz_http_req *r, const char *allow) {
-    char detail[80];
-    snprintf(detail, sizeof detail, "use %s on this path", allow);
-    return cz_http_problem(r, 405, "method-not-allowed", detail, NULL);
+/* Who may do what. admin may do everything the others may, in its tenant. */
+#define PUBLIC 0u /* no key needed */
+#define SUBMIT (CZ_ROLE_SUBMITTER | CZ_ROLE_ADMIN)
+#define READ_JOBS (CZ_ROLE_SUBMITTER | CZ_ROLE_CURATOR | CZ_ROLE_ADMIN)
+#define REVIEW (CZ_ROLE_CURATOR | CZ_ROLE_ADMIN)
+#define OPERATE (CZ_ROLE_OPERATOR | CZ_ROLE_ADMIN)
+
+typedef enum MHD_Result (*handler)(cz_api *api, cz_http_req *r, const char *id);
+
+static enum MHD_Result h_healthz(cz_api *api, cz_http_req *r, const char *id) {
+    (void)api, (void)id;
+    return healthz(r);
 }
 
-static bool is(const cz_http_req *r, const char *method) {
-    return !strcmp(r->method, method);
+static enum MHD_Result h_readyz(cz_api *api, cz_http_req *r, const char *id) {
+    (void)id;
+    return readyz(api, r);
+}
+
+/* The OpenAPI document, converted from api/openapi.yaml at build time. */
+static enum MHD_Result h_openapi(cz_api *api, cz_http_req *r, const char *id) {
+    (void)api, (void)id;
+    return cz_http_send(r, 200, "application/json", cz_openapi_json, cz_openapi_json_len);
+}
+
+static enum MHD_Result h_jobs_create(cz_api *api, cz_http_req *r, const char *id) {
+    (void)id;
+    return cz_jobs_create(api, r);
+}
+
+static enum MHD_Result h_jobs_list(cz_api *api, cz_http_req *r, const char *id) {
+    (void)id;
+    return cz_jobs_list(api, r);
+}
+
+static enum MHD_Result h_usage(cz_api *api, cz_http_req *r, const char *id) {
+    (void)id;
+    return cz_usage_get(api, r);
+}
+
+static enum MHD_Result h_cache(cz_api *api, cz_http_req *r, const char *id) {
+    (void)id;
+    return cz_jobs_cache_stats(api, r);
+}
+
+static const struct route {
+    const char *method;
+    const char *pattern; /* "{id}" matches one path segment */
+    unsigned roles;      /* the roles admitted; PUBLIC: no key needed */
+    handler fn;
+} routes[] = {
+    {"GET", "/healthz", PUBLIC, h_healthz},
+    {"GET", "/readyz", PUBLIC, h_readyz},
+    {"GET", "/openapi.json", PUBLIC, h_openapi},
+    {"POST", "/v1/jobs", SUBMIT, h_jobs_create},
+    {"GET", "/v1/jobs", READ_JOBS, h_jobs_list},
+    {"GET", "/v1/jobs/{id}", READ_JOBS, cz_jobs_get},
+    {"POST", "/v1/jobs/{id}/cancel", SUBMIT, cz_jobs_cancel},
+    {"GET", "/v1/jobs/{id}/audio", READ_JOBS, cz_jobs_audio},
+    {"GET", "/v1/jobs/{id}/events", READ_JOBS, cz_sse_serve},
+    {"GET", "/v1/cache", OPERATE, h_cache},
+    {"GET", "/v1/usage", SUBMIT, h_usage},
+};
+
+/* True when @p path fits @p pattern; the segment at "{id}" goes to @p id. */
+static bool matches(const char *pattern, const char *path, char *id, size_t idlen) {
+    while (*pattern && *path) {
+        if (!strncmp(pattern, "{id}", 4)) {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n >= idlen)
+                return false;
+            memcpy(id, path, n);
+            id[n] = '\0';
+            pattern += 4;
+            path += n;
+        } else if (*pattern++ != *path++) {
+            return false;
+        }
+    }
+    return !*pattern && !*path;
+}
+
+static void role_names(unsigned roles, char *out, size_t n) {
+    static const char *const names[] = {"submitter", "curator", "operator", "admin"};
+    out[0] = '\0';
+    for (unsigned i = 0; i < 4; i++)
+        if (roles & (1u << i))
+            snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? ", " : "", names[i]);
 }
 
 static enum MHD_Result route(cz_api *api, cz_http_req *r) {
-    const char *p = r->path;
-    if (!strcmp(p, "/healthz"))
-        return is(r, "GET") ? healthz(r) : method_not_allowed(r, "GET");
-    if (!strcmp(p, "/readyz"))
-        return is(r, "GET") ? readyz(api, r) : method_not_allowed(r, "GET");
-    if (!strcmp(p, "/v1/jobs")) {
-        if (is(r, "POST"))
-            return cz_jobs_create(api, r);
-        return is(r, "GET") ? cz_jobs_list(api, r) : method_not_allowed(r, "GET, POST");
+    char id[64] = "", allow[64] = "";
+    const struct route *found = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof *routes && !found; i++) {
+        if (!matches(routes[i].pattern, r->path, id, sizeof id))
+            continue;
+        if (!strcmp(r->method, routes[i].method))
+            found = &routes[i];
+        else if (!strstr(allow, routes[i].method))
+            snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                     allow[0] ? ", " : "", routes[i].method);
     }
-    if (!strcmp(p, "/v1/cache"))
-        return is(r, "GET") ? cz_jobs_cache_stats(api, r) : method_not_allowed(r, "GET");
-    if (!strncmp(p, "/v1/jobs/", 9)) {
-        char id[64];
-        const char *rest = p + 9, *slash = strchr(rest, '/');
-        size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-        if (n == 0 || n >= sizeof id)
-            return cz_http_problem(r, 404, "not-found", "no such job", NULL);
-        memcpy(id, rest, n);
-        id[n] = '\0';
-        if (!slash)
-            return is(r, "GET") ? cz_jobs_get(api, r, id) : method_not_allowed(r, "GET");
-        if (!strcmp(slash, "/audio"))
-            return is(r, "GET") ? cz_jobs_audio(api, r, id) : method_not_allowed(r, "GET");
-        if (!strcmp(slash, "/cancel"))
-            return is(r, "POST") ? cz_jobs_cancel(api, r, id) : method_not_allowed(r, "POST");
-        if (!strcmp(slash, "/events"))
-            return is(r, "GET") ? cz_sse_serve(api, r, id) : method_not_allowed(r, "GET");
+    if (!found && allow[0]) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "use %s on this path", allow);
+        return cz_http_problem(r, 405, "method-not-allowed", detail, NULL);
     }
-    return cz_http_problem(r, 404, "not-found", "no such endpoint", NULL);
+    if (!found)
+        return cz_http_problem(r, 404, "not-found", "no such endpoint", NULL);
+    if (found->roles != PUBLIC) {
+        enum MHD_Result res;
+        if (cz_http_authenticate(api, r, &res) || cz_http_rate_limit(api, r, &res))
+            return res;
+        if (!(found->roles & cz_role_bit(r->key.role))) {
+            char need[64], detail[200];
+            role_names(found->roles, need, sizeof need);
+            snprintf(detail, sizeof detail, "a %s key may not %s %s; this needs the role %s",
+                     r->key.role, r->method, found->pattern, need);
+            return cz_http_problem(r, 403, "forbidden", detail, NULL);
+        }
+    }
+    return found->fn(api, r, id);
 }
 
 /* ---- libmicrohttpd callbacks -------------------------------------------- */
@@ -158,13 +247,18 @@ struct MHD_Daemon *cz_server_start(cz_api *api, cz_err *err) {
         cz_err_set(err, "CADENZA_API_LISTEN host must be an IPv4 address, not %s", host);
         return NULL;
     }
+    /* A thread per connection: handlers block (on Postgres, on their
+     * batch's commit), and with a pool of threads each serving several
+     * connections, one connection's wait would be every other's on that
+     * thread. Database work is still bounded by the connection pool
+     * (api_threads); connections by CADENZA_API_MAX_CONNECTIONS. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-            MHD_ALLOW_SUSPEND_RESUME,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+            MHD_USE_ERROR_LOG,
         (uint16_t)port, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)api->cfg->api_threads, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)api->cfg->api_max_connections,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)30, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!d)
         cz_err_set(err, "cannot listen on %s (in use?)", api->cfg->api_listen);
     return d;

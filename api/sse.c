@@ -26,22 +26,21 @@
 
 typedef struct stream {
     cz_sse *hub;
-    struct MHD_Connection *conn;
     char job_id[CZ_UUID_LEN];
     long long last_id; /* last event queued; -1 before the submission event */
     char *buf;         /* bytes queued, not yet taken by libmicrohttpd */
     size_t len, off, cap;
-    bool look;      /* the hub should read the job's history */
-    bool suspended; /* the connection waits in libmicrohttpd for bytes */
-    bool done;      /* the job ended (or the hub stops): end after buf */
-    bool closed;    /* libmicrohttpd let go of it: the hub frees it */
+    bool look;   /* the hub should read the job's history */
+    bool done;   /* the job ended (or the hub stops): end after buf */
+    bool closed; /* libmicrohttpd let go of it: the hub frees it */
     struct stream *next;
 } stream;
 
 struct cz_sse {
     const cz_config *cfg;
     pthread_t thread;
-    pthread_mutex_t mu; /* guards the list and every stream in it */
+    pthread_mutex_t mu;    /* guards the list and every stream in it */
+    pthread_cond_t queued; /* broadcast when bytes are queued or streams end */
     stream *streams;
     int wake; /* eventfd: a new stream wants its first look */
     atomic_bool stop;
@@ -49,7 +48,8 @@ struct cz_sse {
 
 /* ---- queueing ------------------------------------------------------------ */
 
-/* Appends @p text to @p s and resumes its connection if it waits; under mu. */
+/* Appends @p text to @p s; under mu. The stream's thread is woken by the
+ * caller's broadcast. */
 static void queue(stream *s, const char *text, size_t n) {
     if (s->closed)
         return;
@@ -72,29 +72,23 @@ static void queue(stream *s, const char *text, size_t n) {
     if (n)
         memcpy(s->buf + s->len, text, n);
     s->len += n;
-    if (s->suspended) {
-        s->suspended = false;
-        MHD_resume_connection(s->conn);
-    }
 }
 
-/* libmicrohttpd asks for the next bytes of a stream. */
+/* libmicrohttpd asks for the next bytes of a stream, on the connection's
+ * own thread (a thread per connection), which waits here until the hub
+ * queues some: at the latest the next heartbeat. */
 static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max) {
     (void)pos;
     stream *s = cls;
     cz_sse *hub = s->hub;
     pthread_mutex_lock(&hub->mu);
-    ssize_t n;
+    while (s->len == s->off && !s->done)
+        pthread_cond_wait(&hub->queued, &hub->mu);
+    ssize_t n = MHD_CONTENT_READER_END_OF_STREAM;
     if (s->len > s->off) {
         n = (ssize_t)(s->len - s->off < max ? s->len - s->off : max);
         memcpy(out, s->buf + s->off, (size_t)n);
         s->off += (size_t)n;
-    } else if (s->done) {
-        n = MHD_CONTENT_READER_END_OF_STREAM;
-    } else { // nothing yet: park the connection until queue() resumes it
-        s->suspended = true;
-        MHD_suspend_connection(s->conn);
-        n = 0;
     }
     pthread_mutex_unlock(&hub->mu);
     return n;
@@ -106,7 +100,6 @@ static void release(void *cls) {
     cz_sse *hub = s->hub;
     pthread_mutex_lock(&hub->mu);
     s->closed = true;
-    s->suspended = false;
     pthread_mutex_unlock(&hub->mu);
 }
 
@@ -179,10 +172,10 @@ static int look(cz_sse *hub, PGconn *db, const char *job, long long after) {
             queue(s, text, strlen(text));
             s->last_id = id;
         }
-        if (ended)
-            queue(s, "", 0), s->done = true;
+        s->done = ended;
         s->look = events && rows == SSE_BATCH; // more to read
     }
+    pthread_cond_broadcast(&hub->queued);
     pthread_mutex_unlock(&hub->mu);
     PQclear(r);
     return 0;
@@ -254,6 +247,7 @@ static void heartbeat(cz_sse *hub) {
     for (stream *s = hub->streams; s; s = s->next)
         if (!s->done)
             queue(s, ping, sizeof ping - 1);
+    pthread_cond_broadcast(&hub->queued);
     pthread_mutex_unlock(&hub->mu);
 }
 
@@ -350,6 +344,7 @@ cz_sse *cz_sse_start(const cz_config *cfg, cz_err *err) {
     }
     hub->cfg = cfg;
     pthread_mutex_init(&hub->mu, NULL);
+    pthread_cond_init(&hub->queued, NULL);
     hub->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (hub->wake < 0 || pthread_create(&hub->thread, NULL, hub_run, hub)) {
         cz_err_set(err, "cannot start the event stream thread");
@@ -367,10 +362,9 @@ void cz_sse_stop(cz_sse *hub) {
     atomic_store(&hub->stop, true);
     pthread_join(hub->thread, NULL);
     pthread_mutex_lock(&hub->mu);
-    for (stream *s = hub->streams; s; s = s->next) {
-        s->done = true;
-        queue(s, "", 0); // resumes a parked connection so it can end
-    }
+    for (stream *s = hub->streams; s; s = s->next)
+        s->done = true; // their threads end the streams, so the connections can close
+    pthread_cond_broadcast(&hub->queued);
     pthread_mutex_unlock(&hub->mu);
 }
 
@@ -383,6 +377,7 @@ void cz_sse_free(cz_sse *hub) {
         free(s);
     }
     close(hub->wake);
+    pthread_cond_destroy(&hub->queued);
     pthread_mutex_destroy(&hub->mu);
     free(hub);
 }
@@ -390,9 +385,6 @@ void cz_sse_free(cz_sse *hub) {
 /* ---- the endpoint ------------------------------------------------------------ */
 
 enum MHD_Result cz_sse_serve(cz_api *api, cz_http_req *r, const char *id) {
-    enum MHD_Result res;
-    if (cz_http_authenticate(api, r, &res))
-        return res;
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
     const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
@@ -407,7 +399,7 @@ enum MHD_Result cz_sse_serve(cz_api *api, cz_http_req *r, const char *id) {
                                    "Last-Event-ID");
     }
     cz_err err;
-    const char *p[] = {id, r->tenant};
+    const char *p[] = {id, r->key.tenant};
     PGconn *c = cz_db_pool_get(api->db);
     PGresult *q = cz_db_query(c, "SELECT 1 FROM jobs WHERE id = $1 AND tenant_id = $2", 2, p, &err);
     cz_db_pool_put(api->db, c);
@@ -422,7 +414,6 @@ enum MHD_Result cz_sse_serve(cz_api *api, cz_http_req *r, const char *id) {
     if (!s)
         return MHD_NO;
     s->hub = api->sse;
-    s->conn = r->conn;
     s->last_id = after;
     s->look = true;
     snprintf(s->job_id, sizeof s->job_id, "%s", id);
@@ -442,7 +433,7 @@ enum MHD_Result cz_sse_serve(cz_api *api, cz_http_req *r, const char *id) {
     uint64_t one = 1;
     if (write(api->sse->wake, &one, sizeof one) < 0)
         cz_log_warn("event streams: wake: %s", strerror(errno));
-    res = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    enum MHD_Result res = cz_http_queue(r, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return res;
 }

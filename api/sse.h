@@ -9,8 +9,8 @@
  * One hub thread per API process serves every stream: it subscribes to the
  * scheduler's announcements on Redis pub/sub (CZ_JOB_CHANNEL<id>) and, when
  * a job is announced, reads that job's new history rows and queues them on
- * its streams. A stream's connection is suspended in libmicrohttpd while it
- * has nothing to send, so an idle stream costs no thread. The hub also reads
+ * its streams; each stream's connection thread (the API runs a thread per
+ * connection) waits for queued bytes and sends them. The hub also reads
  * every stream's job every few seconds (changes that were not announced),
  * and every half second while Redis is down, so streams keep flowing on
  * Postgres alone. Idle streams get a comment line every heartbeat interval;

@@ -1,19 +1,22 @@
 /* cadenzactl: the command line for users and operators.
  *
- *   cadenzactl keys create --tenant NAME --role ROLE
+ *   cadenzactl keys create --tenant NAME --role ROLE [--rate-per-s R] [--burst N]
+ *   cadenzactl keys list [--tenant NAME]
+ *   cadenzactl keys revoke ID|PREFIX
+ *   cadenzactl quota set --tenant NAME --minutes M|none
  *   cadenzactl submit --prompt TEXT [--duration S] [--seed N] [--key K]
  *                     [--tempo BPM] [--target-lufs L] [--wait]
  *   cadenzactl get ID
  *   cadenzactl watch ID
  *   cadenzactl catalog import DIR [--artist NAME]
  *
- * `keys` talks to Postgres (CADENZA_DATABASE_URL): it is how the first key of
- * a tenant comes to exist. `catalog import` fingerprints every audio file in
- * DIR (chromaprint, common/fingerprint.c) into catalog_tracks, which the post
- * workers check every master against; it also talks to Postgres directly,
- * as an operator's tool. A file already imported (same bytes) is reported,
- * not duplicated. Everything else talks to the API
- * (CADENZA_API_URL, CADENZA_API_KEY). Errors are one line on stderr and a
+ * `keys` and `quota` talk to Postgres (CADENZA_DATABASE_URL): they are how
+ * the first key of a tenant comes to exist, and they are an operator's
+ * tools, so they need the database's credentials rather than an API key. `catalog import`
+ * fingerprints every audio file in DIR (chromaprint, common/fingerprint.c) into catalog_tracks,
+ * which the post workers check every master against; it also talks to Postgres directly, as an
+ * operator's tool. A file already imported (same bytes) is reported, not duplicated. Everything
+ * else talks to the API (CADENZA_API_URL, CADENZA_API_KEY). Errors are one line on stderr and a
  * non-zero exit: 1 for a failed operation, 2 for a usage error. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -37,6 +40,10 @@
 static int usage(void) {
     fprintf(stderr,
             "usage: cadenzactl keys create --tenant NAME --role submitter|curator|operator|admin\n"
+            "                              [--rate-per-s R] [--burst N]\n"
+            "       cadenzactl keys list [--tenant NAME]\n"
+            "       cadenzactl keys revoke ID|PREFIX\n"
+            "       cadenzactl quota set --tenant NAME --minutes M|none\n"
             "       cadenzactl submit --prompt TEXT [--duration S] [--seed N] [--key K]\n"
             "                         [--tempo BPM] [--target-lufs L] [--wait]\n"
             "       cadenzactl get ID\n"
@@ -62,6 +69,31 @@ static bool flag(int argc, char **argv, const char *name) {
 
 /* ---- keys ------------------------------------------------------------------ */
 
+static PGconn *connect_db(void) {
+    cz_config cfg;
+    cz_config_load(&cfg);
+    cz_err err;
+    PGconn *c = cz_db_connect(cfg.database_url, &err);
+    if (!c)
+        fprintf(stderr, "cadenzactl: %s\n", err.msg);
+    return c;
+}
+
+/* Reads a positive number option; @returns 0 (absent or fine) or -1 (told). */
+static int positive(int argc, char **argv, const char *name, double max, double *out) {
+    const char *v = opt(argc, argv, name);
+    if (!v)
+        return 0;
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || !(d > 0) || d > max) {
+        fprintf(stderr, "cadenzactl: %s must be a number above 0 and at most %g\n", name, max);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
 static int keys_create(int argc, char **argv) {
     const char *tenant = opt(argc, argv, "--tenant"), *role = opt(argc, argv, "--role");
     if (!tenant || !role)
@@ -70,23 +102,101 @@ static int keys_create(int argc, char **argv) {
         fprintf(stderr, "cadenzactl: --tenant must be 1 to %d characters\n", CZ_TENANT_MAX - 1);
         return 2;
     }
-    cz_config cfg;
-    cz_config_load(&cfg);
-    cz_err err;
-    PGconn *c = cz_db_connect(cfg.database_url, &err);
-    if (!c) {
-        fprintf(stderr, "cadenzactl: %s\n", err.msg);
-        return 1;
+    double rate = 0, burst = 0;
+    if (positive(argc, argv, "--rate-per-s", 1e6, &rate) ||
+        positive(argc, argv, "--burst", 1e6, &burst))
+        return 2;
+    cz_key_options o = {.rate_per_s = rate, .rate_burst = (int)burst};
+    if (burst && o.rate_burst < 1) {
+        fprintf(stderr, "cadenzactl: --burst must be at least 1\n");
+        return 2;
     }
+    PGconn *c = connect_db();
+    if (!c)
+        return 1;
     char key[CZ_KEY_LEN];
-    int rc = cz_db_key_create(c, tenant, role, key, &err);
+    long long id;
+    cz_err err;
+    int rc = cz_db_key_create(c, tenant, role, &o, key, &id, &err);
     PQfinish(c);
     if (rc) {
         fprintf(stderr, "cadenzactl: cannot create key: %s\n", err.msg);
         return 1;
     }
     printf("%s\n", key);
+    fprintf(stderr, "key %lld (%.11s...) for tenant %s, role %s: shown once, store it now\n", id,
+            key, tenant, role);
     return 0;
+}
+
+/* One JSON object per line: id, prefix, tenant, role, limits, timestamps. */
+static int keys_list(int argc, char **argv) {
+    PGconn *c = connect_db();
+    if (!c)
+        return 1;
+    cz_err err;
+    char *json = cz_db_key_list(c, opt(argc, argv, "--tenant"), &err);
+    PQfinish(c);
+    if (!json) {
+        fprintf(stderr, "cadenzactl: cannot list keys: %s\n", err.msg);
+        return 1;
+    }
+    cJSON *list = cJSON_Parse(json);
+    free(json);
+    for (cJSON *k = list ? list->child : NULL; k; k = k->next) {
+        char *line = cJSON_PrintUnformatted(k);
+        printf("%s\n", line);
+        free(line);
+    }
+    cJSON_Delete(list);
+    return 0;
+}
+
+static int keys_revoke(int argc, char **argv) {
+    if (argc != 1 || !*argv[0])
+        return usage();
+    PGconn *c = connect_db();
+    if (!c)
+        return 1;
+    cz_err err;
+    int rc = cz_db_key_revoke(c, argv[0], &err);
+    PQfinish(c);
+    if (rc < 0)
+        fprintf(stderr, "cadenzactl: cannot revoke: %s\n", err.msg);
+    else if (rc == 0)
+        fprintf(stderr, "cadenzactl: no unrevoked key with id or prefix %s\n", argv[0]);
+    else if (rc == 2)
+        fprintf(stderr, "cadenzactl: several keys have prefix %s; revoke by id (keys list)\n",
+                argv[0]);
+    else
+        fprintf(stderr, "revoked %s\n", argv[0]);
+    return rc == 1 ? 0 : 1;
+}
+
+static int quota_set(int argc, char **argv) {
+    const char *tenant = opt(argc, argv, "--tenant"), *m = opt(argc, argv, "--minutes");
+    if (!tenant || !m)
+        return usage();
+    double minutes = -1;
+    if (strcmp(m, "none")) {
+        char *end;
+        minutes = strtod(m, &end);
+        if (end == m || *end || !(minutes >= 0) || minutes > 1e9) {
+            fprintf(stderr, "cadenzactl: --minutes must be a number >= 0, or none\n");
+            return 2;
+        }
+    }
+    PGconn *c = connect_db();
+    if (!c)
+        return 1;
+    cz_err err;
+    int rc = cz_db_tenant_set_quota(c, tenant, minutes, &err);
+    PQfinish(c);
+    if (rc < 0)
+        fprintf(stderr, "cadenzactl: cannot set the quota: %s\n", err.msg);
+    else if (rc == 0)
+        fprintf(stderr, "cadenzactl: no tenant %s (create a key for it first)\n", tenant);
+    return rc == 1 ? 0 : 1;
 }
 
 /* ---- API calls ------------------------------------------------------------- */
@@ -467,6 +577,12 @@ int main(int argc, char **argv) {
     int rc;
     if (!strcmp(argv[1], "keys") && argc > 2 && !strcmp(argv[2], "create"))
         rc = keys_create(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "keys") && argc > 2 && !strcmp(argv[2], "list"))
+        rc = keys_list(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "keys") && argc > 2 && !strcmp(argv[2], "revoke"))
+        rc = keys_revoke(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "quota") && argc > 2 && !strcmp(argv[2], "set"))
+        rc = quota_set(argc - 3, argv + 3);
     else if (!strcmp(argv[1], "submit"))
         rc = submit(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "get") && argc == 3)

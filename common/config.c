@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 const char *cz_env(const char *name, const char *def) {
     const char *v = getenv(name);
@@ -36,4 +37,11 @@ void cz_config_load(cz_config *cfg) {
     cfg->cache_ttl_s = cz_env_int("CADENZA_CACHE_TTL_S", 7 * 24 * 3600, 1, 365 * 24 * 3600);
     cfg->cache_max_entries = cz_env_int("CADENZA_CACHE_MAX_ENTRIES", 100000, 1, 100000000);
     cfg->sse_heartbeat_s = cz_env_int("CADENZA_SSE_HEARTBEAT_S", 15, 1, 3600);
+    cfg->rate_limit_per_s = cz_env_int("CADENZA_RATE_LIMIT_PER_S", 100, 1, 1000000);
+    cfg->rate_limit_burst = cz_env_int("CADENZA_RATE_LIMIT_BURST", 500, 1, 1000000);
+    cfg->rate_limit_fail_open = strcmp(cz_env("CADENZA_RATE_LIMIT_REDIS_DOWN", "open"), "closed");
+    cfg->rate_limit_timeout_ms = cz_env_int("CADENZA_RATE_LIMIT_TIMEOUT_MS", 100, 1, 10000);
+    cfg->api_batch_max = cz_env_int("CADENZA_API_BATCH_MAX", 128, 1, 4096);
+    cfg->api_max_connections = cz_env_int("CADENZA_API_MAX_CONNECTIONS", 512, 1, 65536);
+    cfg->api_key_cache_ms = cz_env_int("CADENZA_API_KEY_CACHE_MS", 1000, 0, 60000);
 }

@@ -15,12 +15,23 @@ typedef struct cz_config {
     const char *migrations_dir; /* CADENZA_MIGRATIONS_DIR */
     int kafka_partitions;       /* CADENZA_KAFKA_PARTITIONS: the most workers a pool may scale to */
     int api_threads;            /* CADENZA_API_THREADS */
-    int lease_s;           /* CADENZA_LEASE_S: how long a running job may go without progress */
-    int retry_base_ms;     /* CADENZA_RETRY_BASE_MS: the first retry's backoff ceiling */
-    int retry_cap_ms;      /* CADENZA_RETRY_CAP_MS: the largest backoff ceiling */
-    int cache_ttl_s;       /* CADENZA_CACHE_TTL_S: how long a prompt-cache entry lives */
-    int cache_max_entries; /* CADENZA_CACHE_MAX_ENTRIES: the most entries kept */
-    int sse_heartbeat_s;   /* CADENZA_SSE_HEARTBEAT_S: comment lines on idle event streams */
+    int lease_s;       /* CADENZA_LEASE_S: how long a running job may go without progress */
+    int retry_base_ms; /* CADENZA_RETRY_BASE_MS: the first retry's backoff ceiling */
+    int retry_cap_ms;  /* CADENZA_RETRY_CAP_MS: the largest backoff ceiling */
+    /* The API's per-key rate limit (a token bucket in Redis), for keys
+     * without their own: a sustained rate and a burst. */
+    int rate_limit_per_s; /* CADENZA_RATE_LIMIT_PER_S */
+    int rate_limit_burst; /* CADENZA_RATE_LIMIT_BURST */
+    /* CADENZA_RATE_LIMIT_REDIS_DOWN=open|closed: when Redis cannot be asked,
+     * serve requests unlimited (open, the default) or refuse them with 503. */
+    int rate_limit_fail_open;
+    int rate_limit_timeout_ms; /* CADENZA_RATE_LIMIT_TIMEOUT_MS: one Redis call's limit */
+    int api_batch_max;         /* CADENZA_API_BATCH_MAX: most submissions in one commit */
+    int api_max_connections;   /* CADENZA_API_MAX_CONNECTIONS: open client connections */
+    int api_key_cache_ms;      /* CADENZA_API_KEY_CACHE_MS: how long a looked-up key is kept */
+    int cache_ttl_s;           /* CADENZA_CACHE_TTL_S: how long a prompt-cache entry lives */
+    int cache_max_entries;     /* CADENZA_CACHE_MAX_ENTRIES: the most entries kept */
+    int sse_heartbeat_s;       /* CADENZA_SSE_HEARTBEAT_S: comment lines on idle event streams */
 } cz_config;
 
 /** @brief Fills @p cfg from the environment, with defaults for what is unset. */

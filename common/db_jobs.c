@@ -13,6 +13,7 @@
 #include "ids.h"
 #include "json.h"
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,124 +25,6 @@
 /* The states in which a job can still take identical requests aboard. */
 #define CZ_IN_FLIGHT                                                                               \
     "('queued', 'dispatched', 'generating', 'generated', 'postprocessing', 'in_review')"
-
-/* The job as a leader: inserted with its generate message, unless another
- * job with the same cache key is in flight (then no row: attach to it). */
-static const char create_sql[] =
-    "WITH j AS ("
-    "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
-    "                    max_attempts, cache_key)"
-    "  VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $10)"
-    "  ON CONFLICT (cache_key) WHERE cache_key IS NOT NULL AND coalesced_into IS NULL"
-    "     AND cached_from IS NULL AND state IN " CZ_IN_FLIGHT " DO NOTHING"
-    "  RETURNING *"
-    "), o AS ("
-    "  INSERT INTO outbox (topic, key, payload, headers)"
-    "  SELECT 'cadenza.jobs.generate', j.id::text,"
-    "         jsonb_build_object('schema', 1, 'job_id', j.id, 'attempt', j.attempt,"
-    "                            'tenant', j.tenant_id, 'model', j.model, 'seed', j.seed,"
-    "                            'trace_id', j.trace_id, 'request', j.request),"
-    "         jsonb_build_object('traceparent', $9::text, 'job_id', j.id::text,"
-    "                            'attempt', j.attempt::text, 'tenant', j.tenant_id)"
-    "  FROM j"
-    ")"
-    "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
-
-/* The job as a follower of the identical job in flight: no generate message;
- * it takes the leader's seed (an unseeded request that opted in gets the
- * leader's track) and completes when the leader does. */
-static const char follow_sql[] =
-    "WITH l AS ("
-    "  SELECT id, seed FROM jobs WHERE cache_key = $8 AND coalesced_into IS NULL"
-    "     AND cached_from IS NULL AND state IN " CZ_IN_FLIGHT "), j AS ("
-    "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
-    "                    max_attempts, cache_key, coalesced_into)"
-    "  SELECT $1, $2, jsonb_set($3::jsonb, '{seed}', to_jsonb(l.seed)), $4, $5, l.seed, $6,"
-    "         $7, $8, l.id"
-    "    FROM l"
-    "  RETURNING *"
-    "), e AS ("
-    "  INSERT INTO job_events (job_id, attempt, event, state, detail)"
-    "  SELECT id, attempt, 'coalesced', 'queued', jsonb_build_object('leader', coalesced_into)"
-    "    FROM j"
-    ")"
-    "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
-
-/* The job answered from the cache: succeeded at once, with the source's
- * seed and files, billed nothing, if the source is still a succeeded job
- * of the tenant with its master on disk. */
-static const char cached_sql[] =
-    "WITH s AS ("
-    "  SELECT j.id, j.seed, a.duration_s AS audio FROM jobs j"
-    "    JOIN artifacts a ON a.job_id = j.id AND a.attempt = j.attempt AND a.kind = 'master'"
-    "   WHERE j.id = $9::uuid AND j.tenant_id = $2 AND j.state = 'succeeded'"
-    "     AND j.cached_from IS NULL AND a.deleted_at IS NULL LIMIT 1"
-    "), j AS ("
-    "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
-    "                    max_attempts, cache_key, cached_from, state, stage, progress,"
-    "                    started_at, finished_at)"
-    "  SELECT $1, $2, jsonb_set($3::jsonb, '{seed}', to_jsonb(s.seed)), $4, $5, s.seed, $6,"
-    "         $7, $8, s.id, 'succeeded', 'cached', 100, now(), now()"
-    "    FROM s"
-    "  RETURNING *"
-    "), e AS ("
-    "  INSERT INTO job_events (job_id, attempt, event, state, detail)"
-    "  SELECT id, attempt, 'cache_hit', 'succeeded', jsonb_build_object('cached_from', cached_from)"
-    "    FROM j"
-    "), u AS ("
-    "  INSERT INTO usage_ledger (job_id, tenant_id, outcome, audio_seconds, compute_ms,"
-    "                            cost_micros, cached)"
-    "  SELECT j.id, j.tenant_id, 'succeeded', s.audio, 0, 0, true FROM j, s"
-    ")"
-    "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
-
-static char *first_value(PGresult *r) {
-    char *out = r && PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
-    PQclear(r);
-    return out;
-}
-
-char *cz_db_job_create(PGconn *c, const cz_job_new *j, cz_err *err) {
-    char seed[24], max_attempts[12];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->seed);
-    snprintf(max_attempts, sizeof max_attempts, "%d", j->max_attempts);
-    const char *p[] = {j->id, j->tenant,   j->request,   j->request_hash, j->model,
-                       seed,  j->trace_id, max_attempts, j->traceparent,  j->cache_key};
-    /* The follower and cache-hit statements take no seed or traceparent. */
-    const char *q[] = {j->id,       j->tenant,    j->request,   j->request_hash, j->model,
-                       j->trace_id, max_attempts, j->cache_key, j->cached_from};
-    cz_err_clear(err);
-    if (j->cached_from && j->cache_key) {
-        PGresult *r = cz_db_query(c, cached_sql, 9, q, err);
-        if (!r)
-            return NULL;
-        char *out = first_value(r);
-        if (out) {
-            if (j->kind)
-                *j->kind = CZ_JOB_CACHED;
-            return out;
-        } // else the source is gone: generate after all
-    }
-    /* A leader, or a follower of the leader in flight; if the leader ended
-     * between the two statements, try again as a leader. */
-    for (int round = 0; round < 3; round++) {
-        PGresult *r = cz_db_query(c, create_sql, 10, p, err);
-        if (!r)
-            return NULL;
-        bool inserted = PQntuples(r) == 1;
-        char *out = first_value(r);
-        if (j->kind)
-            *j->kind = inserted ? CZ_JOB_GENERATES : CZ_JOB_COALESCED;
-        if (inserted || !j->cache_key)
-            return out ? out : (cz_err_set(err, "job insert returned no row"), NULL);
-        if (!(r = cz_db_query(c, follow_sql, 8, q, err)))
-            return NULL;
-        if ((out = first_value(r)))
-            return out;
-    }
-    cz_err_set(err, "job insert kept racing with an identical job (cache key %s)", j->cache_key);
-    return NULL;
-}
 
 char *cz_db_job_get(PGconn *c, const char *tenant, const char *id, cz_err *err) {
     const char *p[] = {id, tenant};
@@ -632,14 +515,175 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
     return 2;
 }
 
-int cz_db_job_create_once(PGconn *c, const cz_job_new *j, const char *key, int *status, char **json,
-                          cz_err *err) {
-    *json = NULL;
-    if (cz_db_begin(c, err))
+/* ---- submission: group commit ------------------------------------------ */
+
+/* The generate message and its headers, for the job row j and its
+ * traceparent: one definition for the single and the batched insert. */
+/* insert_one's answer when an identical job is in flight (see insert_keyed). */
+#define CZ_INSERT_IN_FLIGHT 2
+
+#define CZ_OUTBOX_OF_JOB(traceparent)                                                              \
+    "  INSERT INTO outbox (topic, key, payload, headers)"                                          \
+    "  SELECT 'cadenza.jobs.generate', j.id::text,"                                                \
+    "         jsonb_build_object('schema', 1, 'job_id', j.id, 'attempt', j.attempt,"               \
+    "                            'tenant', j.tenant_id, 'model', j.model, 'seed', j.seed,"         \
+    "                            'trace_id', j.trace_id, 'request', j.request),"                   \
+    "         jsonb_build_object('traceparent', " traceparent ", 'job_id', j.id::text,"            \
+    "                            'attempt', j.attempt::text, 'tenant', j.tenant_id)"
+
+/* Inserts one job and its outbox row; with a quota (quota_s >= 0), only if
+ * the tenant's usage this month, plus what its open jobs asked for, plus
+ * this job, stays within it. @returns 1 stored (*json set), 0 over quota,
+ * -1 with @p err. */
+static int insert_one(PGconn *c, const cz_job_submit *s, char **json, cz_err *err) {
+    static const char sql[] =
+        "WITH q AS ("
+        "  SELECT $10::float8 < 0 OR u.used_s + u.reserved_s + $11::float8 <= $10::float8 AS ok"
+        "    FROM cz_tenant_usage($2) u"
+        "), j AS ("
+        "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
+        "                    max_attempts, cache_key)"
+        "  SELECT $1, $2, $3::jsonb, $4, $5, $6, $7, $8, $12 WHERE (SELECT ok FROM q)"
+        "  ON CONFLICT (cache_key) WHERE cache_key IS NOT NULL AND coalesced_into IS NULL"
+        "     AND cached_from IS NULL AND state IN " CZ_IN_FLIGHT " DO NOTHING"
+        "  RETURNING *"
+        "), o AS (" CZ_OUTBOX_OF_JOB(
+            "$9::text") "  FROM j"
+                        ")"
+                        "SELECT q.ok, (SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j)"
+                        "  FROM q";
+    const cz_job_new *j = &s->job;
+    char seed[24], max_attempts[12], quota[32], duration[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->seed);
+    snprintf(max_attempts, sizeof max_attempts, "%d", j->max_attempts);
+    snprintf(quota, sizeof quota, "%.17g", s->quota_s);
+    snprintf(duration, sizeof duration, "%.17g", s->duration_s);
+    if (s->quota_s >= 0) {
+        const char *l[] = {j->tenant};
+        if (cz_db_exec(c, "SELECT pg_advisory_xact_lock(hashtext('cadenza:quota:' || $1))", 1, l,
+                       err) < 0)
+            return -1;
+    }
+    const char *p[] = {j->id,          j->tenant, j->request,  j->request_hash,
+                       j->model,       seed,      j->trace_id, max_attempts,
+                       j->traceparent, quota,     duration,    j->cache_key};
+    PGresult *r = cz_db_query(c, sql, 12, p, err);
+    if (!r)
         return -1;
-    /* A second request with the key waits here until the first commits. An
-     * expired key (over 24 h) is taken over as if it were new. */
-    const char *p[] = {j->tenant, key, j->request_hash, j->id};
+    int stored = PQntuples(r) != 1                  ? cz_err_set(err, "no usage for the tenant")
+                 : strcmp(PQgetvalue(r, 0, 0), "t") ? 0
+                 : PQgetisnull(r, 0, 1)             ? CZ_INSERT_IN_FLIGHT
+                 : !(*json = strdup(PQgetvalue(r, 0, 1))) ? cz_err_set(err, "out of memory")
+                                                          : 1;
+    PQclear(r);
+    return stored;
+}
+
+/* The job as a follower of the identical job in flight: no generate message;
+ * it takes the leader's seed (an unseeded request that opted in gets the
+ * leader's track) and completes when the leader does. */
+static const char follow_sql[] =
+    "WITH l AS ("
+    "  SELECT id, seed FROM jobs WHERE cache_key = $8 AND coalesced_into IS NULL"
+    "     AND cached_from IS NULL AND state IN " CZ_IN_FLIGHT "), j AS ("
+    "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
+    "                    max_attempts, cache_key, coalesced_into)"
+    "  SELECT $1, $2, jsonb_set($3::jsonb, '{seed}', to_jsonb(l.seed)), $4, $5, l.seed, $6,"
+    "         $7, $8, l.id"
+    "    FROM l"
+    "  RETURNING *"
+    "), e AS ("
+    "  INSERT INTO job_events (job_id, attempt, event, state, detail)"
+    "  SELECT id, attempt, 'coalesced', 'queued', jsonb_build_object('leader', coalesced_into)"
+    "    FROM j"
+    ")"
+    "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
+
+/* The job answered from the cache: succeeded at once, with the source's
+ * seed and files, billed nothing, if the source is still a succeeded job
+ * of the tenant with its master on disk. */
+static const char cached_sql[] =
+    "WITH s AS ("
+    "  SELECT j.id, j.seed, a.duration_s AS audio FROM jobs j"
+    "    JOIN artifacts a ON a.job_id = j.id AND a.attempt = j.attempt AND a.kind = 'master'"
+    "   WHERE j.id = $9::uuid AND j.tenant_id = $2 AND j.state = 'succeeded'"
+    "     AND j.cached_from IS NULL AND a.deleted_at IS NULL LIMIT 1"
+    "), j AS ("
+    "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
+    "                    max_attempts, cache_key, cached_from, state, stage, progress,"
+    "                    started_at, finished_at)"
+    "  SELECT $1, $2, jsonb_set($3::jsonb, '{seed}', to_jsonb(s.seed)), $4, $5, s.seed, $6,"
+    "         $7, $8, s.id, 'succeeded', 'cached', 100, now(), now()"
+    "    FROM s"
+    "  RETURNING *"
+    "), e AS ("
+    "  INSERT INTO job_events (job_id, attempt, event, state, detail)"
+    "  SELECT id, attempt, 'cache_hit', 'succeeded', jsonb_build_object('cached_from', cached_from)"
+    "    FROM j"
+    "), u AS ("
+    "  INSERT INTO usage_ledger (job_id, tenant_id, outcome, audio_seconds, compute_ms,"
+    "                            cost_micros, cached)"
+    "  SELECT j.id, j.tenant_id, 'succeeded', s.audio, 0, 0, true FROM j, s"
+    ")"
+    "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
+
+static char *first_value(PGresult *r) {
+    char *out = r && PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+    return out;
+}
+
+/* A submission with a cache key (a request that may reuse an earlier one):
+ * answered at once when the prompt cache offered a source that is still
+ * good; else generated, unless an identical job is in flight, which it then
+ * follows. Cached and following jobs generate nothing, so the quota is not
+ * asked. @returns 1 stored (s->kind says how), 0 over quota, -1 with @p err. */
+static int insert_keyed(PGconn *c, cz_job_submit *s, char **json, cz_err *err) {
+    const cz_job_new *j = &s->job;
+    char max_attempts[12];
+    snprintf(max_attempts, sizeof max_attempts, "%d", j->max_attempts);
+    const char *q[] = {j->id,       j->tenant,    j->request,   j->request_hash, j->model,
+                       j->trace_id, max_attempts, j->cache_key, j->cached_from};
+    if (j->cached_from) {
+        PGresult *r = cz_db_query(c, cached_sql, 9, q, err);
+        if (!r)
+            return -1;
+        if ((*json = first_value(r))) {
+            s->kind = CZ_JOB_CACHED;
+            return 1;
+        } // the source is gone: generate after all
+    }
+    /* If the job in flight ended between the two statements, try again. */
+    for (int round = 0; round < 3; round++) {
+        int stored = insert_one(c, s, json, err);
+        if (stored != CZ_INSERT_IN_FLIGHT) {
+            s->kind = CZ_JOB_GENERATES;
+            return stored;
+        }
+        PGresult *r = cz_db_query(c, follow_sql, 8, q, err);
+        if (!r)
+            return -1;
+        if ((*json = first_value(r))) {
+            s->kind = CZ_JOB_COALESCED;
+            return 1;
+        }
+    }
+    return cz_err_set(err, "job insert kept racing with an identical job (cache key %s)",
+                      j->cache_key);
+}
+
+/* One submission that cannot go with the plain ones. @returns as insert_keyed. */
+static int insert_submission(PGconn *c, cz_job_submit *s, char **json, cz_err *err) {
+    return s->job.cache_key ? insert_keyed(c, s, json, err) : insert_one(c, s, json, err);
+}
+
+/* One submission under an idempotency key, inside the batch's transaction.
+ * A second request with the key (in another transaction) waits on the
+ * key's row until this one commits. An expired key (over 24 h) is taken
+ * over as if it were new. @returns 0 with the outcome set, -1 with @p err. */
+static int submit_once(PGconn *c, cz_job_submit *s, cz_err *err) {
+    const cz_job_new *j = &s->job;
+    const char *p[] = {j->tenant, s->idempotency_key, j->request_hash, j->id};
     long fresh =
         cz_db_exec(c,
                    "INSERT INTO idempotency_keys (tenant_id, key, request_hash, job_id)"
@@ -649,43 +693,220 @@ int cz_db_job_create_once(PGconn *c, const cz_job_new *j, const char *key, int *
                    "       response_status = NULL, response_body = NULL, created_at = now()"
                    "   WHERE idempotency_keys.created_at < now() - interval '24 hours'",
                    4, p, err);
-    int rc = -1;
+    if (fresh < 0)
+        return -1;
     if (fresh == 1) {
-        char *body = cz_db_job_create(c, j, err);
-        const char *u[] = {j->tenant, key, body};
-        if (body && cz_db_exec(c,
-                               "UPDATE idempotency_keys SET response_status = 202,"
-                               "       response_body = $3 WHERE tenant_id = $1 AND key = $2",
-                               3, u, err) == 1) {
-            *status = 202;
-            *json = body;
-            rc = CZ_CREATE_NEW;
-        } else {
+        char *body = NULL;
+        int stored = insert_submission(c, s, &body, err);
+        if (stored < 0)
+            return -1;
+        if (stored == 0) {
+            /* Over quota: nothing is kept under the key, so a retry next
+             * month (or after a quota change) is a new request. */
+            const char *d[] = {j->tenant, s->idempotency_key};
+            if (cz_db_exec(c, "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2", 2,
+                           d, err) < 0)
+                return -1;
+            s->outcome = CZ_CREATE_OVER_QUOTA;
+            return 0;
+        }
+        const char *u[] = {j->tenant, s->idempotency_key, body};
+        if (cz_db_exec(c,
+                       "UPDATE idempotency_keys SET response_status = 202,"
+                       "       response_body = $3 WHERE tenant_id = $1 AND key = $2",
+                       3, u, err) != 1) {
             free(body);
+            return err->msg[0] ? -1 : cz_err_set(err, "idempotency key row vanished");
         }
-    } else if (fresh == 0) {
-        const char *q[] = {j->tenant, key};
-        PGresult *r = cz_db_query(c,
-                                  "SELECT request_hash, response_status, response_body"
-                                  "  FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
-                                  2, q, err);
-        if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 2)) {
-            bool same = !strcmp(PQgetvalue(r, 0, 0), j->request_hash);
-            rc = same ? CZ_CREATE_REPLAY : CZ_CREATE_CONFLICT;
-            if (same) {
-                *status = atoi(PQgetvalue(r, 0, 1));
-                *json = strdup(PQgetvalue(r, 0, 2));
-            }
-        } else if (r) {
-            cz_err_set(err, "idempotency key without a stored response");
-        }
-        PQclear(r);
+        s->outcome = CZ_CREATE_NEW;
+        s->status = 202;
+        s->json = body;
+        return 0;
     }
-    if (rc < 0 || cz_db_commit(c, err)) {
+    const char *q[] = {j->tenant, s->idempotency_key};
+    PGresult *r = cz_db_query(c,
+                              "SELECT request_hash, response_status, response_body"
+                              "  FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+                              2, q, err);
+    if (!r)
+        return -1;
+    int rc = 0;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 2)) {
+        bool same = !strcmp(PQgetvalue(r, 0, 0), j->request_hash);
+        s->outcome = same ? CZ_CREATE_REPLAY : CZ_CREATE_CONFLICT;
+        if (same) {
+            s->status = atoi(PQgetvalue(r, 0, 1));
+            if (!(s->json = strdup(PQgetvalue(r, 0, 2))))
+                rc = cz_err_set(err, "out of memory");
+        }
+    } else {
+        rc = cz_err_set(err, "idempotency key without a stored response");
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* A growing text buffer for the batch's JSON. */
+typedef struct cz_buf {
+    char *data;
+    size_t len, cap;
+} cz_buf;
+
+/* @returns 0, or -1 when out of memory. */
+static int cz_buf_add(cz_buf *b, const char *s) {
+    size_t n = strlen(s);
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *d = realloc(b->data, cap);
+        if (!d)
+            return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n + 1);
+    b->len += n;
+    return 0;
+}
+
+/* Appends @p s to the JSON array text in @p b as a JSON string. */
+static int append_json_string(cz_buf *b, const char *s) {
+    cJSON *str = cJSON_CreateString(s);
+    char *t = str ? cJSON_PrintUnformatted(str) : NULL;
+    cJSON_Delete(str);
+    int rc = t ? cz_buf_add(b, t) : -1;
+    free(t);
+    return rc;
+}
+
+/* A submission that goes with the others in one statement: no idempotency
+ * key, no quota, and not a request that may reuse an earlier one. */
+static bool plain_submission(const cz_job_submit *s) {
+    return !s->idempotency_key && s->quota_s < 0 && !s->job.cache_key;
+}
+
+/* The plain submissions in one statement:
+ * their rows travel as one JSON array. @returns 0, or -1 with @p err. */
+static int insert_plain(PGconn *c, cz_job_submit *const *items, int n, cz_err *err) {
+    static const char sql[] =
+        "WITH v AS ("
+        "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, tenant_id text,"
+        "    request jsonb, request_hash text, model text, seed bigint, trace_id text,"
+        "    max_attempts int, traceparent text)"
+        "), j AS ("
+        "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed, trace_id,"
+        "                    max_attempts)"
+        "  SELECT id, tenant_id, request, request_hash, model, seed, trace_id, max_attempts"
+        "    FROM v RETURNING *"
+        "), o AS (" CZ_OUTBOX_OF_JOB(
+            "v.traceparent") "  FROM j JOIN v ON v.id = j.id"
+                             ")"
+                             "SELECT j.id::text, cz_job_json(ROW(j.*)::jobs)::text FROM j";
+    cz_buf b = {0};
+    int rc = cz_buf_add(&b, "[");
+    int plain = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const cz_job_submit *s = items[i];
+        if (!plain_submission(s))
+            continue;
+        char head[160];
+        snprintf(head, sizeof head,
+                 "%s{\"id\":\"%s\",\"seed\":%llu,\"max_attempts\":%d,\"tenant_id\":",
+                 plain ? "," : "", s->job.id, (unsigned long long)s->job.seed, s->job.max_attempts);
+        plain++;
+        rc = cz_buf_add(&b, head) || append_json_string(&b, s->job.tenant) ||
+             cz_buf_add(&b, ",\"request\":") || cz_buf_add(&b, s->job.request) ||
+             cz_buf_add(&b, ",\"request_hash\":") || append_json_string(&b, s->job.request_hash) ||
+             cz_buf_add(&b, ",\"model\":") || append_json_string(&b, s->job.model) ||
+             cz_buf_add(&b, ",\"trace_id\":") || append_json_string(&b, s->job.trace_id) ||
+             cz_buf_add(&b, ",\"traceparent\":") || append_json_string(&b, s->job.traceparent) ||
+             cz_buf_add(&b, "}");
+    }
+    if (!rc)
+        rc = cz_buf_add(&b, "]");
+    if (rc) {
+        free(b.data);
+        return cz_err_set(err, "out of memory");
+    }
+    if (!plain) {
+        free(b.data);
+        return 0;
+    }
+    const char *p[] = {b.data};
+    PGresult *r = cz_db_query(c, sql, 1, p, err);
+    free(b.data);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        cz_job_submit *s = items[i];
+        if (!plain_submission(s))
+            continue;
+        for (int k = 0; k < rows && !s->json; k++) {
+            if (!strcmp(PQgetvalue(r, k, 0), s->job.id)) {
+                s->outcome = CZ_CREATE_NEW;
+                s->status = 202;
+                s->json = strdup(PQgetvalue(r, k, 1));
+            }
+        }
+        if (!s->json)
+            rc = cz_err_set(err, "job %s: the insert returned no row", s->job.id);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int cz_db_job_submit_batch(PGconn *c, cz_job_submit *const *items, int n, cz_err *err) {
+    for (int i = 0; i < n; i++) {
+        items[i]->json = NULL;
+        items[i]->outcome = -1;
+        items[i]->kind = CZ_JOB_GENERATES;
+    }
+    cz_err_clear(err);
+    if (cz_db_begin(c, err))
+        return -1;
+    int rc = insert_plain(c, items, n, err);
+    for (int i = 0; i < n && !rc; i++) {
+        cz_job_submit *s = items[i];
+        if (s->idempotency_key) {
+            rc = submit_once(c, s, err);
+        } else if (!plain_submission(s)) {
+            int stored = insert_submission(c, s, &s->json, err);
+            rc = stored < 0 ? -1 : 0;
+            s->outcome = stored == 1 ? CZ_CREATE_NEW : CZ_CREATE_OVER_QUOTA;
+            s->status = 202;
+        }
+    }
+    if (rc || cz_db_commit(c, err)) {
         cz_db_rollback(c);
-        free(*json);
-        *json = NULL;
+        for (int i = 0; i < n; i++) {
+            free(items[i]->json);
+            items[i]->json = NULL;
+            items[i]->outcome = -1;
+        }
         return -1;
     }
-    return rc;
+    return 0;
+}
+
+char *cz_db_job_usage(PGconn *c, const char *tenant, cz_err *err) {
+    const char *p[] = {tenant};
+    PGresult *r =
+        cz_db_query(c,
+                    "SELECT json_build_object("
+                    "  'object', 'usage', 'tenant', t.id,"
+                    "  'month', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM'),"
+                    "  'audio_minutes_used', round((u.used_s / 60)::numeric, 3),"
+                    "  'audio_minutes_reserved', round((u.reserved_s / 60)::numeric, 3),"
+                    "  'quota_minutes', t.monthly_audio_minutes,"
+                    "  'resets_at', cz_ts((date_trunc('month', now() AT TIME ZONE 'UTC')"
+                    "                      + interval '1 month') AT TIME ZONE 'UTC'))::text"
+                    "  FROM tenants t, cz_tenant_usage(t.id) u WHERE t.id = $1",
+                    1, p, err);
+    if (!r)
+        return NULL;
+    char *out = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    if (!out)
+        cz_err_set(err, "no usage for tenant %s", tenant);
+    PQclear(r);
+    return out;
 }

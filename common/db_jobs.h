@@ -24,27 +24,14 @@ typedef struct cz_job_new {
     int max_attempts;
     const char *cache_key;   /* tenant-scoped key of what shapes the audio, or NULL */
     const char *cached_from; /* a succeeded job the prompt cache offers, or NULL */
-    int *kind;               /* when not NULL, set to how the job was created: */
 } cz_job_new;
 
+/* How a submission was stored (cz_job_submit's kind). */
 enum {
     CZ_JOB_GENERATES = 0, /* a new generation: its generate message is in the outbox */
     CZ_JOB_CACHED = 1,    /* answered from the cache: succeeded already */
     CZ_JOB_COALESCED = 2, /* waits for the identical job in flight */
 };
-
-/**
- * @brief Inserts the job (queued) and its generate message in the outbox in
- * one statement, hence one transaction: either both exist or neither.
- *
- * With a cache key, identical requests share one generation: with
- * @p j->cached_from (a prompt-cache hit) the job is inserted already
- * succeeded, referencing that job's files; otherwise, when an identical
- * job is in flight, the new job is inserted as its follower (no generate
- * message) and completes with it.
- * @returns the job's JSON (caller frees), or NULL with @p err filled.
- */
-char *cz_db_job_create(PGconn *c, const cz_job_new *j, cz_err *err);
 
 /**
  * @brief The job's JSON if it belongs to @p tenant.
@@ -111,17 +98,48 @@ int cz_db_job_apply(PGconn *c, const cz_event *ev, const cz_apply_policy *policy
  */
 int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json, cz_err *err);
 
-enum { CZ_CREATE_NEW = 0, CZ_CREATE_REPLAY = 1, CZ_CREATE_CONFLICT = 2 };
+/* What became of one submission. */
+enum {
+    CZ_CREATE_NEW = 0,        /* stored: 202 with the job */
+    CZ_CREATE_REPLAY = 1,     /* the idempotency key's first response, again */
+    CZ_CREATE_CONFLICT = 2,   /* the idempotency key was used for another request */
+    CZ_CREATE_OVER_QUOTA = 3, /* the tenant's monthly audio quota would be exceeded */
+};
+
+/** One submission in a group commit: what to store, and what became of it. */
+typedef struct cz_job_submit {
+    cz_job_new job;
+    const char *idempotency_key; /* NULL: none */
+    double quota_s;              /* the tenant's monthly quota in seconds, < 0 for none */
+    double duration_s;           /* what this job asks for, counted against the quota */
+    /* Results, valid when the batch committed: */
+    int outcome; /* CZ_CREATE_* */
+    int status;  /* HTTP status of the stored response (NEW, REPLAY) */
+    char *json;  /* the response body (NEW, REPLAY): the caller frees */
+    int kind;    /* CZ_JOB_*: how a NEW job was stored */
+} cz_job_submit;
 
 /**
- * @brief cz_db_job_create() under an idempotency key (Stripe's semantics):
- * the first request with @p key creates the job and stores its response; a
- * later one with the same request hash gets that response again; one with
- * another hash is a conflict. Keys live 24 hours.
- * @returns CZ_CREATE_* with @p status and @p json (caller frees) set for NEW
- * and REPLAY, or -1 with @p err filled.
+ * @brief Stores the submissions @p items in ONE transaction (group commit):
+ * for each, the job (queued) and its generate message in the outbox and,
+ * with an idempotency key, the key's row and stored response (Stripe's
+ * semantics: a repeat of the same request within 24 hours gets the first
+ * response again, another request under the key is a conflict). A tenant
+ * with a quota is checked under a transaction-level advisory lock on the
+ * tenant, so concurrent batches cannot both spend the last minutes.
+ * Submissions without key or quota are inserted by one statement.
+ * @returns 0 when the transaction committed, with each item's outcome, or
+ * -1 with @p err when it did not: then nothing was stored and the caller
+ * may retry the items one by one, so that one bad row fails only itself.
  */
-int cz_db_job_create_once(PGconn *c, const cz_job_new *j, const char *key, int *status, char **json,
-                          cz_err *err);
+int cz_db_job_submit_batch(PGconn *c, cz_job_submit *const *items, int n, cz_err *err);
+
+/**
+ * @brief The tenant's usage this month (UTC) as the JSON of GET /v1/usage:
+ * minutes used (usage ledger), minutes reserved by open jobs, the quota
+ * (null: none) and when the month ends. @returns text (caller frees), or
+ * NULL with @p err.
+ */
+char *cz_db_job_usage(PGconn *c, const char *tenant, cz_err *err);
 
 #endif

@@ -2,12 +2,13 @@
 #include "redis.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
-#include "log.h"
 
 #define CZ_REDIS_RETRY_MS 1000 /* pause after a failure before reconnecting */
 
@@ -53,29 +54,67 @@ int cz_redis_ping(redisContext *c, cz_err *err) {
     return 0;
 }
 
-redisContext *cz_redis_link_get(cz_redis_link *l) {
-    if (l->c)
-        return l->c;
-    int64_t now = cz_mono_ms();
-    if (now < l->retry_at)
+struct cz_redis_pool {
+    char *url;
+    int timeout_ms, size, idle;
+    int64_t down_until; /* monotonic ms; no connecting before it (under lock) */
+    pthread_mutex_t lock;
+    redisContext **conns; /* conns[0..idle) are idle */
+};
+
+cz_redis_pool *cz_redis_pool_new(const char *url, int idle, int timeout_ms) {
+    cz_redis_pool *p = calloc(1, sizeof *p);
+    if (!p || !(p->conns = calloc((size_t)idle, sizeof *p->conns)) || !(p->url = strdup(url))) {
+        if (p)
+            free(p->conns);
+        free(p);
         return NULL;
-    cz_err err;
-    if (!(l->c = cz_redis_connect(l->url, l->timeout_ms, &err))) {
-        cz_log_debug("redis unavailable: %s", err.msg);
-        l->retry_at = now + CZ_REDIS_RETRY_MS;
     }
-    return l->c;
+    p->size = idle;
+    p->timeout_ms = timeout_ms;
+    pthread_mutex_init(&p->lock, NULL);
+    return p;
 }
 
-void cz_redis_link_broken(cz_redis_link *l) {
-    redisFree(l->c);
-    l->c = NULL;
-    l->retry_at = cz_mono_ms() + CZ_REDIS_RETRY_MS;
+redisContext *cz_redis_borrow(cz_redis_pool *p, cz_err *err) {
+    pthread_mutex_lock(&p->lock);
+    redisContext *c = p->idle ? p->conns[--p->idle] : NULL;
+    bool wait = !c && cz_mono_ms() < p->down_until;
+    pthread_mutex_unlock(&p->lock);
+    if (c)
+        return c;
+    if (wait) {
+        cz_err_set(err, "Redis was unreachable less than a second ago");
+        return NULL;
+    }
+    if (!(c = cz_redis_connect(p->url, p->timeout_ms, err))) {
+        pthread_mutex_lock(&p->lock);
+        p->down_until = cz_mono_ms() + CZ_REDIS_RETRY_MS;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return c;
 }
 
-void cz_redis_link_close(cz_redis_link *l) {
-    redisFree(l->c);
-    l->c = NULL;
+void cz_redis_give_back(cz_redis_pool *p, redisContext *c) {
+    if (!c)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (c->err || p->idle == p->size)
+        redisFree(c);
+    else
+        p->conns[p->idle++] = c;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void cz_redis_pool_free(cz_redis_pool *p) {
+    if (!p)
+        return;
+    for (int i = 0; i < p->idle; i++)
+        redisFree(p->conns[i]);
+    pthread_mutex_destroy(&p->lock);
+    free(p->conns);
+    free(p->url);
+    free(p);
 }
 
 redisReply *cz_redis_script(redisContext *c, const char *script, int nkeys, int argc,

@@ -24,25 +24,28 @@ redisContext *cz_redis_connect(const char *url, int timeout_ms, cz_err *err);
 int cz_redis_ping(redisContext *c, cz_err *err);
 
 /**
- * A connection opened on first use and reopened after a failure, but not
- * before a pause: while Redis is down, callers get NULL at once instead of
- * paying a connect timeout on every request. One thread uses a link.
+ * A pool of connections shared by threads: a thread borrows one for a few
+ * commands and gives it back. Connections open on first need; one that saw
+ * an error is closed when given back. While Redis is unreachable, a connect
+ * is tried at most once a second and borrowing fails at once in between,
+ * so an outage costs callers a flag check, not a timeout each.
  */
-typedef struct cz_redis_link {
-    const char *url;
-    int timeout_ms;   /* for connecting and for each command */
-    redisContext *c;  /* NULL while closed */
-    int64_t retry_at; /* monotonic ms before which no connect is tried */
-} cz_redis_link;
+typedef struct cz_redis_pool cz_redis_pool;
 
-/** @brief The open connection, opening it if the pause is over; NULL while down. */
-redisContext *cz_redis_link_get(cz_redis_link *l);
+/**
+ * @brief A pool for @p url keeping up to @p idle idle connections, each
+ * command bounded by @p timeout_ms. @returns NULL only when out of memory.
+ */
+cz_redis_pool *cz_redis_pool_new(const char *url, int idle, int timeout_ms);
 
-/** @brief Closes a connection that failed a command; the next get waits a second. */
-void cz_redis_link_broken(cz_redis_link *l);
+/** @brief A connection, or NULL with @p err filled while Redis is unreachable. */
+redisContext *cz_redis_borrow(cz_redis_pool *p, cz_err *err);
 
-/** @brief Closes the link. */
-void cz_redis_link_close(cz_redis_link *l);
+/** @brief Returns @p c (NULL-safe); a connection that failed is closed instead. */
+void cz_redis_give_back(cz_redis_pool *p, redisContext *c);
+
+/** @brief Closes every idle connection and frees @p p; NULL-safe. */
+void cz_redis_pool_free(cz_redis_pool *p);
 
 /**
  * @brief Runs a Lua @p script by EVALSHA (its SHA-1 computed here), loading it

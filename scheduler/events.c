@@ -103,13 +103,14 @@ static int apply_one(PGconn *db, batch *b, int i, const cz_apply_policy *policy)
  * After the commit: every job that moved, and every identical job that an
  * ended one completed, is announced on pub/sub, so live streams read it. */
 typedef struct notices {
-    cz_redis_link link;
+    cz_redis_pool *redis;
     cJSON *jobs; /* ids to announce once the batch is committed */
 } notices;
 
 static void prepare(notices *n, PGconn *db, const batch *b, const cz_config *cfg) {
     n->jobs = cJSON_CreateArray();
-    redisContext *rc = cz_redis_link_get(&n->link);
+    cz_err err;
+    redisContext *rc = cz_redis_borrow(n->redis, &err);
     cJSON *ended = cJSON_CreateArray();
     for (int i = 0; i < b->n; i++) {
         const cz_event *ev = &b->events[i];
@@ -127,16 +128,17 @@ static void prepare(notices *n, PGconn *db, const batch *b, const cz_config *cfg
         if (dropped > 0)
             cz_log_info("model %s is now version %s: %ld older prompt-cache entries dropped", model,
                         version, dropped);
-        if (dropped < 0) {
-            cz_redis_link_broken(&n->link);
+        if (dropped < 0) { // the connection failed: no more Redis for this batch
+            cz_redis_give_back(n->redis, rc);
             rc = NULL;
         }
     }
     char *list = cJSON_GetArraySize(ended) ? cJSON_PrintUnformatted(ended) : NULL;
     cJSON_Delete(ended);
-    if (!list)
+    if (!list) {
+        cz_redis_give_back(n->redis, rc);
         return;
-    cz_err err;
+    }
     const char *p[] = {list};
     PGresult *r = cz_db_query(
         db,
@@ -156,7 +158,7 @@ static void prepare(notices *n, PGconn *db, const batch *b, const cz_config *cfg
         if (rc && !strcmp(PQgetvalue(r, i, 1), "t") &&
             cz_cache_store(rc, PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 2), id,
                            cfg->cache_ttl_s, cfg->cache_max_entries) < 0) {
-            cz_redis_link_broken(&n->link);
+            cz_redis_give_back(n->redis, rc);
             rc = NULL;
         }
         // The followers this job completed, space-separated.
@@ -166,10 +168,12 @@ static void prepare(notices *n, PGconn *db, const batch *b, const cz_config *cfg
             cJSON_AddItemToArray(n->jobs, cJSON_CreateString(follower));
     }
     PQclear(r);
+    cz_redis_give_back(n->redis, rc);
 }
 
 static void announce(notices *n) {
-    redisContext *rc = cz_redis_link_get(&n->link);
+    cz_err err;
+    redisContext *rc = cz_redis_borrow(n->redis, &err);
     int pending = 0;
     const cJSON *id;
     cJSON_ArrayForEach(id, n->jobs) {
@@ -179,12 +183,11 @@ static void announce(notices *n) {
     }
     for (; rc && pending > 0; pending--) {
         redisReply *r = NULL;
-        if (redisGetReply(rc, (void **)&r) != REDIS_OK) {
-            cz_redis_link_broken(&n->link);
-            break;
-        }
+        if (redisGetReply(rc, (void **)&r) != REDIS_OK)
+            break; // the pool closes a connection that failed
         freeReplyObject(r);
     }
+    cz_redis_give_back(n->redis, rc);
     cJSON_Delete(n->jobs);
     n->jobs = NULL;
 }
@@ -245,8 +248,8 @@ void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
         return;
     }
     cz_apply_policy policy = {cfg->lease_s, cfg->retry_base_ms, cfg->retry_cap_ms};
-    notices notes = {.link = {.url = cfg->redis_url, .timeout_ms = 200}};
-    batch *b = calloc(1, sizeof *b);
+    notices notes = {.redis = cz_redis_pool_new(cfg->redis_url, 1, 200)};
+    batch *b = notes.redis ? calloc(1, sizeof *b) : NULL;
     PGconn *db = NULL;
     while (b && !atomic_load(stop)) {
         batch_fill(rk, b);
@@ -276,7 +279,7 @@ void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
         batch_clear(b);
     }
     free(b);
-    cz_redis_link_close(&notes.link);
+    cz_redis_pool_free(notes.redis);
     rd_kafka_consumer_close(rk); /* commits the stored offsets */
     rd_kafka_destroy(rk);
     PQfinish(db);

@@ -11,7 +11,7 @@ set -euo pipefail
 
 PACKAGES=(
     # build and test toolchain
-    build-essential pkg-config clang clang-format libcmocka-dev
+    build-essential pkg-config clang clang-format libcmocka-dev libclang-rt-14-dev
     # client libraries the C code links against
     libpq-dev librdkafka-dev libhiredis-dev libcjson-dev libmicrohttpd-dev
     libcurl4-openssl-dev libssl-dev
@@ -20,8 +20,8 @@ PACKAGES=(
     libfluidsynth-dev fluid-soundfont-gm ffmpeg
     # the services of the local stack
     postgresql-15 postgresql-contrib redis-server openjdk-17-jre-headless maven
-    # tools used by the scripts and the tests
-    curl python3
+    # tools used by the scripts and the tests (pip: schemathesis, see below)
+    curl python3 python3-yaml python3-pip
     # make bench baselines and independent meters for tests
     wrk fluidsynth aubio-tools
 )
@@ -52,6 +52,15 @@ if ((${#missing[@]})); then
     log "installing: ${missing[*]}"
     run_apt update -q
     run_apt install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Python test tools that Debian does not package (tests/requirements.txt),
+# installed with the same python3 that runs pytest. Debian's own Python
+# refuses pip outside a virtualenv (PEP 668) unless told otherwise.
+if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
+    log "installing Python test tools: $(tr '\n' ' ' <"$CADENZA_REPO_ROOT/tests/requirements.txt")"
+    python3 -m pip install -q -r "$CADENZA_REPO_ROOT/tests/requirements.txt" 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages -r "$CADENZA_REPO_ROOT/tests/requirements.txt"
 fi
 
 "$CADENZA_LOCAL_DIR/kafka.sh" fetch

@@ -37,7 +37,8 @@ def psql(sql):
 def new_key():
     tenant = f"bench-{os.getpid()}-{int(time.time() * 1000)}"
     key = subprocess.run([str(ROOT / "bin/cadenzactl"), "keys", "create", "--tenant", tenant,
-                          "--role", "submitter"], env=dict(os.environ, **ENV), check=True,
+                          "--role", "submitter", "--rate-per-s", "100000", "--burst", "100000"],
+                         env=dict(os.environ, **ENV), check=True,
                          capture_output=True, text=True).stdout.strip()
     return tenant, key
 

@@ -237,6 +237,65 @@ static void test_cache_key(void **state) {
     expect_error("{\"prompt\":\"a\",\"cache\":\"yes\"}", 422, "invalid-field", "cache");
 }
 
+static void expect_error_n(const char *body, size_t len, int status, const char *type,
+                           const char *field) {
+    cz_request r;
+    cz_request_error e;
+    assert_int_equal(cz_request_parse(body, len, 42, &r, &e), -1);
+    assert_int_equal(e.status, status);
+    assert_string_equal(e.type, type);
+    assert_string_equal(e.field, field);
+}
+
+static void test_encoding_and_bytes(void **state) {
+    (void)state;
+    /* A raw NUL byte inside a string, and one after the value. */
+    static const char nul_inside[] = "{\"prompt\":\"a\0b\"}", nul_after[] = "{\"prompt\":\"ab\"}\0";
+    expect_error_n(nul_inside, sizeof nul_inside - 1, 400, "malformed-json", "");
+    expect_error_n(nul_after, sizeof nul_after, 400, "malformed-json", "");
+    /* Invalid UTF-8 anywhere is named by its path, keys included. */
+    expect_error("{\"prompt\":\"caf\xc3\"}", 422, "invalid-field", "prompt");
+    expect_error("{\"prompt\":\"x\",\"metadata\":{\"a\":[\"ok\",\"\xff\"]}}", 422, "invalid-field",
+                 "metadata.a[1]");
+    expect_error("{\"prompt\":\"x\",\"metadata\":{\"\xed\xa0\x80\":1}}", 422, "invalid-field",
+                 "metadata");
+    expect_error("{\"\xc0\xaf\":1}", 422, "invalid-field", "");
+    /* An unknown field's name is reported whole, or cut between characters. */
+    char body[200];
+    snprintf(body, sizeof body, "{\"prompt\":\"x\",\"%s\":1}",
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9");
+    cz_request r;
+    cz_request_error e;
+    assert_int_equal(parse(body, &r, &e), -1);
+    assert_string_equal(e.type, "unknown-field");
+    assert_int_equal(strlen(e.field), 60);
+    /* Deep metadata, huge and non-finite numbers, zero and negative durations. */
+    expect_error("{\"prompt\":\"x\",\"metadata\":{\"a\":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}}", 422,
+                 "invalid-field", "metadata");
+    expect_error("{\"prompt\":\"x\",\"duration_s\":1e999}", 422, "invalid-field", "duration_s");
+    expect_error("{\"prompt\":\"x\",\"seed\":18446744073709551616}", 422, "invalid-field", "seed");
+    expect_error("{\"prompt\":\"x\",\"duration_s\":0}", 422, "invalid-field", "duration_s");
+    expect_error("{\"prompt\":\"x\",\"duration_s\":-5}", 422, "invalid-field", "duration_s");
+    expect_error("{\"prompt\":\"x\",\"duration_s\":\"30\"}", 422, "invalid-field", "duration_s");
+}
+
+static void test_idempotency_keys(void **state) {
+    (void)state;
+    assert_true(cz_request_idempotency_key_valid("order-17/retry 2"));
+    assert_false(cz_request_idempotency_key_valid(""));
+    assert_false(cz_request_idempotency_key_valid("tab\there"));
+    assert_false(cz_request_idempotency_key_valid("caf\xc3\xa9"));
+    char long_key[300];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    assert_false(cz_request_idempotency_key_valid(long_key));
+    long_key[255] = '\0';
+    assert_true(cz_request_idempotency_key_valid(long_key));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_request_gets_defaults),
@@ -248,6 +307,8 @@ int main(void) {
         cmocka_unit_test(test_controls_and_ignored),
         cmocka_unit_test(test_http_model),
         cmocka_unit_test(test_cache_key),
+        cmocka_unit_test(test_encoding_and_bytes),
+        cmocka_unit_test(test_idempotency_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

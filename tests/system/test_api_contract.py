@@ -1,0 +1,89 @@
+"""The API keeps its published contract: GET /openapi.json is
+api/openapi.yaml, and schemathesis, driving every operation with generated
+valid and invalid requests (and stateful sequences through the links it
+infers), finds no server error and no response that breaks the document.
+
+It runs as a tenant with a 3-minute monthly quota, so the jobs it manages
+to create stay few and short, and cancels them afterwards."""
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import yaml
+
+from conftest import ROOT, Api
+
+CHECKS = ",".join([
+    "not_a_server_error", "status_code_conformance", "content_type_conformance",
+    "response_headers_conformance", "response_schema_conformance", "negative_data_rejection",
+])
+
+
+def test_served_document_is_the_yaml(anon_api):
+    s, h, data = anon_api.request("GET", "/openapi.json", key=None)
+    assert s == 200 and h["Content-Type"] == "application/json"
+    served = json.loads(data)
+    with open(ROOT / "api/openapi.yaml", encoding="utf-8") as f:
+        assert served == yaml.safe_load(f)
+    assert served["openapi"].startswith("3.1")
+
+
+def test_every_route_is_documented(anon_api):
+    served = json.loads(anon_api.request("GET", "/openapi.json", key=None)[2])
+    documented = {(m.upper(), p) for p, ops in served["paths"].items() for m in ops}
+    server_c = (ROOT / "api/server.c").read_text()
+    table = server_c[server_c.index("} routes[] = {"):]
+    table = table[:table.index("};")]
+    routed = set()
+    for line in table.splitlines():
+        parts = [p.strip().strip('"') for p in line.strip().strip("{},").split(",")]
+        if len(parts) == 4 and parts[0] in ("GET", "POST", "PUT", "DELETE"):
+            routed.add((parts[0], parts[1]))
+    assert routed and routed == documented
+
+
+def schemathesis(env, tmp_path, key, *select):
+    """schemathesis against the live API with @p key; @returns its stdout+stderr tail."""
+    exe = shutil.which("schemathesis") or shutil.which("st")
+    assert exe, "schemathesis is missing: deploy/local/install-deps.sh installs it"
+    # The coverage phase is left out: with this Python, hypothesis crashes
+    # inside it while describing a filter (a tool bug, not an API answer).
+    cmd = [exe, "run", f"{env['CADENZA_API_URL']}/openapi.json",
+           "-H", f"Authorization: Bearer {key}", "--checks", CHECKS,
+           "--phases", "examples,fuzzing,stateful", "--max-examples", "60", "--workers", "2",
+           "--seed", "20261121", "--generation-database", "none", "--no-color",
+           "--request-timeout", "30", "--report", "junit",
+           "--report-junit-path", str(tmp_path / "schemathesis.xml"), *select]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env=dict(os.environ, SCHEMATHESIS_HOOKS=""))
+    tail = run.stdout[-6000:] + run.stderr[-2000:]
+    assert run.returncode == 0, tail
+    assert "No issues found" in run.stdout, tail
+
+
+def test_schemathesis_finds_nothing(env, cli, tmp_path):
+    tenant = f"t-schemathesis-{uuid.uuid4().hex[:8]}"
+    key = cli("keys", "create", "--tenant", tenant, "--role", "submitter",
+              "--rate-per-s", "10000", "--burst", "10000").stdout.strip()
+    cli("quota", "set", "--tenant", tenant, "--minutes", "3")
+    try:
+        # Everything a submitter may call (the operators' endpoint below).
+        schemathesis(env, tmp_path, key, "--exclude-operation-id", "getCacheStats")
+    finally:
+        api = Api(env["CADENZA_API_URL"], key)
+        cursor = ""
+        while True:
+            s, _, page = api.json("GET", f"/v1/jobs?limit=100{cursor}")
+            for job in page["data"] if s == 200 else []:
+                api.request("POST", f"/v1/jobs/{job['id']}/cancel")
+            if s != 200 or not page["has_more"]:
+                break
+            cursor = f"&cursor={page['next_cursor']}"
+
+
+def test_schemathesis_on_the_operators_endpoints(env, cli, tmp_path):
+    key = cli("keys", "create", "--tenant", f"t-ops-{uuid.uuid4().hex[:8]}", "--role",
+              "operator", "--rate-per-s", "10000", "--burst", "10000").stdout.strip()
+    schemathesis(env, tmp_path, key, "--include-operation-id", "getCacheStats")
