@@ -1,9 +1,10 @@
--- wrk script: POST /v1/jobs with a small valid request, then print the
--- figures run.sh reads (one "key value" per line after a marker).
+-- wrk script: POST /v1/jobs with a small valid request (or the body in
+-- CADENZA_BENCH_BODY), then print the figures the bench scripts read (one
+-- "key value" per line after a marker).
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("CADENZA_API_KEY")
-wrk.body = '{"prompt":"benchmark: short ambient pad","duration_s":5}'
+wrk.body = os.getenv("CADENZA_BENCH_BODY") or '{"prompt":"benchmark: short ambient pad","duration_s":5}'
 
 function done(summary, latency, requests)
     local seconds = summary.duration / 1e6
