@@ -12,12 +12,14 @@
 #include "../common/config.h"
 #include "../common/db.h"
 #include "../common/db_keys.h"
+#include "../common/netguard.h"
 
 /** What every handler can reach; created in main, read-only afterwards. */
 typedef struct cz_api {
     const cz_config *cfg;
     cz_db_pool *db;
     rd_kafka_t *kafka; /* for readiness checks only: jobs go through the outbox */
+    cz_netguard guard; /* where webhook URLs may point (CADENZA_WEBHOOK_ALLOW) */
 } cz_api;
 
 /** One request in flight. */

@@ -79,6 +79,17 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
     if (cz_request_parse(r->body ? r->body : "", r->body_len, cz_random_seed(), &req, &verr))
         return cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
 
+    /* Where the webhook would go is checked now, so the client learns at
+     * once; the dispatcher checks the address it connects to again. */
+    const char *hook = cz_json_str(cJSON_GetObjectItem(req.canonical, "webhook"), "url");
+    char why[CZ_NETGUARD_WHY];
+    if (hook && cz_netguard_check_url(&api->guard, hook, why, sizeof why)) {
+        char detail[CZ_NETGUARD_WHY + 16];
+        snprintf(detail, sizeof detail, "webhook.url %s", why);
+        cz_request_free(&req);
+        return cz_http_problem(r, 422, "invalid-field", detail, "webhook.url");
+    }
+
     char id[CZ_UUID_LEN], trace[33], traceparent[56];
     cz_uuid7(id);
     cz_trace_id(trace);

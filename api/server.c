@@ -16,6 +16,7 @@
 #include "../common/redis.h"
 #include "jobs.h"
 #include "request.h"
+#include "webhooks.h"
 
 /* ---- health -------------------------------------------------------------- */
 
@@ -90,6 +91,26 @@ static enum MHD_Result route(cz_api *api, cz_http_req *r) {
             return is(r, "GET") ? cz_jobs_audio(api, r, id) : method_not_allowed(r, "GET");
         if (!strcmp(slash, "/cancel"))
             return is(r, "POST") ? cz_jobs_cancel(api, r, id) : method_not_allowed(r, "POST");
+        if (!strcmp(slash, "/deliveries"))
+            return is(r, "GET") ? cz_webhooks_deliveries(api, r, id) : method_not_allowed(r, "GET");
+    }
+    static const char endpoints[] = "/v1/webhook-endpoints", secret[] = "/v1/webhook-secret";
+    if (!strncmp(p, endpoints, sizeof endpoints - 1) &&
+        (!p[sizeof endpoints - 1] || p[sizeof endpoints - 1] == '/'))
+        return cz_webhooks_endpoints(api, r, p + sizeof endpoints - 1);
+    if (!strncmp(p, secret, sizeof secret - 1) &&
+        (!p[sizeof secret - 1] || p[sizeof secret - 1] == '/'))
+        return cz_webhooks_secret(api, r, p + sizeof secret - 1);
+    if (!strncmp(p, "/v1/deliveries/", 15)) {
+        char id[64];
+        const char *rest = p + 15, *slash = strchr(rest, '/');
+        size_t n = slash ? (size_t)(slash - rest) : 0;
+        if (n && n < sizeof id && !strcmp(slash, "/redeliver")) {
+            memcpy(id, rest, n);
+            id[n] = '\0';
+            return is(r, "POST") ? cz_webhooks_redeliver(api, r, id)
+                                 : method_not_allowed(r, "POST");
+        }
     }
     return cz_http_problem(r, 404, "not-found", "no such endpoint", NULL);
 }

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "webhook.h"
+
 const char *cz_env(const char *name, const char *def) {
     const char *v = getenv(name);
     return (v && *v) ? v : def;
@@ -33,4 +35,12 @@ void cz_config_load(cz_config *cfg) {
     cfg->lease_s = cz_env_int("CADENZA_LEASE_S", 120, 2, 86400);
     cfg->retry_base_ms = cz_env_int("CADENZA_RETRY_BASE_MS", 2000, 0, 3600000);
     cfg->retry_cap_ms = cz_env_int("CADENZA_RETRY_CAP_MS", 300000, 0, 86400000);
+    /* Production reaches the public internet only; the local stack adds loopback. */
+    cfg->webhook_allow = cz_env("CADENZA_WEBHOOK_ALLOW", "");
+    cfg->webhook_schedule = cz_env("CADENZA_WEBHOOK_SCHEDULE", CZ_WEBHOOK_DEFAULT_SCHEDULE);
+    cfg->webhook_timeout_s = cz_env_int("CADENZA_WEBHOOK_TIMEOUT_S", 15, 1, 300);
+    cfg->webhook_concurrency = cz_env_int("CADENZA_WEBHOOK_CONCURRENCY", 256, 1, 4096);
+    cfg->webhook_endpoint_concurrency =
+        cz_env_int("CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY", 16, 1, 1024);
+    cfg->webhook_rotation_s = cz_env_int("CADENZA_WEBHOOK_ROTATION_S", 86400, 0, 30 * 86400);
 }

@@ -18,6 +18,13 @@ typedef struct cz_config {
     int lease_s;       /* CADENZA_LEASE_S: how long a running job may go without progress */
     int retry_base_ms; /* CADENZA_RETRY_BASE_MS: the first retry's backoff ceiling */
     int retry_cap_ms;  /* CADENZA_RETRY_CAP_MS: the largest backoff ceiling */
+    /* Webhooks (see common/webhook.h, common/netguard.h, scheduler/webhooks.c). */
+    const char *webhook_allow;        /* CADENZA_WEBHOOK_ALLOW: CIDR blocks beyond the public net */
+    const char *webhook_schedule;     /* CADENZA_WEBHOOK_SCHEDULE: delay before each attempt */
+    int webhook_timeout_s;            /* CADENZA_WEBHOOK_TIMEOUT_S: one attempt, start to end */
+    int webhook_concurrency;          /* CADENZA_WEBHOOK_CONCURRENCY: attempts in flight, overall */
+    int webhook_endpoint_concurrency; /* CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY: per receiver */
+    int webhook_rotation_s; /* CADENZA_WEBHOOK_ROTATION_S: an old secret's life after rotation */
 } cz_config;
 
 /** @brief Fills @p cfg from the environment, with defaults for what is unset. */

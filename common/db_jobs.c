@@ -9,8 +9,10 @@
 #include "db_jobs.h"
 
 #include "db.h"
+#include "db_webhooks.h"
 #include "failure.h"
 #include "ids.h"
+#include "webhook.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -139,6 +141,8 @@ static int apply_progress(PGconn *c, const cz_event *ev, const char *attempt, co
                         "  updated_at = now()"
                         " WHERE id = $1 AND attempt = $2::int AND state = ANY($6::text[])",
                         6, p, err);
+    if (n > 0 && cz_db_webhook_enqueue_tx(c, ev->job_id, "job.progress", err) < 0)
+        return -1;
     return n < 0 ? -1 : n > 0;
 }
 
@@ -296,6 +300,10 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
         return -1;
     if (terminal && record_usage(c, ev->job_id, err))
         return -1;
+    /* Deliveries commit with the change they announce, or not at all. */
+    const char *announce = cz_webhook_event_for_state((cz_job_state)to);
+    if (announce && cz_db_webhook_enqueue_tx(c, ev->job_id, announce, err) < 0)
+        return -1;
     return CZ_APPLY_DONE;
 }
 
@@ -420,8 +428,11 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
     cz_job_event_from_states(CZ_EV_CANCEL, from);
     const char *p[] = {id, tenant, from};
     *json = NULL;
+    if (cz_db_begin(c, err))
+        return -1;
     /* One statement: the state change, its history, its ledger row, and the
-     * generate message if it has not left yet. */
+     * generate message if it has not left yet; then, in the same
+     * transaction, the job.canceled webhooks. */
     PGresult *r = cz_db_query(
         c,
         "WITH j AS ("
@@ -443,14 +454,21 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
         ")"
         "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j",
         3, p, err);
-    if (!r)
-        return -1;
-    if (PQntuples(r)) {
+    if (r && PQntuples(r)) {
         *json = strdup(PQgetvalue(r, 0, 0));
         PQclear(r);
+        if (cz_db_webhook_enqueue_tx(c, id, "job.canceled", err) < 0 || cz_db_commit(c, err)) {
+            cz_db_rollback(c);
+            free(*json);
+            *json = NULL;
+            return -1;
+        }
         return 1;
     }
     PQclear(r);
+    cz_db_rollback(c); /* nothing was written */
+    if (!r)
+        return -1;
     *json = cz_db_job_get(c, tenant, id, err);
     if (!*json)
         return err && err->msg[0] ? -1 : 0;

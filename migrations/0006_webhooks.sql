@@ -1,0 +1,140 @@
+-- Webhooks: tenants' endpoints and signing secrets, deliveries as due rows,
+-- and the log of every attempt. SQL for these tables lives in
+-- common/db_webhooks.c; the dispatcher is scheduler/webhooks.c.
+--
+-- A delivery is one event for one receiver: a tenant endpoint, or the URL
+-- a job named in its request (endpoint_id NULL). It is written in the same
+-- transaction as the job's change of state, with the body it will carry
+-- for good, so a crash can neither lose it nor change what it says. It
+-- stays 'pending' until an attempt succeeds or the schedule is used up;
+-- the dispatcher takes due rows (next_attempt_at <= now()).
+
+-- Endpoints a tenant registers: every job of the tenant, filtered by event.
+CREATE TABLE webhook_endpoints (
+    id                     uuid PRIMARY KEY,
+    tenant_id              text NOT NULL REFERENCES tenants (id),
+    url                    text NOT NULL,
+    description            text NOT NULL DEFAULT '',
+    events                 text[] NOT NULL,
+    secret                 text NOT NULL,     -- whsec_...; the HMAC needs it in clear
+    previous_secret        text,              -- still signs until previous_secret_until
+    previous_secret_until  timestamptz,
+    disabled_at            timestamptz,
+    disabled_reason        text,
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints (tenant_id, created_at);
+
+-- The tenant's default secret: signs deliveries to a job's own webhook.url.
+CREATE TABLE webhook_secrets (
+    tenant_id              text PRIMARY KEY REFERENCES tenants (id),
+    secret                 text NOT NULL,
+    previous_secret        text,
+    previous_secret_until  timestamptz,
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now()
+);
+
+-- Each event of a job that is delivered anywhere gets the next number.
+ALTER TABLE jobs ADD COLUMN webhook_seq int NOT NULL DEFAULT 0;
+
+CREATE TABLE webhook_deliveries (
+    id               uuid PRIMARY KEY,       -- the webhook-id header, on every attempt
+    tenant_id        text NOT NULL REFERENCES tenants (id),
+    job_id           uuid NOT NULL REFERENCES jobs (id),
+    endpoint_id      uuid REFERENCES webhook_endpoints (id),  -- NULL: the job's webhook.url
+    url              text NOT NULL,
+    -- scheme://host:port: the receiver whose concurrency is bounded
+    origin           text NOT NULL GENERATED ALWAYS AS
+                         (lower(substring(url FROM '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]+'))) STORED,
+    event            text NOT NULL,
+    sequence         int NOT NULL,
+    payload          text NOT NULL,          -- the exact bytes every attempt sends
+    state            text NOT NULL DEFAULT 'pending'
+                         CHECK (state IN ('pending', 'succeeded', 'failed')),
+    attempts         int NOT NULL DEFAULT 0, -- made so far, over every round
+    round_start      int NOT NULL DEFAULT 0, -- attempts made before the last redelivery
+    next_attempt_at  timestamptz,            -- due time while pending
+    last_status      int,
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    delivered_at     timestamptz
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+    WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id, sequence);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id)
+    WHERE state = 'pending';
+
+-- Every attempt, as the delivery log shows it.
+CREATE TABLE webhook_attempts (
+    id                bigserial PRIMARY KEY,
+    delivery_id       uuid NOT NULL REFERENCES webhook_deliveries (id),
+    attempt           int NOT NULL,
+    started_at        timestamptz NOT NULL,
+    status            int,            -- HTTP status; NULL when nothing came back
+    latency_ms        int NOT NULL,
+    error             text,
+    response_excerpt  text,
+    next_attempt_at   timestamptz     -- when the next one was scheduled, if any
+);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
+
+-- Wake the dispatcher when deliveries commit (NOTIFY is sent at commit).
+-- Statement triggers fire for statements that insert nothing too; the
+-- transition table lets those stay quiet.
+CREATE FUNCTION webhook_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows) THEN
+        PERFORM pg_notify('cadenza_webhooks', '');
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER webhook_notify AFTER INSERT ON webhook_deliveries
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION webhook_notify();
+
+-- An endpoint as the API shows it (never its secret).
+CREATE FUNCTION cz_webhook_endpoint_json(e webhook_endpoints) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', e.id,
+        'object', 'webhook_endpoint',
+        'url', e.url,
+        'description', e.description,
+        'events', e.events,
+        'enabled', e.disabled_at IS NULL,
+        'disabled_at', cz_ts(e.disabled_at),
+        'disabled_reason', e.disabled_reason,
+        'previous_secret_expires_at',
+            CASE WHEN e.previous_secret_until > now() THEN cz_ts(e.previous_secret_until) END,
+        'created_at', cz_ts(e.created_at),
+        'updated_at', cz_ts(e.updated_at))
+$$;
+
+-- A delivery with its attempts, oldest first.
+CREATE FUNCTION cz_webhook_delivery_json(d webhook_deliveries) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', d.id,
+        'object', 'webhook_delivery',
+        'job_id', d.job_id,
+        'endpoint_id', d.endpoint_id,
+        'url', d.url,
+        'event', d.event,
+        'sequence', d.sequence,
+        'state', d.state,
+        'next_attempt_at', cz_ts(d.next_attempt_at),
+        'last_status', d.last_status,
+        'last_error', d.last_error,
+        'created_at', cz_ts(d.created_at),
+        'delivered_at', cz_ts(d.delivered_at),
+        'attempts', COALESCE((
+            SELECT json_agg(json_build_object(
+                       'attempt', a.attempt, 'at', cz_ts(a.started_at), 'status', a.status,
+                       'latency_ms', a.latency_ms, 'error', a.error,
+                       'response', a.response_excerpt,
+                       'next_attempt_at', cz_ts(a.next_attempt_at)) ORDER BY a.id)
+            FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]'::json))
+$$;

@@ -1,0 +1,617 @@
+/* The webhook dispatcher.
+ *
+ * Deliveries are rows in Postgres, written in the transaction that changed
+ * the job (common/db_webhooks.c), so they exist exactly when the change
+ * does. This thread turns due rows into HTTP requests: it reads the rows
+ * that are due (next_attempt_at <= now), signs each body (Standard
+ * Webhooks, common/webhook.c), sends it with libcurl's multi interface,
+ * and records the attempt: the log row, and the delivery's new state and
+ * due time from the schedule, Retry-After and the status (2xx succeeded,
+ * 410 gone: the endpoint is disabled).
+ *
+ * Nothing marks a row as taken in the database. One dispatcher is active
+ * at a time (an advisory lock, like the outbox relay's; a second scheduler
+ * stands by), and it keeps the ids it is sending, and those it has sent
+ * but not yet recorded, out of its reads. A crash therefore leaves every
+ * unfinished delivery pending and due, and the next active dispatcher
+ * sends it again with the same webhook-id and body: a duplicate at worst,
+ * never a loss. Receivers deduplicate on webhook-id.
+ *
+ * Concurrency is bounded twice: CADENZA_WEBHOOK_CONCURRENCY attempts in
+ * flight overall, and CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY per receiver
+ * (scheme, host and port), so one slow receiver cannot take every slot.
+ * Reads leave out receivers already at their limit.
+ *
+ * Safety: redirects are not followed, only http and https are spoken, no
+ * proxy from the environment is used, and every connection's address is
+ * checked by the address guard (common/netguard.h) in curl's open-socket
+ * callback, so the address actually connected to is the one judged. Each
+ * attempt ends after CADENZA_WEBHOOK_TIMEOUT_S (15 s) at most.
+ *
+ * Wake-ups: a trigger NOTIFYs cadenza_webhooks when deliveries commit and
+ * the connection's socket is one of the descriptors curl_multi_poll()
+ * watches, so a new delivery goes out within a millisecond or two of the
+ * job's commit; retries are read when their time comes (the dispatcher
+ * knows the earliest it scheduled), and a one-second poll catches the rest. */
+#include "webhooks.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/clock.h"
+#include "../common/db.h"
+#include "../common/db_webhooks.h"
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "../common/netguard.h"
+#include "../common/webhook.h"
+
+#define WEBHOOK_LOCK "7410003"
+#define POLL_MS 1000
+#define EXCERPT_MAX 512
+/* Finished attempts held while Postgres cannot take them; no new ones start
+ * beyond this. */
+#define UNRECORDED_MAX 4096
+#define STOP_GRACE_MS 2000
+
+typedef struct transfer {
+    CURL *easy;
+    struct curl_slist *headers;
+    const cz_netguard *guard;
+    char id[CZ_UUID_LEN];
+    char job_id[CZ_UUID_LEN];
+    char *origin;
+    char *payload;
+    int attempt; /* over the delivery's whole life */
+    int tries;   /* since its creation or last redelivery: the schedule's index */
+    char started_at[CZ_RFC3339_LEN];
+    int64_t started_us;
+    char refused[CZ_NETGUARD_WHY]; /* set when the guard refused an address */
+    char excerpt[EXCERPT_MAX + 1];
+    size_t excerpt_len;
+    char errbuf[CURL_ERROR_SIZE];
+} transfer;
+
+typedef struct receiver {
+    char *origin;
+    int n;
+} receiver;
+
+struct cz_webhooks {
+    const cz_config *cfg;
+    cz_netguard guard;
+    cz_webhook_schedule schedule;
+    PGconn *db;
+    bool leader;
+    int64_t next_lead_ms;
+    CURLM *multi;
+    transfer **active;
+    int n_active;
+    receiver *receivers; /* receivers with attempts in flight */
+    int n_receivers;
+    cJSON *unrecorded; /* finished attempts not yet in Postgres */
+    bool read_due;
+    int64_t next_read_ms;
+};
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+cz_webhooks *cz_webhooks_new(const cz_config *cfg, cz_err *err) {
+    cz_webhooks *w = calloc(1, sizeof *w);
+    if (!w) {
+        cz_err_set(err, "out of memory");
+        return NULL;
+    }
+    w->cfg = cfg;
+    if (cz_netguard_parse(cfg->webhook_allow, &w->guard, err) ||
+        cz_webhook_schedule_parse(cfg->webhook_schedule, &w->schedule, err)) {
+        free(w);
+        return NULL;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(w->multi = curl_multi_init())) {
+        cz_err_set(err, "cannot initialise libcurl");
+        free(w);
+        return NULL;
+    }
+    /* Keep a connection per slot for reuse: receivers see keep-alive. */
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)cfg->webhook_concurrency);
+    w->active = calloc((size_t)cfg->webhook_concurrency, sizeof *w->active);
+    w->receivers = calloc((size_t)cfg->webhook_concurrency, sizeof *w->receivers);
+    w->unrecorded = cJSON_CreateArray();
+    if (!w->active || !w->receivers || !w->unrecorded) {
+        cz_webhooks_free(w);
+        cz_err_set(err, "out of memory");
+        return NULL;
+    }
+    return w;
+}
+
+void cz_webhooks_free(cz_webhooks *w) {
+    if (!w)
+        return;
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
+    free(w->active);
+    free(w->receivers);
+    cJSON_Delete(w->unrecorded);
+    PQfinish(w->db);
+    free(w);
+}
+
+/* ---- receivers: concurrency per scheme://host:port ------------------------------ */
+
+static receiver *receiver_find(cz_webhooks *w, const char *origin) {
+    for (int i = 0; i < w->n_receivers; i++)
+        if (!strcmp(w->receivers[i].origin, origin))
+            return &w->receivers[i];
+    return NULL;
+}
+
+static int receiver_load(cz_webhooks *w, const char *origin) {
+    receiver *r = receiver_find(w, origin);
+    return r ? r->n : 0;
+}
+
+/* n_receivers never exceeds n_active, which never exceeds the array's size. */
+static void receiver_add(cz_webhooks *w, const char *origin, int delta) {
+    receiver *r = receiver_find(w, origin);
+    if (!r && delta > 0) {
+        r = &w->receivers[w->n_receivers++];
+        r->origin = strdup(origin);
+        r->n = 0;
+        if (!r->origin)
+            abort(); /* cannot account for concurrency: stop rather than overrun */
+    }
+    if (!r)
+        return;
+    r->n += delta;
+    if (r->n <= 0) {
+        free(r->origin);
+        *r = w->receivers[--w->n_receivers];
+    }
+}
+
+/* ---- Postgres array literals ------------------------------------------------------ */
+
+/* Appends @p s to the array literal being built, quoted. */
+static void literal_add(char **buf, size_t *len, size_t *cap, const char *s) {
+    size_t need = *len + 2 * strlen(s) + 4;
+    if (need > *cap) {
+        size_t cap2 = need * 2;
+        char *b = realloc(*buf, cap2);
+        if (!b)
+            abort();
+        *buf = b;
+        *cap = cap2;
+    }
+    char *o = *buf + *len;
+    if (*len > 1)
+        *o++ = ',';
+    *o++ = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o++ = '"';
+    *len = (size_t)(o - *buf);
+}
+
+static char *literal_open(size_t *len, size_t *cap) {
+    *cap = 256;
+    char *b = malloc(*cap);
+    if (!b)
+        abort();
+    b[0] = '{';
+    *len = 1;
+    return b;
+}
+
+static char *literal_close(char *b, size_t len) {
+    b[len] = '}';
+    b[len + 1] = '\0';
+    return b;
+}
+
+/* The deliveries not to read again: in flight, or finished but unrecorded. */
+static char *busy_ids(cz_webhooks *w) {
+    size_t len, cap;
+    char *b = literal_open(&len, &cap);
+    for (int i = 0; i < w->n_active; i++)
+        literal_add(&b, &len, &cap, w->active[i]->id);
+    const cJSON *a;
+    cJSON_ArrayForEach(a, w->unrecorded) {
+        literal_add(&b, &len, &cap, cJSON_GetObjectItem(a, "id")->valuestring);
+    }
+    return literal_close(b, len);
+}
+
+static char *saturated_receivers(cz_webhooks *w) {
+    size_t len, cap;
+    char *b = literal_open(&len, &cap);
+    for (int i = 0; i < w->n_receivers; i++)
+        if (w->receivers[i].n >= w->cfg->webhook_endpoint_concurrency)
+            literal_add(&b, &len, &cap, w->receivers[i].origin);
+    return literal_close(b, len);
+}
+
+/* ---- one attempt ------------------------------------------------------------------ */
+
+/* curl calls this for every connection it opens: the address is the one it
+ * is about to connect to, after resolution, so the guard judges exactly
+ * what is reached. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
+                                 struct curl_sockaddr *address) {
+    transfer *t = clientp;
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKET_BAD;
+    if (!cz_netguard_allows(t->guard, &address->addr, t->refused, sizeof t->refused))
+        return CURL_SOCKET_BAD;
+    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+/* Keeps the start of the response for the log; reads and drops the rest so
+ * the connection can be reused. */
+static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
+    transfer *t = userdata;
+    size_t len = size * n, room = EXCERPT_MAX - t->excerpt_len;
+    size_t take = len < room ? len : room;
+    memcpy(t->excerpt + t->excerpt_len, data, take);
+    t->excerpt_len += take;
+    return len;
+}
+
+static void transfer_free(transfer *t) {
+    if (!t)
+        return;
+    if (t->easy)
+        curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    free(t->origin);
+    free(t->payload);
+    free(t);
+}
+
+/* The signature header: one signature per live secret (two while a
+ * rotation's old secret still signs). */
+static int signature_header(const char *secret, const char *previous, const char *id, long long ts,
+                            const char *body, char *out, size_t n) {
+    char a[CZ_WEBHOOK_SIG_LEN], b[CZ_WEBHOOK_SIG_LEN];
+    if (cz_webhook_sign(secret, id, ts, body, strlen(body), a))
+        return -1;
+    if (previous && *previous && cz_webhook_sign(previous, id, ts, body, strlen(body), b) == 0)
+        snprintf(out, n, "webhook-signature: %s %s", a, b);
+    else
+        snprintf(out, n, "webhook-signature: %s", a);
+    return 0;
+}
+
+static int add_header(transfer *t, const char *line) {
+    struct curl_slist *l = curl_slist_append(t->headers, line);
+    if (!l)
+        return -1;
+    t->headers = l;
+    return 0;
+}
+
+/* Turns due row @p i of @p res into a running transfer.
+ * @returns 0, or -1 when it could not be started (logged; it stays due). */
+static int transfer_start(cz_webhooks *w, PGresult *res, int i) {
+    transfer *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    t->guard = &w->guard;
+    snprintf(t->id, sizeof t->id, "%s", PQgetvalue(res, i, 0));
+    snprintf(t->job_id, sizeof t->job_id, "%s", PQgetvalue(res, i, 8));
+    t->origin = strdup(PQgetvalue(res, i, 2));
+    t->payload = strdup(PQgetvalue(res, i, 3));
+    int attempts = atoi(PQgetvalue(res, i, 4)), round_start = atoi(PQgetvalue(res, i, 5));
+    t->attempt = attempts + 1;
+    t->tries = attempts - round_start + 1;
+    const char *secret = PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6);
+    const char *previous = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
+
+    long long ts = (long long)time(NULL);
+    char line[160], sig[2 * CZ_WEBHOOK_SIG_LEN + 32];
+    bool ok = t->origin && t->payload && secret && (t->easy = curl_easy_init()) &&
+              signature_header(secret, previous, t->id, ts, t->payload, sig, sizeof sig) == 0;
+    snprintf(line, sizeof line, "webhook-id: %s", t->id);
+    ok = ok && !add_header(t, line);
+    snprintf(line, sizeof line, "webhook-timestamp: %lld", ts);
+    ok = ok && !add_header(t, line) && !add_header(t, sig) &&
+         !add_header(t, "Content-Type: application/json") &&
+         !add_header(t, "User-Agent: Cadenza-Webhooks/1") && !add_header(t, "Expect:");
+    if (!ok) {
+        cz_log_job(CZ_LOG_ERROR, t->job_id, NULL, "webhook %s: cannot start (%s)", t->id,
+                   secret ? "out of memory or a bad secret" : "no signing secret");
+        transfer_free(t);
+        return -1;
+    }
+    CURL *e = t->easy;
+    long timeout_ms = (long)w->cfg->webhook_timeout_s * 1000;
+    curl_easy_setopt(e, CURLOPT_URL, PQgetvalue(res, i, 1));
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->payload);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(t->payload));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never a proxy from the environment */
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    cz_now_rfc3339(t->started_at);
+    t->started_us = cz_mono_us();
+    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+        transfer_free(t);
+        return -1;
+    }
+    w->active[w->n_active++] = t;
+    receiver_add(w, t->origin, +1);
+    return 0;
+}
+
+/* Replaces bytes that are not printable UTF-8 text with '?', so a binary or
+ * malformed response still fits a text column and a JSON string. */
+static void printable(char *s, size_t len) {
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
+        bool ok = n > 0 && i + n <= len && (c >= 0x20 || c == '\n' || c == '\t') && c != 0x7f;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
+        if (n > 1 && ok && c < 0xc2)
+            ok = false; /* overlong */
+        if (!ok) {
+            s[i++] = '?';
+            continue;
+        }
+        i += n;
+    }
+}
+
+/* A finished attempt: decide what follows and queue the record. */
+static void transfer_done(cz_webhooks *w, transfer *t, CURLcode result) {
+    int64_t latency_ms = (cz_mono_us() - t->started_us + 500) / 1000;
+    long code = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    int status = result == CURLE_OK ? (int)code : 0; /* a cut-short answer is no answer */
+
+    int64_t retry_after = -1;
+    struct curl_header *h = NULL;
+    if (code && curl_easy_header(t->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+        retry_after = cz_webhook_retry_after_ms(h->value, time(NULL));
+
+    char error[CURL_ERROR_SIZE + CZ_NETGUARD_WHY + 64] = "";
+    if (result != CURLE_OK && t->refused[0])
+        snprintf(error, sizeof error, "refused by the address guard: %s", t->refused);
+    else if (result != CURLE_OK)
+        snprintf(error, sizeof error, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(result));
+    else if (status >= 300 && status < 400)
+        snprintf(error, sizeof error, "HTTP %d: redirects are not followed", status);
+    else if (status < 200 || status >= 300)
+        snprintf(error, sizeof error, "HTTP %d", status);
+
+    uint64_t dice;
+    cz_random_bytes(&dice, sizeof dice);
+    int64_t delay = 0;
+    cz_webhook_verdict v =
+        cz_webhook_decide(&w->schedule, t->tries, status, retry_after, dice, &delay);
+    if (v == CZ_WEBHOOK_RETRY) {
+        int64_t due = cz_mono_ms() + delay;
+        if (due < w->next_read_ms)
+            w->next_read_ms = due;
+    }
+    if (v != CZ_WEBHOOK_SUCCEEDED)
+        cz_log_job(CZ_LOG_INFO, t->job_id, NULL, "webhook %s attempt %d: %s; %s", t->id, t->attempt,
+                   error[0] ? error : "failed",
+                   v == CZ_WEBHOOK_RETRY  ? "will retry"
+                   : v == CZ_WEBHOOK_GONE ? "410 Gone: endpoint disabled"
+                                          : "giving up");
+
+    printable(t->excerpt, t->excerpt_len);
+    t->excerpt[t->excerpt_len] = '\0';
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", t->id);
+    cJSON_AddNumberToObject(o, "attempt", t->attempt);
+    cJSON_AddStringToObject(o, "started_at", t->started_at);
+    if (code)
+        cJSON_AddNumberToObject(o, "status", (double)code);
+    else
+        cJSON_AddNullToObject(o, "status");
+    cJSON_AddNumberToObject(o, "latency_ms", (double)latency_ms);
+    if (error[0])
+        cJSON_AddStringToObject(o, "error", error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    cJSON_AddStringToObject(o, "excerpt", t->excerpt);
+    cJSON_AddStringToObject(o, "state", cz_webhook_verdict_state(v));
+    cJSON_AddNumberToObject(o, "delay_ms", (double)delay);
+    cJSON_AddBoolToObject(o, "gone", v == CZ_WEBHOOK_GONE);
+    cJSON_AddItemToArray(w->unrecorded, o);
+}
+
+/* Removes @p t from the active set and frees it. */
+static void transfer_drop(cz_webhooks *w, transfer *t) {
+    curl_multi_remove_handle(w->multi, t->easy);
+    receiver_add(w, t->origin, -1);
+    for (int i = 0; i < w->n_active; i++) {
+        if (w->active[i] == t) {
+            w->active[i] = w->active[--w->n_active];
+            break;
+        }
+    }
+    transfer_free(t);
+}
+
+static void reap(cz_webhooks *w) {
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        transfer *t = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        CURLcode result = m->data.result; /* m is invalid once the handle is removed */
+        transfer_done(w, t, result);
+        transfer_drop(w, t);
+    }
+}
+
+/* ---- Postgres: leadership, reads, records ------------------------------------------ */
+
+static bool lead(cz_webhooks *w) {
+    if (w->leader && PQstatus(w->db) == CONNECTION_OK)
+        return true;
+    int64_t now = cz_mono_ms();
+    if (now < w->next_lead_ms)
+        return false;
+    w->next_lead_ms = now + 1000;
+    if (w->leader)
+        cz_log_warn("webhook dispatcher lost its database session; reconnecting");
+    w->leader = false;
+    cz_err err;
+    if (!w->db && !(w->db = cz_db_connect(w->cfg->database_url, &err))) {
+        cz_log_warn("webhooks: %s", err.msg);
+        return false;
+    }
+    if (cz_db_ensure(w->db))
+        return false;
+    PGresult *r =
+        cz_db_query(w->db, "SELECT pg_try_advisory_lock(" WEBHOOK_LOCK ")", 0, NULL, &err);
+    bool locked = r && !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    if (!locked || cz_db_exec(w->db, "LISTEN cadenza_webhooks", 0, NULL, &err) < 0)
+        return false;
+    cz_log_info("webhook dispatcher active (%d in flight at most, %d per receiver)",
+                w->cfg->webhook_concurrency, w->cfg->webhook_endpoint_concurrency);
+    w->leader = true;
+    w->read_due = true; /* deliveries may have waited while nobody dispatched */
+    return true;
+}
+
+/* Writes finished attempts to Postgres; on failure they wait for the next try. */
+static void record(cz_webhooks *w) {
+    if (!cJSON_GetArraySize(w->unrecorded) || !w->db || PQstatus(w->db) != CONNECTION_OK)
+        return;
+    char *json = cJSON_PrintUnformatted(w->unrecorded);
+    cz_err err;
+    if (json && cz_db_webhook_record(w->db, json, &err) == 0) {
+        cJSON_Delete(w->unrecorded);
+        w->unrecorded = cJSON_CreateArray();
+        if (!w->unrecorded)
+            abort();
+    } else {
+        cz_log_warn("recording %d webhook attempts: %s; will retry",
+                    cJSON_GetArraySize(w->unrecorded), json ? err.msg : "out of memory");
+    }
+    free(json);
+}
+
+/* Reads due deliveries and starts them. @returns rows read, -1 on error. */
+static int dispatch(cz_webhooks *w, int limit) {
+    char *ids = busy_ids(w), *full = saturated_receivers(w);
+    cz_err err;
+    PGresult *res = cz_db_webhook_due(w->db, limit, ids, full, &err);
+    free(ids);
+    free(full);
+    if (!res) {
+        cz_log_warn("reading due webhooks: %s", err.msg);
+        return -1;
+    }
+    int n = PQntuples(res);
+    for (int i = 0; i < n && w->n_active < w->cfg->webhook_concurrency; i++) {
+        /* A receiver can fill up within one read; its rest waits. */
+        if (receiver_load(w, PQgetvalue(res, i, 2)) >= w->cfg->webhook_endpoint_concurrency) {
+            w->read_due = true;
+            continue;
+        }
+        transfer_start(w, res, i);
+    }
+    PQclear(res);
+    return n;
+}
+
+static void drain_notifies(cz_webhooks *w) {
+    if (!w->db || PQstatus(w->db) != CONNECTION_OK)
+        return;
+    PQconsumeInput(w->db);
+    PGnotify *n;
+    while ((n = PQnotifies(w->db))) {
+        w->read_due = true;
+        PQfreemem(n);
+    }
+}
+
+/* Waits for curl, a NOTIFY, or @p ms, then moves every transfer along. */
+static void wait_and_perform(cz_webhooks *w, int ms) {
+    struct curl_waitfd fd = {.fd = w->db ? PQsocket(w->db) : -1, .events = CURL_WAIT_POLLIN};
+    bool with_db = w->leader && fd.fd >= 0;
+    curl_multi_poll(w->multi, with_db ? &fd : NULL, with_db ? 1 : 0, ms, NULL);
+    if (with_db)
+        drain_notifies(w);
+    int running;
+    curl_multi_perform(w->multi, &running);
+    reap(w);
+}
+
+/* ---- the loop ------------------------------------------------------------------------ */
+
+void cz_webhooks_run(cz_webhooks *w, atomic_bool *stop) {
+    const int max = w->cfg->webhook_concurrency;
+    while (!atomic_load(stop)) {
+        bool leader = lead(w);
+        record(w);
+        int64_t now = cz_mono_ms();
+        bool room = w->n_active < max && cJSON_GetArraySize(w->unrecorded) < UNRECORDED_MAX;
+        if (leader && room && (w->read_due || now >= w->next_read_ms)) {
+            w->read_due = false;
+            w->next_read_ms = now + POLL_MS;
+            int want = max - w->n_active;
+            if (dispatch(w, want) == want)
+                w->read_due = true; /* more may be waiting */
+            room = w->n_active < max;
+        }
+        int wait = (int)(w->next_read_ms - cz_mono_ms());
+        if (w->read_due && room && leader)
+            wait = 0;
+        else if (!leader && !w->n_active)
+            wait = 200; /* standing by, or Postgres is away */
+        wait = wait < 0 ? 0 : wait > POLL_MS ? POLL_MS : wait;
+        wait_and_perform(w, wait);
+    }
+
+    /* Stop: let attempts in flight finish for a moment, record what ended. */
+    int64_t until = cz_mono_ms() + STOP_GRACE_MS;
+    while (w->n_active && cz_mono_ms() < until)
+        wait_and_perform(w, 50);
+    if (w->n_active)
+        cz_log_warn("webhook dispatcher stopping with %d attempts in flight; they will be sent "
+                    "again",
+                    w->n_active);
+    while (w->n_active)
+        transfer_drop(w, w->active[0]);
+    record(w);
+    if (cJSON_GetArraySize(w->unrecorded))
+        cz_log_warn("%d finished webhook attempts not recorded; they will be sent again",
+                    cJSON_GetArraySize(w->unrecorded));
+}
