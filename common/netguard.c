@@ -95,7 +95,7 @@ static bool embedded4(const unsigned char *a, uint32_t *v4) {
 static cz_addr_class classify6(const unsigned char *a) {
     static const unsigned char zero[16] = {0};
     static const unsigned char one[16] = {[15] = 1};
-    static const unsigned char ec2[16] = {0xfd, 0x00, 0x0e, 0xc2, [15] = 0x54};
+    static const unsigned char ec2[16] = {0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54};
     static const unsigned char nat64_local[16] = {0, 0x64, 0xff, 0x9b, 0, 1};
     static const unsigned char discard[16] = {0x01, 0x00};
     static const unsigned char doc[16] = {0x20, 0x01, 0x0d, 0xb8};
