@@ -430,6 +430,18 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
     *json = NULL;
     if (cz_db_begin(c, err))
         return -1;
+    /* The relay locks an outbox row, then its job (mark published, move to
+     * dispatched); taking the job's unpublished generate message first keeps
+     * the same order here, so a cancel racing the relay waits instead of
+     * deadlocking. A row the relay has just published is skipped. */
+    long locked = cz_db_exec(c,
+                             "SELECT 1 FROM outbox WHERE key = $1::text AND published_at IS NULL"
+                             "   AND topic = 'cadenza.jobs.generate' FOR UPDATE",
+                             1, p, err);
+    if (locked < 0) {
+        cz_db_rollback(c);
+        return -1;
+    }
     /* One statement: the state change, its history, its ledger row, and the
      * generate message if it has not left yet; then, in the same
      * transaction, the job.canceled webhooks. */
