@@ -30,7 +30,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c workers/*.c))
 
 .PHONY: all deps up down run test unit system bench fmt fmt-check clean logs
-all: $(BINS) $(BUILD)/bench/fp_bench
+all: $(BINS) $(BUILD)/bench/fp_bench $(BUILD)/bench/wh_receiver $(BUILD)/bench/wh_events
 
 # Benchmark drivers written in C link common/ like the binaries do.
 $(BUILD)/bench/%: tests/bench/%.c $(COMMON)

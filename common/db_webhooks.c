@@ -270,6 +270,16 @@ PGresult *cz_db_webhook_due(PGconn *c, int limit, const char *exclude_ids,
     char lim[12];
     snprintf(lim, sizeof lim, "%d", limit);
     const char *p[] = {lim, exclude_ids, exclude_origins};
+    return cz_db_query(c,
+                       "SELECT d.id, d.origin FROM webhook_deliveries d"
+                       " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
+                       "   AND d.id <> ALL ($2::uuid[]) AND d.origin <> ALL ($3::text[])"
+                       " ORDER BY d.next_attempt_at LIMIT $1::int",
+                       3, p, err);
+}
+
+PGresult *cz_db_webhook_load(PGconn *c, const char *ids, cz_err *err) {
+    const char *p[] = {ids};
     return cz_db_query(
         c,
         "SELECT d.id, d.url, d.origin, d.payload, d.attempts, d.round_start,"
@@ -282,16 +292,15 @@ PGresult *cz_db_webhook_due(PGconn *c, int limit, const char *exclude_ids,
         "  FROM webhook_deliveries d"
         "  LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id"
         "  LEFT JOIN webhook_secrets s ON d.endpoint_id IS NULL AND s.tenant_id = d.tenant_id"
-        " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
-        "   AND d.id <> ALL ($2::uuid[]) AND d.origin <> ALL ($3::text[])"
+        " WHERE d.id = ANY ($1::uuid[]) AND d.state = 'pending'"
         "   AND (d.endpoint_id IS NULL OR e.disabled_at IS NULL)"
-        " ORDER BY d.next_attempt_at LIMIT $1::int",
-        3, p, err);
+        " ORDER BY d.next_attempt_at",
+        1, p, err);
 }
 
-int cz_db_webhook_record(PGconn *c, const char *attempts_json, cz_err *err) {
+int cz_db_webhook_record_send(PGconn *c, const char *attempts_json, cz_err *err) {
     const char *p[] = {attempts_json};
-    long n = cz_db_exec(
+    int sent = PQsendQueryParams(
         c,
         "WITH r AS ("
         "  SELECT * FROM jsonb_to_recordset($1::jsonb)"
@@ -318,16 +327,41 @@ int cz_db_webhook_record(PGconn *c, const char *attempts_json, cz_err *err) {
         "         disabled_reason = 'the receiver answered 410 Gone'"
         "   WHERE e.id IN (SELECT endpoint_id FROM d WHERE gone) AND e.disabled_at IS NULL"
         "  RETURNING e.id"
+        /* Driven from the (nearly always empty) gone sets, so a large
+         * backlog of pending rows is never scanned. */
         "), x AS ("
         "  UPDATE webhook_deliveries o SET state = 'failed', next_attempt_at = NULL,"
         "         last_error = 'not attempted: the receiver answered 410 Gone earlier',"
         "         updated_at = now()"
-        "   WHERE o.state = 'pending' AND o.id NOT IN (SELECT id FROM r)"
-        "     AND (o.endpoint_id IN (SELECT id FROM g)"
-        "          OR (o.endpoint_id IS NULL AND o.job_id IN ("
-        "                SELECT job_id FROM d WHERE gone AND endpoint_id IS NULL)))"
+        "    FROM g WHERE o.endpoint_id = g.id AND o.state = 'pending'"
+        "     AND o.id NOT IN (SELECT id FROM r)"
+        "), y AS ("
+        "  UPDATE webhook_deliveries o SET state = 'failed', next_attempt_at = NULL,"
+        "         last_error = 'not attempted: the receiver answered 410 Gone earlier',"
+        "         updated_at = now()"
+        "    FROM (SELECT DISTINCT job_id FROM d WHERE gone AND endpoint_id IS NULL) k"
+        "   WHERE o.job_id = k.job_id AND o.endpoint_id IS NULL AND o.state = 'pending'"
+        "     AND o.id NOT IN (SELECT id FROM r)"
         ")"
         "SELECT count(*) FROM d",
-        1, p, err);
-    return n < 0 ? -1 : 0;
+        1, NULL, p, NULL, NULL, 0);
+    if (!sent)
+        return cz_err_set(err, "database: %s", PQerrorMessage(c));
+    return 0;
+}
+
+int cz_db_webhook_record_result(PGconn *c, bool block, cz_err *err) {
+    if (!block && (!PQconsumeInput(c) || PQisBusy(c))) {
+        if (PQstatus(c) != CONNECTION_OK)
+            return cz_err_set(err, "database: %s", PQerrorMessage(c));
+        return 0;
+    }
+    int rc = 1;
+    PGresult *r;
+    while ((r = PQgetResult(c))) {
+        if (PQresultStatus(r) != PGRES_TUPLES_OK && rc == 1)
+            rc = cz_err_set(err, "database: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    return rc;
 }

@@ -112,13 +112,21 @@ int cz_db_webhook_redeliver(PGconn *c, const char *tenant, const char *id, char 
  * @brief Up to @p limit due deliveries, oldest due first, leaving out the ids
  * in the uuid[] literal @p exclude_ids (in flight, or done but not yet
  * recorded) and the receivers in the text[] literal @p exclude_origins
- * (at their concurrency limit). Columns: id, url, origin, payload,
- * attempts, round_start, secret, previous secret (NULL outside a rotation
- * window), job_id.
+ * (at their concurrency limit). Columns: id, origin. Narrow on purpose:
+ * the dispatcher picks what it can start, then loads only those.
  * @returns the result (PQclear it), or NULL with @p err filled.
  */
 PGresult *cz_db_webhook_due(PGconn *c, int limit, const char *exclude_ids,
                             const char *exclude_origins, cz_err *err);
+
+/**
+ * @brief The deliveries in the uuid[] literal @p ids that are still pending
+ * and whose endpoint (if any) is enabled, ready to send. Columns: id, url,
+ * origin, payload, attempts, round_start, secret, previous secret (NULL
+ * outside a rotation window), job_id.
+ * @returns the result (PQclear it), or NULL with @p err filled.
+ */
+PGresult *cz_db_webhook_load(PGconn *c, const char *ids, cz_err *err);
 
 /**
  * @brief Records finished attempts, given as a JSON array of objects {id,
@@ -127,9 +135,19 @@ PGresult *cz_db_webhook_due(PGconn *c, int limit, const char *exclude_ids,
  * the attempt log, and its delivery (if still pending) takes the new state
  * and due time. A "gone" attempt (410) disables its endpoint, or for a
  * job's own URL stops that job's deliveries to it, and fails what was
- * still pending for it. One statement, one transaction.
- * @returns 0, or -1 with @p err filled.
+ * still pending for it. One statement, one transaction. Sent without
+ * waiting for the answer: collect it with cz_db_webhook_record_result().
+ * @returns 0 when sent, or -1 with @p err filled.
  */
-int cz_db_webhook_record(PGconn *c, const char *attempts_json, cz_err *err);
+int cz_db_webhook_record_send(PGconn *c, const char *attempts_json, cz_err *err);
+
+/**
+ * @brief The answer to cz_db_webhook_record_send(); with @p block false it
+ * only looks (call it when the connection's socket is readable, or now and
+ * then).
+ * @returns 1 recorded, 0 not answered yet, -1 failed with @p err filled
+ * (nothing was recorded).
+ */
+int cz_db_webhook_record_result(PGconn *c, bool block, cz_err *err);
 
 #endif

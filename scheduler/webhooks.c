@@ -61,6 +61,13 @@
  * beyond this. */
 #define UNRECORDED_MAX 4096
 #define STOP_GRACE_MS 2000
+/* Finished attempts are written together, on a second connection and
+ * without waiting for the answer, so sending never waits on a commit: a
+ * batch goes when the one before it is committed and RECORD_EVERY_MS have
+ * passed or RECORD_BATCH attempts have gathered. A delivery is out
+ * already; only its log line and state wait. */
+#define RECORD_EVERY_MS 10
+#define RECORD_BATCH 128
 
 typedef struct transfer {
     CURL *easy;
@@ -97,7 +104,10 @@ struct cz_webhooks {
     int n_active;
     receiver *receivers; /* receivers with attempts in flight */
     int n_receivers;
-    cJSON *unrecorded; /* finished attempts not yet in Postgres */
+    PGconn *record_db;
+    cJSON *unrecorded; /* finished attempts not yet sent to Postgres */
+    int64_t unrecorded_since_ms;
+    cJSON *recording; /* the batch sent and not yet committed, or NULL */
     bool read_due;
     int64_t next_read_ms;
 };
@@ -142,7 +152,9 @@ void cz_webhooks_free(cz_webhooks *w) {
     free(w->active);
     free(w->receivers);
     cJSON_Delete(w->unrecorded);
+    cJSON_Delete(w->recording);
     PQfinish(w->db);
+    PQfinish(w->record_db);
     free(w);
 }
 
@@ -183,7 +195,7 @@ static void receiver_add(cz_webhooks *w, const char *origin, int delta) {
 
 /* Appends @p s to the array literal being built, quoted. */
 static void literal_add(char **buf, size_t *len, size_t *cap, const char *s) {
-    size_t need = *len + 2 * strlen(s) + 4;
+    size_t need = *len + 2 * strlen(s) + 6; /* ',', quotes, '}' and NUL */
     if (need > *cap) {
         size_t cap2 = need * 2;
         char *b = realloc(*buf, cap2);
@@ -221,7 +233,8 @@ static char *literal_close(char *b, size_t len) {
     return b;
 }
 
-/* The deliveries not to read again: in flight, or finished but unrecorded. */
+/* The deliveries not to read again: in flight, or finished but not yet
+ * committed as such. */
 static char *busy_ids(cz_webhooks *w) {
     size_t len, cap;
     char *b = literal_open(&len, &cap);
@@ -231,7 +244,14 @@ static char *busy_ids(cz_webhooks *w) {
     cJSON_ArrayForEach(a, w->unrecorded) {
         literal_add(&b, &len, &cap, cJSON_GetObjectItem(a, "id")->valuestring);
     }
+    cJSON_ArrayForEach(a, w->recording) {
+        literal_add(&b, &len, &cap, cJSON_GetObjectItem(a, "id")->valuestring);
+    }
     return literal_close(b, len);
+}
+
+static int unrecorded_count(const cz_webhooks *w) {
+    return cJSON_GetArraySize(w->unrecorded) + cJSON_GetArraySize(w->recording);
 }
 
 static char *saturated_receivers(cz_webhooks *w) {
@@ -389,8 +409,10 @@ static void printable(char *s, size_t len) {
     }
 }
 
-/* A finished attempt: decide what follows and queue the record. */
+/* A finished attempt: decide what follows and queue the record. Its slot
+ * is free again, so the next turn reads what is due for it. */
 static void transfer_done(cz_webhooks *w, transfer *t, CURLcode result) {
+    w->read_due = true;
     int64_t latency_ms = (cz_mono_us() - t->started_us + 500) / 1000;
     long code = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -447,6 +469,8 @@ static void transfer_done(cz_webhooks *w, transfer *t, CURLcode result) {
     cJSON_AddStringToObject(o, "state", cz_webhook_verdict_state(v));
     cJSON_AddNumberToObject(o, "delay_ms", (double)delay);
     cJSON_AddBoolToObject(o, "gone", v == CZ_WEBHOOK_GONE);
+    if (!cJSON_GetArraySize(w->unrecorded))
+        w->unrecorded_since_ms = cz_mono_ms();
     cJSON_AddItemToArray(w->unrecorded, o);
 }
 
@@ -509,46 +533,137 @@ static bool lead(cz_webhooks *w) {
     return true;
 }
 
-/* Writes finished attempts to Postgres; on failure they wait for the next try. */
-static void record(cz_webhooks *w) {
-    if (!cJSON_GetArraySize(w->unrecorded) || !w->db || PQstatus(w->db) != CONNECTION_OK)
+/* A batch that failed for want of Postgres goes back in front of what
+ * gathered since. One that Postgres refused is dropped: its deliveries are
+ * still pending and will be sent again, which is better than wedging every
+ * later record behind it. */
+static void recording_failed(cz_webhooks *w, const cz_err *err) {
+    if (PQstatus(w->record_db) == CONNECTION_OK) {
+        cz_log_error("Postgres refused %d webhook attempt records (%s); their deliveries stay "
+                     "pending and will be sent again",
+                     cJSON_GetArraySize(w->recording), err->msg);
+        cJSON_Delete(w->recording);
+        w->recording = NULL;
         return;
-    char *json = cJSON_PrintUnformatted(w->unrecorded);
-    cz_err err;
-    if (json && cz_db_webhook_record(w->db, json, &err) == 0) {
-        cJSON_Delete(w->unrecorded);
-        w->unrecorded = cJSON_CreateArray();
-        if (!w->unrecorded)
-            abort();
-    } else {
-        cz_log_warn("recording %d webhook attempts: %s; will retry",
-                    cJSON_GetArraySize(w->unrecorded), json ? err.msg : "out of memory");
     }
-    free(json);
+    cz_log_warn("recording %d webhook attempts: %s; retrying in a second",
+                cJSON_GetArraySize(w->recording), err->msg);
+    cJSON *later = w->unrecorded;
+    w->unrecorded = w->recording;
+    w->recording = NULL;
+    cJSON *a;
+    while ((a = cJSON_DetachItemFromArray(later, 0)))
+        cJSON_AddItemToArray(w->unrecorded, a);
+    cJSON_Delete(later);
+    w->unrecorded_since_ms = cz_mono_ms() + 1000 - RECORD_EVERY_MS;
 }
 
-/* Reads due deliveries and starts them. @returns rows read, -1 on error. */
-static int dispatch(cz_webhooks *w, int limit) {
+/* Moves finished attempts towards Postgres: collects the answer to the batch
+ * in flight, and sends the next batch when it is time. With @p wait (on
+ * stop) it waits for the batch in flight, then sends what is left once and
+ * waits for that. */
+static void record(cz_webhooks *w, bool wait) {
+    cz_err err;
+    if (w->recording) {
+        int rc = cz_db_webhook_record_result(w->record_db, wait, &err);
+        if (rc > 0) {
+            cJSON_Delete(w->recording);
+            w->recording = NULL;
+        } else if (rc < 0) {
+            recording_failed(w, &err);
+        }
+    }
+    int n = cJSON_GetArraySize(w->unrecorded);
+    if (w->recording || !n)
+        return;
+    if (!wait && n < RECORD_BATCH && cz_mono_ms() - w->unrecorded_since_ms < RECORD_EVERY_MS)
+        return;
+    if (!w->record_db && !(w->record_db = cz_db_connect(w->cfg->database_url, &err))) {
+        cz_log_warn("webhooks: %s", err.msg);
+        w->unrecorded_since_ms = cz_mono_ms() + 1000 - RECORD_EVERY_MS;
+        return;
+    }
+    if (cz_db_ensure(w->record_db)) {
+        w->unrecorded_since_ms = cz_mono_ms() + 1000 - RECORD_EVERY_MS;
+        return;
+    }
+    char *json = cJSON_PrintUnformatted(w->unrecorded);
+    if (!json)
+        abort(); /* cannot record: stop rather than resend blindly */
+    w->recording = w->unrecorded;
+    w->unrecorded = cJSON_CreateArray();
+    if (!w->unrecorded)
+        abort();
+    if (cz_db_webhook_record_send(w->record_db, json, &err))
+        recording_failed(w, &err);
+    free(json);
+    if (wait && w->recording) {
+        int rc = cz_db_webhook_record_result(w->record_db, true, &err);
+        if (rc > 0) {
+            cJSON_Delete(w->recording);
+            w->recording = NULL;
+        } else {
+            recording_failed(w, &err);
+        }
+    }
+}
+
+/* Reads due deliveries and starts as many as the receivers' limits allow:
+ * first the due ids and their receivers (narrow rows), then the bodies of
+ * the ones chosen. @returns true when more may be due: every row read was
+ * started and the read was full. (Rows left for a receiver at its limit are
+ * read again when one of its attempts ends.) */
+static bool dispatch(cz_webhooks *w, int limit) {
     char *ids = busy_ids(w), *full = saturated_receivers(w);
     cz_err err;
-    PGresult *res = cz_db_webhook_due(w->db, limit, ids, full, &err);
+    PGresult *due = cz_db_webhook_due(w->db, limit, ids, full, &err);
     free(ids);
     free(full);
-    if (!res) {
+    if (!due) {
         cz_log_warn("reading due webhooks: %s", err.msg);
-        return -1;
+        return false;
     }
-    int n = PQntuples(res);
-    for (int i = 0; i < n && w->n_active < w->cfg->webhook_concurrency; i++) {
-        /* A receiver can fill up within one read; its rest waits. */
-        if (receiver_load(w, PQgetvalue(res, i, 2)) >= w->cfg->webhook_endpoint_concurrency) {
-            w->read_due = true;
-            continue;
+    int n = PQntuples(due), room = w->cfg->webhook_concurrency - w->n_active;
+    size_t len, cap;
+    char *chosen = literal_open(&len, &cap);
+    int picked = 0, n_seen = 0;
+    receiver *seen = calloc((size_t)n + 1, sizeof *seen); /* this read's picks per receiver */
+    if (!seen)
+        abort();
+    for (int i = 0; i < n && picked < room; i++) {
+        /* A receiver can fill up within one read; its rest waits for a slot. */
+        char *origin = PQgetvalue(due, i, 1);
+        receiver *r = NULL;
+        for (int k = 0; k < n_seen && !r; k++)
+            r = !strcmp(seen[k].origin, origin) ? &seen[k] : NULL;
+        if (!r) {
+            r = &seen[n_seen++];
+            r->origin = origin;
+            r->n = receiver_load(w, origin);
         }
-        transfer_start(w, res, i);
+        if (r->n >= w->cfg->webhook_endpoint_concurrency)
+            continue;
+        r->n++;
+        literal_add(&chosen, &len, &cap, PQgetvalue(due, i, 0));
+        picked++;
     }
+    free(seen);
+    literal_close(chosen, len);
+    PQclear(due);
+    if (!picked) {
+        free(chosen);
+        return false;
+    }
+    PGresult *res = cz_db_webhook_load(w->db, chosen, &err);
+    free(chosen);
+    if (!res) {
+        cz_log_warn("loading due webhooks: %s", err.msg);
+        return false;
+    }
+    for (int i = 0; i < PQntuples(res); i++)
+        transfer_start(w, res, i);
     PQclear(res);
-    return n;
+    return n == limit && picked == n;
 }
 
 static void drain_notifies(cz_webhooks *w) {
@@ -562,11 +677,17 @@ static void drain_notifies(cz_webhooks *w) {
     }
 }
 
-/* Waits for curl, a NOTIFY, or @p ms, then moves every transfer along. */
+/* Waits for curl, a NOTIFY, a recorded batch, or @p ms, then moves every
+ * transfer along. */
 static void wait_and_perform(cz_webhooks *w, int ms) {
-    struct curl_waitfd fd = {.fd = w->db ? PQsocket(w->db) : -1, .events = CURL_WAIT_POLLIN};
-    bool with_db = w->leader && fd.fd >= 0;
-    curl_multi_poll(w->multi, with_db ? &fd : NULL, with_db ? 1 : 0, ms, NULL);
+    struct curl_waitfd fds[2];
+    unsigned n = 0;
+    bool with_db = w->leader && w->db && PQsocket(w->db) >= 0;
+    if (with_db)
+        fds[n++] = (struct curl_waitfd){.fd = PQsocket(w->db), .events = CURL_WAIT_POLLIN};
+    if (w->recording && PQsocket(w->record_db) >= 0)
+        fds[n++] = (struct curl_waitfd){.fd = PQsocket(w->record_db), .events = CURL_WAIT_POLLIN};
+    curl_multi_poll(w->multi, n ? fds : NULL, n, ms, NULL);
     if (with_db)
         drain_notifies(w);
     int running;
@@ -580,14 +701,13 @@ void cz_webhooks_run(cz_webhooks *w, atomic_bool *stop) {
     const int max = w->cfg->webhook_concurrency;
     while (!atomic_load(stop)) {
         bool leader = lead(w);
-        record(w);
+        record(w, false);
         int64_t now = cz_mono_ms();
-        bool room = w->n_active < max && cJSON_GetArraySize(w->unrecorded) < UNRECORDED_MAX;
+        bool room = w->n_active < max && unrecorded_count(w) < UNRECORDED_MAX;
         if (leader && room && (w->read_due || now >= w->next_read_ms)) {
             w->read_due = false;
             w->next_read_ms = now + POLL_MS;
-            int want = max - w->n_active;
-            if (dispatch(w, want) == want)
+            if (dispatch(w, max - w->n_active))
                 w->read_due = true; /* more may be waiting */
             room = w->n_active < max;
         }
@@ -596,6 +716,10 @@ void cz_webhooks_run(cz_webhooks *w, atomic_bool *stop) {
             wait = 0;
         else if (!leader && !w->n_active)
             wait = 200; /* standing by, or Postgres is away */
+        if (!w->recording && cJSON_GetArraySize(w->unrecorded)) {
+            int until_record = (int)(w->unrecorded_since_ms + RECORD_EVERY_MS - cz_mono_ms());
+            wait = until_record < wait ? until_record : wait;
+        }
         wait = wait < 0 ? 0 : wait > POLL_MS ? POLL_MS : wait;
         wait_and_perform(w, wait);
     }
@@ -610,8 +734,8 @@ void cz_webhooks_run(cz_webhooks *w, atomic_bool *stop) {
                     w->n_active);
     while (w->n_active)
         transfer_drop(w, w->active[0]);
-    record(w);
-    if (cJSON_GetArraySize(w->unrecorded))
+    record(w, true);
+    if (unrecorded_count(w))
         cz_log_warn("%d finished webhook attempts not recorded; they will be sent again",
-                    cJSON_GetArraySize(w->unrecorded));
+                    unrecorded_count(w));
 }
