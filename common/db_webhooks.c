@@ -31,47 +31,17 @@ static char *first_value(PGresult *r, cz_err *err) {
 /* ---- enqueue: in the transaction of the job's change ----------------------- */
 
 int cz_db_webhook_enqueue_tx(PGconn *c, const char *job_id, const char *event, cz_err *err) {
-    /* The receivers (t) are the tenant's enabled endpoints that want the
-     * event and the job's own URL (unless it answered 410 earlier). Only
-     * when there is one does the job take a sequence number (s) and the
-     * body get built (b), once for all of them. */
-    static const char sql[] =
-        "WITH j AS (SELECT * FROM jobs WHERE id = $1),"
-        " t AS ("
-        "  SELECT e.id AS endpoint_id, e.url FROM webhook_endpoints e, j"
-        "   WHERE e.tenant_id = j.tenant_id AND e.disabled_at IS NULL AND $2 = ANY (e.events)"
-        "  UNION ALL"
-        "  SELECT NULL::uuid, j.request #>> '{webhook,url}' FROM j"
-        "   WHERE j.request #>> '{webhook,url}' IS NOT NULL"
-        "     AND CASE WHEN j.request -> 'webhook' ? 'events'"
-        "              THEN (j.request #> '{webhook,events}') ? $2"
-        "              ELSE $2 = ANY ('" CZ_WEBHOOK_DEFAULT_EVENTS "'::text[]) END"
-        "     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries g WHERE g.job_id = j.id"
-        "                        AND g.endpoint_id IS NULL AND g.last_status = 410)"
-        "), s AS ("
-        "  UPDATE jobs SET webhook_seq = webhook_seq + 1"
-        "   WHERE id = $1 AND EXISTS (SELECT 1 FROM t) RETURNING webhook_seq"
-        "), k AS ("
-        "  INSERT INTO webhook_secrets (tenant_id, secret)"
-        "  SELECT j.tenant_id, $3 FROM j WHERE EXISTS (SELECT 1 FROM t WHERE endpoint_id IS NULL)"
-        "  ON CONFLICT (tenant_id) DO NOTHING"
-        "), b AS ("
-        "  SELECT s.webhook_seq AS seq,"
-        "         json_build_object('type', $2::text, 'timestamp', cz_ts(now()),"
-        "                           'sequence', s.webhook_seq,"
-        "                           'data', cz_job_json(ROW(j.*)::jobs))::text AS body"
-        "    FROM j, s"
-        ")"
-        "INSERT INTO webhook_deliveries (id, tenant_id, job_id, endpoint_id, url, event, sequence,"
-        "                                payload, next_attempt_at)"
-        " SELECT gen_random_uuid(), j.tenant_id, j.id, t.endpoint_id, t.url, $2, b.seq, b.body,"
-        "        now()"
-        "   FROM j, t, b";
+    /* The SQL is cz_webhook_enqueue() (migrations/0006_webhooks.sql): it runs
+     * for every change of state, and a function's plans are cached. */
     char secret[CZ_WEBHOOK_SECRET_MAX];
     cz_webhook_secret_new(secret);
-    const char *p[] = {job_id, event, secret};
-    long n = cz_db_exec(c, sql, 3, p, err);
-    return n < 0 ? -1 : (int)n;
+    const char *p[] = {job_id, event, secret, CZ_WEBHOOK_DEFAULT_EVENTS};
+    PGresult *r = cz_db_query(c, "SELECT cz_webhook_enqueue($1, $2, $3, $4::text[])", 4, p, err);
+    if (!r)
+        return -1;
+    int n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
 }
 
 /* ---- endpoints -------------------------------------------------------------- */
@@ -265,87 +235,121 @@ int cz_db_webhook_redeliver(PGconn *c, const char *tenant, const char *id, char 
 
 /* ---- the dispatcher ------------------------------------------------------------ */
 
+/* The dispatcher's statements run many times a second on its own two
+ * sessions, so they are prepared there once (cz_db_webhook_prepare). */
+static const char due_sql[] = "SELECT d.id, d.origin FROM webhook_deliveries d"
+                              " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
+                              "   AND d.id <> ALL ($2::uuid[]) AND d.origin <> ALL ($3::text[])"
+                              " ORDER BY d.next_attempt_at LIMIT $1::int";
+
+static const char load_sql[] =
+    "SELECT d.id, d.url, d.origin, d.payload, d.attempts, d.round_start,"
+    "       CASE WHEN d.endpoint_id IS NULL THEN s.secret ELSE e.secret END,"
+    "       CASE WHEN d.endpoint_id IS NULL"
+    "            THEN CASE WHEN s.previous_secret_until > now() THEN s.previous_secret END"
+    "            ELSE CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END"
+    "       END,"
+    "       d.job_id"
+    "  FROM webhook_deliveries d"
+    "  LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+    "  LEFT JOIN webhook_secrets s ON d.endpoint_id IS NULL AND s.tenant_id = d.tenant_id"
+    " WHERE d.id = ANY ($1::uuid[]) AND d.state = 'pending'"
+    "   AND (d.endpoint_id IS NULL OR e.disabled_at IS NULL)"
+    " ORDER BY d.next_attempt_at";
+
+static const char record_sql[] =
+    "WITH r AS ("
+    "  SELECT * FROM jsonb_to_recordset($1::jsonb)"
+    "    AS r(id uuid, attempt int, started_at timestamptz, status int, latency_ms int,"
+    "         error text, excerpt text, state text, delay_ms bigint, gone bool)"
+    "), d AS ("
+    "  UPDATE webhook_deliveries d"
+    "     SET state = r.state, attempts = GREATEST(d.attempts, r.attempt),"
+    "         next_attempt_at = CASE WHEN r.state = 'pending'"
+    "                           THEN now() + r.delay_ms * interval '1 millisecond' END,"
+    "         last_status = r.status, last_error = r.error, updated_at = now(),"
+    "         delivered_at = CASE WHEN r.state = 'succeeded' THEN now()"
+    "                        ELSE d.delivered_at END"
+    "    FROM r WHERE d.id = r.id AND d.state = 'pending'"
+    "  RETURNING d.id, d.job_id, d.endpoint_id, d.next_attempt_at, r.gone"
+    "), a AS ("
+    "  INSERT INTO webhook_attempts (delivery_id, attempt, started_at, status, latency_ms,"
+    "                                error, response_excerpt, next_attempt_at)"
+    "  SELECT r.id, r.attempt, r.started_at, r.status, r.latency_ms, r.error, r.excerpt,"
+    "         d.next_attempt_at"
+    "    FROM r LEFT JOIN d ON d.id = r.id"
+    "), g AS ("
+    "  UPDATE webhook_endpoints e SET disabled_at = now(), updated_at = now(),"
+    "         disabled_reason = 'the receiver answered 410 Gone'"
+    "   WHERE e.id IN (SELECT endpoint_id FROM d WHERE gone) AND e.disabled_at IS NULL"
+    "  RETURNING e.id"
+    /* Driven from the (nearly always empty) gone sets, so a large
+     * backlog of pending rows is never scanned. */
+    "), x AS ("
+    "  UPDATE webhook_deliveries o SET state = 'failed', next_attempt_at = NULL,"
+    "         last_error = 'not attempted: the receiver answered 410 Gone earlier',"
+    "         updated_at = now()"
+    "    FROM g WHERE o.endpoint_id = g.id AND o.state = 'pending'"
+    "     AND o.id NOT IN (SELECT id FROM r)"
+    "), y AS ("
+    "  UPDATE webhook_deliveries o SET state = 'failed', next_attempt_at = NULL,"
+    "         last_error = 'not attempted: the receiver answered 410 Gone earlier',"
+    "         updated_at = now()"
+    "    FROM (SELECT DISTINCT job_id FROM d WHERE gone AND endpoint_id IS NULL) k"
+    "   WHERE o.job_id = k.job_id AND o.endpoint_id IS NULL AND o.state = 'pending'"
+    "     AND o.id NOT IN (SELECT id FROM r)"
+    ")"
+    "SELECT count(*) FROM d";
+
+static const struct {
+    const char *name, *sql;
+    int n;
+} statements[] = {
+    {"cz_webhook_due", due_sql, 3},
+    {"cz_webhook_load", load_sql, 1},
+    {"cz_webhook_record", record_sql, 1},
+};
+
+int cz_db_webhook_prepare(PGconn *c, cz_err *err) {
+    for (size_t i = 0; i < sizeof statements / sizeof *statements; i++) {
+        PGresult *r = PQprepare(c, statements[i].name, statements[i].sql, statements[i].n, NULL);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            cz_err_set(err, "database: preparing %s: %s", statements[i].name,
+                       PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
+static PGresult *exec_prepared(PGconn *c, const char *name, int n, const char *const *p,
+                               cz_err *err) {
+    PGresult *r = PQexecPrepared(c, name, n, p, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)
+        return r;
+    cz_err_set(err, "database: %s", r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    PQclear(r);
+    return NULL;
+}
+
 PGresult *cz_db_webhook_due(PGconn *c, int limit, const char *exclude_ids,
                             const char *exclude_origins, cz_err *err) {
     char lim[12];
     snprintf(lim, sizeof lim, "%d", limit);
     const char *p[] = {lim, exclude_ids, exclude_origins};
-    return cz_db_query(c,
-                       "SELECT d.id, d.origin FROM webhook_deliveries d"
-                       " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
-                       "   AND d.id <> ALL ($2::uuid[]) AND d.origin <> ALL ($3::text[])"
-                       " ORDER BY d.next_attempt_at LIMIT $1::int",
-                       3, p, err);
+    return exec_prepared(c, "cz_webhook_due", 3, p, err);
 }
 
 PGresult *cz_db_webhook_load(PGconn *c, const char *ids, cz_err *err) {
     const char *p[] = {ids};
-    return cz_db_query(
-        c,
-        "SELECT d.id, d.url, d.origin, d.payload, d.attempts, d.round_start,"
-        "       CASE WHEN d.endpoint_id IS NULL THEN s.secret ELSE e.secret END,"
-        "       CASE WHEN d.endpoint_id IS NULL"
-        "            THEN CASE WHEN s.previous_secret_until > now() THEN s.previous_secret END"
-        "            ELSE CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END"
-        "       END,"
-        "       d.job_id"
-        "  FROM webhook_deliveries d"
-        "  LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id"
-        "  LEFT JOIN webhook_secrets s ON d.endpoint_id IS NULL AND s.tenant_id = d.tenant_id"
-        " WHERE d.id = ANY ($1::uuid[]) AND d.state = 'pending'"
-        "   AND (d.endpoint_id IS NULL OR e.disabled_at IS NULL)"
-        " ORDER BY d.next_attempt_at",
-        1, p, err);
+    return exec_prepared(c, "cz_webhook_load", 1, p, err);
 }
 
 int cz_db_webhook_record_send(PGconn *c, const char *attempts_json, cz_err *err) {
     const char *p[] = {attempts_json};
-    int sent = PQsendQueryParams(
-        c,
-        "WITH r AS ("
-        "  SELECT * FROM jsonb_to_recordset($1::jsonb)"
-        "    AS r(id uuid, attempt int, started_at timestamptz, status int, latency_ms int,"
-        "         error text, excerpt text, state text, delay_ms bigint, gone bool)"
-        "), d AS ("
-        "  UPDATE webhook_deliveries d"
-        "     SET state = r.state, attempts = GREATEST(d.attempts, r.attempt),"
-        "         next_attempt_at = CASE WHEN r.state = 'pending'"
-        "                           THEN now() + r.delay_ms * interval '1 millisecond' END,"
-        "         last_status = r.status, last_error = r.error, updated_at = now(),"
-        "         delivered_at = CASE WHEN r.state = 'succeeded' THEN now()"
-        "                        ELSE d.delivered_at END"
-        "    FROM r WHERE d.id = r.id AND d.state = 'pending'"
-        "  RETURNING d.id, d.job_id, d.endpoint_id, d.next_attempt_at, r.gone"
-        "), a AS ("
-        "  INSERT INTO webhook_attempts (delivery_id, attempt, started_at, status, latency_ms,"
-        "                                error, response_excerpt, next_attempt_at)"
-        "  SELECT r.id, r.attempt, r.started_at, r.status, r.latency_ms, r.error, r.excerpt,"
-        "         d.next_attempt_at"
-        "    FROM r LEFT JOIN d ON d.id = r.id"
-        "), g AS ("
-        "  UPDATE webhook_endpoints e SET disabled_at = now(), updated_at = now(),"
-        "         disabled_reason = 'the receiver answered 410 Gone'"
-        "   WHERE e.id IN (SELECT endpoint_id FROM d WHERE gone) AND e.disabled_at IS NULL"
-        "  RETURNING e.id"
-        /* Driven from the (nearly always empty) gone sets, so a large
-         * backlog of pending rows is never scanned. */
-        "), x AS ("
-        "  UPDATE webhook_deliveries o SET state = 'failed', next_attempt_at = NULL,"
-        "         last_error = 'not attempted: the receiver answered 410 Gone earlier',"
-        "         updated_at = now()"
-        "    FROM g WHERE o.endpoint_id = g.id AND o.state = 'pending'"
-        "     AND o.id NOT IN (SELECT id FROM r)"
-        "), y AS ("
-        "  UPDATE webhook_deliveries o SET state = 'failed', next_attempt_at = NULL,"
-        "         last_error = 'not attempted: the receiver answered 410 Gone earlier',"
-        "         updated_at = now()"
-        "    FROM (SELECT DISTINCT job_id FROM d WHERE gone AND endpoint_id IS NULL) k"
-        "   WHERE o.job_id = k.job_id AND o.endpoint_id IS NULL AND o.state = 'pending'"
-        "     AND o.id NOT IN (SELECT id FROM r)"
-        ")"
-        "SELECT count(*) FROM d",
-        1, NULL, p, NULL, NULL, 0);
-    if (!sent)
+    if (!PQsendQueryPrepared(c, "cz_webhook_record", 1, p, NULL, NULL, 0))
         return cz_err_set(err, "database: %s", PQerrorMessage(c));
     return 0;
 }

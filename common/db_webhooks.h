@@ -109,6 +109,13 @@ int cz_db_webhook_redeliver(PGconn *c, const char *tenant, const char *id, char 
 /* ---- the dispatcher's side ------------------------------------------------- */
 
 /**
+ * @brief Prepares the dispatcher's statements (due, load, record) on @p c;
+ * call after every (re)connection, before the functions below.
+ * @returns 0, or -1 with @p err filled.
+ */
+int cz_db_webhook_prepare(PGconn *c, cz_err *err);
+
+/**
  * @brief Up to @p limit due deliveries, oldest due first, leaving out the ids
  * in the uuid[] literal @p exclude_ids (in flight, or done but not yet
  * recorded) and the receivers in the text[] literal @p exclude_origins

@@ -82,6 +82,63 @@ CREATE TABLE webhook_attempts (
 );
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
 
+-- Enqueues event `ev` of job `job` for every receiver that wants it: the
+-- tenant's enabled endpoints whose filter names it, and the job's own
+-- webhook.url (its events, or `default_events`) unless that answered 410
+-- before. Each delivery carries the job as cz_job_json() shows it now, the
+-- event type and the job's next sequence number. Called in the transaction
+-- that changes the job, for every change of state, so it is a function:
+-- its statements are planned once per session, and a job without
+-- receivers costs two index lookups. Creates the tenant's default secret
+-- (`candidate_secret`) on first need. Returns the deliveries created.
+CREATE FUNCTION cz_webhook_enqueue(job uuid, ev text, candidate_secret text,
+                                   default_events text[]) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    j jobs;
+    own text;
+    seq int;
+    body text;
+    n int;
+BEGIN
+    SELECT * INTO j FROM jobs WHERE id = job;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    own := j.request #>> '{webhook,url}';
+    IF own IS NOT NULL AND NOT (CASE WHEN j.request -> 'webhook' ? 'events'
+                                     THEN (j.request #> '{webhook,events}') ? ev
+                                     ELSE ev = ANY (default_events) END) THEN
+        own := NULL;
+    END IF;
+    IF own IS NOT NULL AND EXISTS (SELECT 1 FROM webhook_deliveries g
+                                    WHERE g.job_id = job AND g.endpoint_id IS NULL
+                                      AND g.last_status = 410) THEN
+        own := NULL;
+    END IF;
+    IF own IS NULL AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e
+                                    WHERE e.tenant_id = j.tenant_id AND e.disabled_at IS NULL
+                                      AND ev = ANY (e.events)) THEN
+        RETURN 0;
+    END IF;
+    UPDATE jobs SET webhook_seq = webhook_seq + 1 WHERE id = job RETURNING webhook_seq INTO seq;
+    IF own IS NOT NULL THEN
+        INSERT INTO webhook_secrets (tenant_id, secret) VALUES (j.tenant_id, candidate_secret)
+            ON CONFLICT (tenant_id) DO NOTHING;
+    END IF;
+    body := json_build_object('type', ev, 'timestamp', cz_ts(now()), 'sequence', seq,
+                              'data', cz_job_json(j))::text;
+    INSERT INTO webhook_deliveries (id, tenant_id, job_id, endpoint_id, url, event, sequence,
+                                    payload, next_attempt_at)
+    SELECT gen_random_uuid(), j.tenant_id, job, t.endpoint_id, t.url, ev, seq, body, now()
+      FROM (SELECT e.id AS endpoint_id, e.url FROM webhook_endpoints e
+             WHERE e.tenant_id = j.tenant_id AND e.disabled_at IS NULL AND ev = ANY (e.events)
+            UNION ALL
+            SELECT NULL::uuid, own WHERE own IS NOT NULL) t;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
 -- Wake the dispatcher when deliveries commit (NOTIFY is sent at commit).
 -- Statement triggers fire for statements that insert nothing too; the
 -- transition table lets those stay quiet.

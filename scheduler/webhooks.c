@@ -97,6 +97,7 @@ struct cz_webhooks {
     cz_netguard guard;
     cz_webhook_schedule schedule;
     PGconn *db;
+    int db_pid; /* the session the statements were prepared in */
     bool leader;
     int64_t next_lead_ms;
     CURLM *multi;
@@ -105,6 +106,7 @@ struct cz_webhooks {
     receiver *receivers; /* receivers with attempts in flight */
     int n_receivers;
     PGconn *record_db;
+    int record_pid;
     cJSON *unrecorded; /* finished attempts not yet sent to Postgres */
     int64_t unrecorded_since_ms;
     cJSON *recording; /* the batch sent and not yet committed, or NULL */
@@ -503,6 +505,22 @@ static void reap(cz_webhooks *w) {
 
 /* ---- Postgres: leadership, reads, records ------------------------------------------ */
 
+/* Prepares the statements once per session (a reconnection is a new one).
+ * @returns 0 when @p c is ready. */
+static int ready(PGconn *c, int *pid) {
+    if (cz_db_ensure(c))
+        return -1;
+    if (PQbackendPID(c) == *pid)
+        return 0;
+    cz_err err;
+    if (cz_db_webhook_prepare(c, &err)) {
+        cz_log_warn("webhooks: %s", err.msg);
+        return -1;
+    }
+    *pid = PQbackendPID(c);
+    return 0;
+}
+
 static bool lead(cz_webhooks *w) {
     if (w->leader && PQstatus(w->db) == CONNECTION_OK)
         return true;
@@ -518,7 +536,7 @@ static bool lead(cz_webhooks *w) {
         cz_log_warn("webhooks: %s", err.msg);
         return false;
     }
-    if (cz_db_ensure(w->db))
+    if (ready(w->db, &w->db_pid))
         return false;
     PGresult *r =
         cz_db_query(w->db, "SELECT pg_try_advisory_lock(" WEBHOOK_LOCK ")", 0, NULL, &err);
@@ -583,7 +601,7 @@ static void record(cz_webhooks *w, bool wait) {
         w->unrecorded_since_ms = cz_mono_ms() + 1000 - RECORD_EVERY_MS;
         return;
     }
-    if (cz_db_ensure(w->record_db)) {
+    if (ready(w->record_db, &w->record_pid)) {
         w->unrecorded_since_ms = cz_mono_ms() + 1000 - RECORD_EVERY_MS;
         return;
     }

@@ -140,9 +140,11 @@ SELECT 'throughput', count(*),
 WITH l AS (
   SELECT (f.us - t.us) / 1000.0 AS total_ms,
          (extract(epoch FROM j.finished_at) * 1e6 - t.us) / 1000.0 AS apply_ms,
+         extract(epoch FROM a.started_at - j.finished_at) * 1000 AS dispatch_ms,
          j.finished_at
     FROM webhook_deliveries d JOIN first f ON f.id = d.id::text
-    JOIN jobs j ON j.id = d.job_id JOIN tx t ON t.job_id = d.job_id)
+    JOIN jobs j ON j.id = d.job_id JOIN tx t ON t.job_id = d.job_id
+    JOIN webhook_attempts a ON a.delivery_id = d.id AND a.attempt = 1)
 SELECT 'latency', count(*),
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY total_ms)::numeric, 1),
        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY total_ms)::numeric, 1),
@@ -150,12 +152,14 @@ SELECT 'latency', count(*),
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY apply_ms)::numeric, 1),
        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY apply_ms)::numeric, 1),
        round((count(*) / nullif(extract(epoch FROM max(finished_at) - min(finished_at)), 0))
-             ::numeric, 1)
+             ::numeric, 1),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY dispatch_ms)::numeric, 1),
+       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY dispatch_ms)::numeric, 1)
   FROM l;
 SQL
 )"
 read -r _ tp_n tp_rate <<<"$(tr '|' ' ' <<<"$(grep '^throughput' <<<"$figures")")"
-read -r _ l_n l50 l99 lmax a50 a99 done_rate \
+read -r _ l_n l50 l99 lmax a50 a99 done_rate d50 d99 \
     <<<"$(tr '|' ' ' <<<"$(grep '^latency' <<<"$figures")")"
 
 printf '  %-44s %9s deliveries/s   (target >= 2000)\n' "cadenza dispatcher, delivered and recorded" \
@@ -167,6 +171,8 @@ printf '  (%s of %s deliveries succeeded; the receiver got %s requests, %s with 
     "$tp_n" "$N" "$received" "$bad_sigs"
 printf '  %-44s %9s jobs/s   (%s)\n' "jobs finishing" "$done_rate" "$(tr -d '\n' <<<"$events_out")"
 printf '  %-44s %9s ms p50  %7s ms p99\n' "baseline: event produced -> job state changed" "$a50" "$a99"
+printf '  %-44s %9s ms p50  %7s ms p99\n' "  of which state change -> attempt sent" "$d50" "$d99"
 printf '  %-44s %9s ms p50  %7s ms p99  (max %s; target p99 < 100)\n' \
     "event produced -> webhook received" "$l50" "$l99" "$lmax"
+printf '  (load average %s on %s cores when it ended)\n' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
 printf '  (%s of %s jobs delivered)\n' "$l_n" "$M"
