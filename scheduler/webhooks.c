@@ -324,6 +324,9 @@ static int add_header(transfer *t, const char *line) {
     return 0;
 }
 
+static void outcome(cz_webhooks *w, transfer *t, long code, int status, int64_t retry_after,
+                    const char *error);
+
 /* Turns due row @p i of @p res into a running transfer.
  * @returns 0, or -1 when it could not be started (logged; it stays due). */
 static int transfer_start(cz_webhooks *w, PGresult *res, int i) {
@@ -352,8 +355,15 @@ static int transfer_start(cz_webhooks *w, PGresult *res, int i) {
          !add_header(t, "Content-Type: application/json") &&
          !add_header(t, "User-Agent: Cadenza-Webhooks/1") && !add_header(t, "Expect:");
     if (!ok) {
-        cz_log_job(CZ_LOG_ERROR, t->job_id, NULL, "webhook %s: cannot start (%s)", t->id,
-                   secret ? "out of memory or a bad secret" : "no signing secret");
+        /* Logged as an attempt that sent nothing, so the schedule, not every
+         * read, decides when it is tried again. */
+        const char *why = !secret ? "not sent: no signing secret"
+                          : t->easy && t->origin && t->payload
+                              ? "not sent: the signing secret cannot be decoded"
+                              : "not sent: out of memory";
+        cz_log_job(CZ_LOG_ERROR, t->job_id, NULL, "webhook %s: %s", t->id, why);
+        if (t->origin && t->payload)
+            outcome(w, t, 0, 0, -1, why);
         transfer_free(t);
         return -1;
     }
@@ -411,11 +421,59 @@ static void printable(char *s, size_t len) {
     }
 }
 
-/* A finished attempt: decide what follows and queue the record. Its slot
- * is free again, so the next turn reads what is due for it. */
+/* Queues the record of attempt @p t: HTTP @p code as received (0: none),
+ * @p status as judged (0 unless the exchange completed), the receiver's
+ * Retry-After (-1: none) and @p error (NULL: none). */
+static void outcome(cz_webhooks *w, transfer *t, long code, int status, int64_t retry_after,
+                    const char *error) {
+    int64_t latency_ms = t->started_us ? (cz_mono_us() - t->started_us + 500) / 1000 : 0;
+    uint64_t dice;
+    cz_random_bytes(&dice, sizeof dice);
+    int64_t delay = 0;
+    cz_webhook_verdict v =
+        cz_webhook_decide(&w->schedule, t->tries, status, retry_after, dice, &delay);
+    if (v == CZ_WEBHOOK_RETRY) {
+        int64_t due = cz_mono_ms() + delay;
+        if (due < w->next_read_ms)
+            w->next_read_ms = due;
+    }
+    if (v != CZ_WEBHOOK_SUCCEEDED)
+        cz_log_job(CZ_LOG_INFO, t->job_id, NULL, "webhook %s attempt %d: %s; %s", t->id, t->attempt,
+                   error ? error : "failed",
+                   v == CZ_WEBHOOK_RETRY  ? "will retry"
+                   : v == CZ_WEBHOOK_GONE ? "410 Gone: endpoint disabled"
+                                          : "giving up");
+
+    printable(t->excerpt, t->excerpt_len);
+    t->excerpt[t->excerpt_len] = '\0';
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", t->id);
+    cJSON_AddNumberToObject(o, "attempt", t->attempt);
+    if (!t->started_at[0])
+        cz_now_rfc3339(t->started_at);
+    cJSON_AddStringToObject(o, "started_at", t->started_at);
+    if (code)
+        cJSON_AddNumberToObject(o, "status", (double)code);
+    else
+        cJSON_AddNullToObject(o, "status");
+    cJSON_AddNumberToObject(o, "latency_ms", (double)latency_ms);
+    if (error)
+        cJSON_AddStringToObject(o, "error", error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    cJSON_AddStringToObject(o, "excerpt", t->excerpt);
+    cJSON_AddStringToObject(o, "state", cz_webhook_verdict_state(v));
+    cJSON_AddNumberToObject(o, "delay_ms", (double)delay);
+    cJSON_AddBoolToObject(o, "gone", v == CZ_WEBHOOK_GONE);
+    if (!cJSON_GetArraySize(w->unrecorded))
+        w->unrecorded_since_ms = cz_mono_ms();
+    cJSON_AddItemToArray(w->unrecorded, o);
+}
+
+/* A finished attempt: what came back, and what it means. Its slot is free
+ * again, so the next turn reads what is due for it. */
 static void transfer_done(cz_webhooks *w, transfer *t, CURLcode result) {
     w->read_due = true;
-    int64_t latency_ms = (cz_mono_us() - t->started_us + 500) / 1000;
     long code = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
     int status = result == CURLE_OK ? (int)code : 0; /* a cut-short answer is no answer */
@@ -434,46 +492,7 @@ static void transfer_done(cz_webhooks *w, transfer *t, CURLcode result) {
         snprintf(error, sizeof error, "HTTP %d: redirects are not followed", status);
     else if (status < 200 || status >= 300)
         snprintf(error, sizeof error, "HTTP %d", status);
-
-    uint64_t dice;
-    cz_random_bytes(&dice, sizeof dice);
-    int64_t delay = 0;
-    cz_webhook_verdict v =
-        cz_webhook_decide(&w->schedule, t->tries, status, retry_after, dice, &delay);
-    if (v == CZ_WEBHOOK_RETRY) {
-        int64_t due = cz_mono_ms() + delay;
-        if (due < w->next_read_ms)
-            w->next_read_ms = due;
-    }
-    if (v != CZ_WEBHOOK_SUCCEEDED)
-        cz_log_job(CZ_LOG_INFO, t->job_id, NULL, "webhook %s attempt %d: %s; %s", t->id, t->attempt,
-                   error[0] ? error : "failed",
-                   v == CZ_WEBHOOK_RETRY  ? "will retry"
-                   : v == CZ_WEBHOOK_GONE ? "410 Gone: endpoint disabled"
-                                          : "giving up");
-
-    printable(t->excerpt, t->excerpt_len);
-    t->excerpt[t->excerpt_len] = '\0';
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", t->id);
-    cJSON_AddNumberToObject(o, "attempt", t->attempt);
-    cJSON_AddStringToObject(o, "started_at", t->started_at);
-    if (code)
-        cJSON_AddNumberToObject(o, "status", (double)code);
-    else
-        cJSON_AddNullToObject(o, "status");
-    cJSON_AddNumberToObject(o, "latency_ms", (double)latency_ms);
-    if (error[0])
-        cJSON_AddStringToObject(o, "error", error);
-    else
-        cJSON_AddNullToObject(o, "error");
-    cJSON_AddStringToObject(o, "excerpt", t->excerpt);
-    cJSON_AddStringToObject(o, "state", cz_webhook_verdict_state(v));
-    cJSON_AddNumberToObject(o, "delay_ms", (double)delay);
-    cJSON_AddBoolToObject(o, "gone", v == CZ_WEBHOOK_GONE);
-    if (!cJSON_GetArraySize(w->unrecorded))
-        w->unrecorded_since_ms = cz_mono_ms();
-    cJSON_AddItemToArray(w->unrecorded, o);
+    outcome(w, t, code, status, retry_after, error[0] ? error : NULL);
 }
 
 /* Removes @p t from the active set and frees it. */

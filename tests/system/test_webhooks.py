@@ -222,6 +222,18 @@ def test_rotation_signs_with_both_secrets_for_a_while(tenant_api, receiver):
                                                                req.body)
 
 
+def test_the_tenant_secret_rotates_too(tenant_api, receiver):
+    rx = receiver()
+    old = tenant_api.json("GET", "/v1/webhook-secret")[2]["secret"]
+    status, _, new = tenant_api.json("POST", "/v1/webhook-secret/rotate")
+    assert status == 200 and new["secret"] != old and new["previous_secret_expires_at"]
+    assert tenant_api.json("GET", "/v1/webhook-secret")[2]["secret"] == new["secret"]
+    canceled_job(tenant_api, webhook={"url": rx.url})
+    (req,) = rx.wait()
+    assert len(req.headers["webhook-signature"].split()) == 2
+    assert verify(old, req.headers, req.body) and verify(new["secret"], req.headers, req.body)
+
+
 # ---- the address guard ------------------------------------------------------------
 
 @pytest.mark.parametrize("url", [
@@ -301,6 +313,15 @@ def test_endpoint_requests_are_validated(tenant_api, receiver):
     assert "secret" not in listed["data"][0]
     status, _, off = tenant_api.json("POST", f"/v1/webhook-endpoints/{ep['id']}/disable")
     assert status == 200 and off["enabled"] is False
+
+
+def test_a_tenant_has_at_most_16_enabled_endpoints(tenant_api, receiver):
+    rx = receiver()
+    made = [endpoint(tenant_api, rx.url)["id"] for _ in range(16)]
+    status, _, problem = tenant_api.json("POST", "/v1/webhook-endpoints", {"url": rx.url})
+    assert status == 409 and problem["type"].endswith("endpoint-limit")
+    tenant_api.json("POST", f"/v1/webhook-endpoints/{made[0]}/disable")
+    endpoint(tenant_api, rx.url)
 
 
 def test_another_tenant_sees_nothing(env, cli, tenant_api, receiver):
