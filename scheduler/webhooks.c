@@ -20,7 +20,10 @@
  * Concurrency is bounded twice: CADENZA_WEBHOOK_CONCURRENCY attempts in
  * flight overall, and CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY per receiver
  * (scheme, host and port), so one slow receiver cannot take every slot.
- * Reads leave out receivers already at their limit.
+ * Due deliveries are loaded a little ahead into a queue (at most twice a
+ * receiver's limit in hand, in flight and queued together), so a slot
+ * that frees up is refilled at once, without waiting for Postgres; reads
+ * leave out receivers that have enough in hand.
  *
  * Safety: redirects are not followed, only http and https are spoken, no
  * proxy from the environment is used, and every connection's address is
@@ -75,10 +78,13 @@ typedef struct transfer {
     const cz_netguard *guard;
     char id[CZ_UUID_LEN];
     char job_id[CZ_UUID_LEN];
+    char *url;
     char *origin;
     char *payload;
-    int attempt; /* over the delivery's whole life */
-    int tries;   /* since its creation or last redelivery: the schedule's index */
+    char *secret;
+    char *previous; /* the rotated-out secret while it still signs, or NULL */
+    int attempt;    /* over the delivery's whole life */
+    int tries;      /* since its creation or last redelivery: the schedule's index */
     char started_at[CZ_RFC3339_LEN];
     int64_t started_us;
     char refused[CZ_NETGUARD_WHY]; /* set when the guard refused an address */
@@ -89,7 +95,8 @@ typedef struct transfer {
 
 typedef struct receiver {
     char *origin;
-    int n;
+    int active; /* attempts in flight */
+    int queued; /* loaded, waiting for a slot */
 } receiver;
 
 struct cz_webhooks {
@@ -103,7 +110,9 @@ struct cz_webhooks {
     CURLM *multi;
     transfer **active;
     int n_active;
-    receiver *receivers; /* receivers with attempts in flight */
+    transfer **queue; /* loaded and due, oldest first, not yet started */
+    int n_queue, queue_max;
+    receiver *receivers; /* receivers with attempts in flight or queued */
     int n_receivers;
     PGconn *record_db;
     int record_pid;
@@ -135,10 +144,13 @@ cz_webhooks *cz_webhooks_new(const cz_config *cfg, cz_err *err) {
     }
     /* Keep a connection per slot for reuse: receivers see keep-alive. */
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)cfg->webhook_concurrency);
+    w->queue_max = 2 * cfg->webhook_concurrency;
     w->active = calloc((size_t)cfg->webhook_concurrency, sizeof *w->active);
-    w->receivers = calloc((size_t)cfg->webhook_concurrency, sizeof *w->receivers);
+    w->queue = calloc((size_t)w->queue_max, sizeof *w->queue);
+    /* A receiver has an attempt in flight or queued: at most both sets' sizes. */
+    w->receivers = calloc((size_t)(cfg->webhook_concurrency + w->queue_max), sizeof *w->receivers);
     w->unrecorded = cJSON_CreateArray();
-    if (!w->active || !w->receivers || !w->unrecorded) {
+    if (!w->active || !w->queue || !w->receivers || !w->unrecorded) {
         cz_webhooks_free(w);
         cz_err_set(err, "out of memory");
         return NULL;
@@ -152,6 +164,7 @@ void cz_webhooks_free(cz_webhooks *w) {
     if (w->multi)
         curl_multi_cleanup(w->multi);
     free(w->active);
+    free(w->queue);
     free(w->receivers);
     cJSON_Delete(w->unrecorded);
     cJSON_Delete(w->recording);
@@ -169,28 +182,29 @@ static receiver *receiver_find(cz_webhooks *w, const char *origin) {
     return NULL;
 }
 
-static int receiver_load(cz_webhooks *w, const char *origin) {
+/* The receiver of @p origin, made when it has nothing in hand yet. */
+static receiver *receiver_get(cz_webhooks *w, const char *origin) {
     receiver *r = receiver_find(w, origin);
-    return r ? r->n : 0;
+    if (r)
+        return r;
+    r = &w->receivers[w->n_receivers++];
+    *r = (receiver){.origin = strdup(origin)};
+    if (!r->origin)
+        abort(); /* cannot account for concurrency: stop rather than overrun */
+    return r;
 }
 
-/* n_receivers never exceeds n_active, which never exceeds the array's size. */
-static void receiver_add(cz_webhooks *w, const char *origin, int delta) {
-    receiver *r = receiver_find(w, origin);
-    if (!r && delta > 0) {
-        r = &w->receivers[w->n_receivers++];
-        r->origin = strdup(origin);
-        r->n = 0;
-        if (!r->origin)
-            abort(); /* cannot account for concurrency: stop rather than overrun */
-    }
-    if (!r)
+/* Forgets a receiver with nothing in flight or queued. */
+static void receiver_tidy(cz_webhooks *w, receiver *r) {
+    if (r->active > 0 || r->queued > 0)
         return;
-    r->n += delta;
-    if (r->n <= 0) {
-        free(r->origin);
-        *r = w->receivers[--w->n_receivers];
-    }
+    free(r->origin);
+    *r = w->receivers[--w->n_receivers];
+}
+
+/* How many of a receiver's deliveries may be in hand (in flight and queued). */
+static int receiver_cap(const cz_webhooks *w) {
+    return 2 * w->cfg->webhook_endpoint_concurrency;
 }
 
 /* ---- Postgres array literals ------------------------------------------------------ */
@@ -242,6 +256,8 @@ static char *busy_ids(cz_webhooks *w) {
     char *b = literal_open(&len, &cap);
     for (int i = 0; i < w->n_active; i++)
         literal_add(&b, &len, &cap, w->active[i]->id);
+    for (int i = 0; i < w->n_queue; i++)
+        literal_add(&b, &len, &cap, w->queue[i]->id);
     const cJSON *a;
     cJSON_ArrayForEach(a, w->unrecorded) {
         literal_add(&b, &len, &cap, cJSON_GetObjectItem(a, "id")->valuestring);
@@ -256,11 +272,12 @@ static int unrecorded_count(const cz_webhooks *w) {
     return cJSON_GetArraySize(w->unrecorded) + cJSON_GetArraySize(w->recording);
 }
 
+/* The receivers with enough in hand: reads leave them out. */
 static char *saturated_receivers(cz_webhooks *w) {
     size_t len, cap;
     char *b = literal_open(&len, &cap);
     for (int i = 0; i < w->n_receivers; i++)
-        if (w->receivers[i].n >= w->cfg->webhook_endpoint_concurrency)
+        if (w->receivers[i].active + w->receivers[i].queued >= receiver_cap(w))
             literal_add(&b, &len, &cap, w->receivers[i].origin);
     return literal_close(b, len);
 }
@@ -297,8 +314,11 @@ static void transfer_free(transfer *t) {
     if (t->easy)
         curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
+    free(t->url);
     free(t->origin);
     free(t->payload);
+    free(t->secret);
+    free(t->previous);
     free(t);
 }
 
@@ -327,27 +347,43 @@ static int add_header(transfer *t, const char *line) {
 static void outcome(cz_webhooks *w, transfer *t, long code, int status, int64_t retry_after,
                     const char *error);
 
-/* Turns due row @p i of @p res into a running transfer.
- * @returns 0, or -1 when it could not be started (logged; it stays due). */
-static int transfer_start(cz_webhooks *w, PGresult *res, int i) {
+static char *copy(PGresult *res, int i, int col) {
+    if (PQgetisnull(res, i, col))
+        return NULL;
+    char *v = strdup(PQgetvalue(res, i, col));
+    if (!v)
+        abort(); /* a delivery half-copied is not worth carrying on for */
+    return v;
+}
+
+/* Loaded row @p i of @p res, queued to be started when its receiver has a
+ * free slot. */
+static void transfer_queue(cz_webhooks *w, PGresult *res, int i) {
     transfer *t = calloc(1, sizeof *t);
     if (!t)
-        return -1;
+        abort();
     t->guard = &w->guard;
     snprintf(t->id, sizeof t->id, "%s", PQgetvalue(res, i, 0));
     snprintf(t->job_id, sizeof t->job_id, "%s", PQgetvalue(res, i, 8));
-    t->origin = strdup(PQgetvalue(res, i, 2));
-    t->payload = strdup(PQgetvalue(res, i, 3));
+    t->url = copy(res, i, 1);
+    t->origin = copy(res, i, 2);
+    t->payload = copy(res, i, 3);
+    t->secret = copy(res, i, 6);
+    t->previous = copy(res, i, 7);
     int attempts = atoi(PQgetvalue(res, i, 4)), round_start = atoi(PQgetvalue(res, i, 5));
     t->attempt = attempts + 1;
     t->tries = attempts - round_start + 1;
-    const char *secret = PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6);
-    const char *previous = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
+    w->queue[w->n_queue++] = t;
+    receiver_get(w, t->origin)->queued++;
+}
 
+/* Signs @p t now (its timestamp is the attempt's) and starts it.
+ * @returns 0, or -1 when it could not be sent (recorded as an attempt). */
+static int transfer_launch(cz_webhooks *w, transfer *t) {
     long long ts = (long long)time(NULL);
     char line[160], sig[2 * CZ_WEBHOOK_SIG_LEN + 32];
-    bool ok = t->origin && t->payload && secret && (t->easy = curl_easy_init()) &&
-              signature_header(secret, previous, t->id, ts, t->payload, sig, sizeof sig) == 0;
+    bool ok = t->secret && (t->easy = curl_easy_init()) &&
+              signature_header(t->secret, t->previous, t->id, ts, t->payload, sig, sizeof sig) == 0;
     snprintf(line, sizeof line, "webhook-id: %s", t->id);
     ok = ok && !add_header(t, line);
     snprintf(line, sizeof line, "webhook-timestamp: %lld", ts);
@@ -357,19 +393,16 @@ static int transfer_start(cz_webhooks *w, PGresult *res, int i) {
     if (!ok) {
         /* Logged as an attempt that sent nothing, so the schedule, not every
          * read, decides when it is tried again. */
-        const char *why = !secret ? "not sent: no signing secret"
-                          : t->easy && t->origin && t->payload
-                              ? "not sent: the signing secret cannot be decoded"
-                              : "not sent: out of memory";
+        const char *why = !t->secret ? "not sent: no signing secret"
+                          : t->easy  ? "not sent: the signing secret cannot be decoded"
+                                     : "not sent: out of memory";
         cz_log_job(CZ_LOG_ERROR, t->job_id, NULL, "webhook %s: %s", t->id, why);
-        if (t->origin && t->payload)
-            outcome(w, t, 0, 0, -1, why);
-        transfer_free(t);
+        outcome(w, t, 0, 0, -1, why);
         return -1;
     }
     CURL *e = t->easy;
     long timeout_ms = (long)w->cfg->webhook_timeout_s * 1000;
-    curl_easy_setopt(e, CURLOPT_URL, PQgetvalue(res, i, 1));
+    curl_easy_setopt(e, CURLOPT_URL, t->url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->payload);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(t->payload));
@@ -390,12 +423,33 @@ static int transfer_start(cz_webhooks *w, PGresult *res, int i) {
     cz_now_rfc3339(t->started_at);
     t->started_us = cz_mono_us();
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
-        transfer_free(t);
+        outcome(w, t, 0, 0, -1, "not sent: libcurl refused the transfer");
         return -1;
     }
     w->active[w->n_active++] = t;
-    receiver_add(w, t->origin, +1);
+    receiver_get(w, t->origin)->active++;
     return 0;
+}
+
+/* Starts queued deliveries, oldest first, while there are free slots
+ * overall and at their receivers. */
+static void launch_queued(cz_webhooks *w) {
+    const int max = w->cfg->webhook_concurrency, per = w->cfg->webhook_endpoint_concurrency;
+    int kept = 0;
+    for (int i = 0; i < w->n_queue; i++) {
+        transfer *t = w->queue[i];
+        receiver *r = receiver_find(w, t->origin);
+        if (w->n_active >= max || r->active >= per) {
+            w->queue[kept++] = t;
+            continue;
+        }
+        r->queued--;
+        if (transfer_launch(w, t)) {
+            receiver_tidy(w, r);
+            transfer_free(t);
+        }
+    }
+    w->n_queue = kept;
 }
 
 /* Replaces bytes that are not printable UTF-8 text with '?', so a binary or
@@ -473,7 +527,10 @@ static void outcome(cz_webhooks *w, transfer *t, long code, int status, int64_t 
 /* A finished attempt: what came back, and what it means. Its slot is free
  * again, so the next turn reads what is due for it. */
 static void transfer_done(cz_webhooks *w, transfer *t, CURLcode result) {
-    w->read_due = true;
+    /* Its receiver's queue running low: read more for it. */
+    receiver *r = receiver_find(w, t->origin);
+    if (r && r->queued < w->cfg->webhook_endpoint_concurrency)
+        w->read_due = true;
     long code = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
     int status = result == CURLE_OK ? (int)code : 0; /* a cut-short answer is no answer */
@@ -498,7 +555,9 @@ static void transfer_done(cz_webhooks *w, transfer *t, CURLcode result) {
 /* Removes @p t from the active set and frees it. */
 static void transfer_drop(cz_webhooks *w, transfer *t) {
     curl_multi_remove_handle(w->multi, t->easy);
-    receiver_add(w, t->origin, -1);
+    receiver *r = receiver_find(w, t->origin);
+    r->active--;
+    receiver_tidy(w, r);
     for (int i = 0; i < w->n_active; i++) {
         if (w->active[i] == t) {
             w->active[i] = w->active[--w->n_active];
@@ -645,11 +704,12 @@ static void record(cz_webhooks *w, bool wait) {
     }
 }
 
-/* Reads due deliveries and starts as many as the receivers' limits allow:
- * first the due ids and their receivers (narrow rows), then the bodies of
- * the ones chosen. @returns true when more may be due: every row read was
- * started and the read was full. (Rows left for a receiver at its limit are
- * read again when one of its attempts ends.) */
+/* Reads due deliveries into the queue, as many as the receivers' shares
+ * allow (receiver_cap in hand each): first the due ids and their receivers
+ * (narrow rows), then the bodies of the ones chosen. @returns true when
+ * more may be due: every row read was taken and the read was full. (Rows
+ * left for a receiver with enough in hand are read again when its queue
+ * runs low.) */
 static bool dispatch(cz_webhooks *w, int limit) {
     char *ids = busy_ids(w), *full = saturated_receivers(w);
     cz_err err;
@@ -660,27 +720,27 @@ static bool dispatch(cz_webhooks *w, int limit) {
         cz_log_warn("reading due webhooks: %s", err.msg);
         return false;
     }
-    int n = PQntuples(due), room = w->cfg->webhook_concurrency - w->n_active;
+    int n = PQntuples(due);
     size_t len, cap;
     char *chosen = literal_open(&len, &cap);
     int picked = 0, n_seen = 0;
     receiver *seen = calloc((size_t)n + 1, sizeof *seen); /* this read's picks per receiver */
     if (!seen)
         abort();
-    for (int i = 0; i < n && picked < room; i++) {
-        /* A receiver can fill up within one read; its rest waits for a slot. */
+    for (int i = 0; i < n; i++) {
         char *origin = PQgetvalue(due, i, 1);
         receiver *r = NULL;
         for (int k = 0; k < n_seen && !r; k++)
             r = !strcmp(seen[k].origin, origin) ? &seen[k] : NULL;
         if (!r) {
+            receiver *known = receiver_find(w, origin);
             r = &seen[n_seen++];
             r->origin = origin;
-            r->n = receiver_load(w, origin);
+            r->active = known ? known->active + known->queued : 0;
         }
-        if (r->n >= w->cfg->webhook_endpoint_concurrency)
+        if (r->active >= receiver_cap(w))
             continue;
-        r->n++;
+        r->active++;
         literal_add(&chosen, &len, &cap, PQgetvalue(due, i, 0));
         picked++;
     }
@@ -697,8 +757,8 @@ static bool dispatch(cz_webhooks *w, int limit) {
         cz_log_warn("loading due webhooks: %s", err.msg);
         return false;
     }
-    for (int i = 0; i < PQntuples(res); i++)
-        transfer_start(w, res, i);
+    for (int i = 0; i < PQntuples(res) && w->n_queue < w->queue_max; i++)
+        transfer_queue(w, res, i);
     PQclear(res);
     return n == limit && picked == n;
 }
@@ -735,19 +795,19 @@ static void wait_and_perform(cz_webhooks *w, int ms) {
 /* ---- the loop ------------------------------------------------------------------------ */
 
 void cz_webhooks_run(cz_webhooks *w, atomic_bool *stop) {
-    const int max = w->cfg->webhook_concurrency;
     while (!atomic_load(stop)) {
         bool leader = lead(w);
         record(w, false);
         int64_t now = cz_mono_ms();
-        bool room = w->n_active < max && unrecorded_count(w) < UNRECORDED_MAX;
+        bool room = w->n_queue < w->queue_max / 2 && unrecorded_count(w) < UNRECORDED_MAX;
         if (leader && room && (w->read_due || now >= w->next_read_ms)) {
             w->read_due = false;
             w->next_read_ms = now + POLL_MS;
-            if (dispatch(w, max - w->n_active))
+            if (dispatch(w, w->queue_max - w->n_queue))
                 w->read_due = true; /* more may be waiting */
-            room = w->n_active < max;
+            room = w->n_queue < w->queue_max / 2;
         }
+        launch_queued(w);
         int wait = (int)(w->next_read_ms - cz_mono_ms());
         if (w->read_due && room && leader)
             wait = 0;
@@ -759,9 +819,18 @@ void cz_webhooks_run(cz_webhooks *w, atomic_bool *stop) {
         }
         wait = wait < 0 ? 0 : wait > POLL_MS ? POLL_MS : wait;
         wait_and_perform(w, wait);
+        launch_queued(w); /* freed slots are refilled at once, not after a read */
     }
 
-    /* Stop: let attempts in flight finish for a moment, record what ended. */
+    /* Stop: let attempts in flight finish for a moment, record what ended.
+     * Queued ones were never sent; they stay due for the next dispatcher. */
+    for (int i = 0; i < w->n_queue; i++) {
+        receiver *r = receiver_find(w, w->queue[i]->origin);
+        r->queued--;
+        receiver_tidy(w, r);
+        transfer_free(w->queue[i]);
+    }
+    w->n_queue = 0;
     int64_t until = cz_mono_ms() + STOP_GRACE_MS;
     while (w->n_active && cz_mono_ms() < until)
         wait_and_perform(w, 50);
