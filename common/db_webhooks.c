@@ -278,6 +278,7 @@ static const char record_sql[] =
     "  SELECT r.id, r.attempt, r.started_at, r.status, r.latency_ms, r.error, r.excerpt,"
     "         d.next_attempt_at"
     "    FROM r LEFT JOIN d ON d.id = r.id"
+    "  ON CONFLICT (delivery_id, attempt) DO NOTHING"
     "), g AS ("
     "  UPDATE webhook_endpoints e SET disabled_at = now(), updated_at = now(),"
     "         disabled_reason = 'the receiver answered 410 Gone'"

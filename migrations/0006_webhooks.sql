@@ -80,7 +80,9 @@ CREATE TABLE webhook_attempts (
     response_excerpt  text,
     next_attempt_at   timestamptz     -- when the next one was scheduled, if any
 );
-CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
+-- One row per attempt number: a record written twice (its commit's answer
+-- lost with the connection) stays one row.
+CREATE UNIQUE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, attempt);
 
 -- Enqueues event `ev` of job `job` for every receiver that wants it: the
 -- tenant's enabled endpoints whose filter names it, and the job's own
@@ -192,6 +194,6 @@ LANGUAGE sql STABLE AS $$
                        'attempt', a.attempt, 'at', cz_ts(a.started_at), 'status', a.status,
                        'latency_ms', a.latency_ms, 'error', a.error,
                        'response', a.response_excerpt,
-                       'next_attempt_at', cz_ts(a.next_attempt_at)) ORDER BY a.id)
+                       'next_attempt_at', cz_ts(a.next_attempt_at)) ORDER BY a.attempt)
             FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]'::json))
 $$;
