@@ -17,6 +17,10 @@
 #               worker's event to the receiver's arrival; beside it the part
 #               before the state change (the baseline: what the pipeline
 #               cost without webhooks). Target p99 < 100 ms.
+#
+# CADENZA_BENCH_WEBHOOKS (N), CADENZA_BENCH_WEBHOOK_RATE (RATE) and
+# CADENZA_BENCH_WEBHOOK_SECONDS (S) change the sizes. Latency is measured
+# first, before the throughput burst leaves vacuum work behind.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 deploy/local/stack.sh up >/dev/null
