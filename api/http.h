@@ -13,6 +13,7 @@
 #include "../common/config.h"
 #include "../common/db.h"
 #include "../common/db_keys.h"
+#include "../common/netguard.h"
 
 struct cz_committer;
 struct cz_keycache;
@@ -28,6 +29,7 @@ typedef struct cz_api {
     struct cz_keycache *keys;       /* recently authenticated keys (keycache.h) */
     struct cz_sse *sse;             /* live event streams (sse.h) */
     struct cz_redis_pool *redis;    /* cache, cancel flags, rate limits, announcements */
+    cz_netguard guard;              /* where webhook URLs may point (CADENZA_WEBHOOK_ALLOW) */
 } cz_api;
 
 /* Roles, as bits so that a route names every role it admits. `admin` may do

@@ -123,6 +123,17 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
     if (cz_request_parse(r->body ? r->body : "", r->body_len, seed, &req, &verr))
         return cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
 
+    /* Where the webhook would go is checked now, so the client learns at
+     * once; the dispatcher checks the address it connects to again. */
+    const char *hook = cz_json_str(cJSON_GetObjectItem(req.canonical, "webhook"), "url");
+    char why[CZ_NETGUARD_WHY];
+    if (hook && cz_netguard_check_url(&api->guard, hook, why, sizeof why)) {
+        char detail[CZ_NETGUARD_WHY + 16];
+        snprintf(detail, sizeof detail, "webhook.url %s", why);
+        cz_request_free(&req);
+        return cz_http_problem(r, 422, "invalid-field", detail, "webhook.url");
+    }
+
     char id[CZ_UUID_LEN], trace[33], traceparent[56], cache_key[CZ_SHA256_HEX] = "",
                                                       source[CZ_UUID_LEN] = "";
     if (req.cache_key[0])

@@ -2,6 +2,7 @@
  *
  *   cadenza-api [serve]   serve HTTP on CADENZA_API_LISTEN until SIGINT/SIGTERM
  *   cadenza-api migrate   apply migrations/ to CADENZA_DATABASE_URL and exit */
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +47,11 @@ static int serve(const cz_config *cfg) {
 
     cz_err err;
     cz_api api = {.cfg = cfg};
+    if (cz_netguard_parse(cfg->webhook_allow, &api.guard, &err)) {
+        cz_log_error("%s", err.msg);
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* URL parsing for webhook URLs */
     if (!(api.db = cz_db_pool_new(cfg->database_url, cfg->api_threads, &err))) {
         cz_log_error("%s", err.msg);
         return 1;

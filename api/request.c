@@ -16,6 +16,7 @@
 
 #include "../common/json.h"
 #include "../common/prompt.h"
+#include "../common/webhook.h"
 
 #define PROMPT_MAX 2000
 #define NAME_MAX_LEN 64
@@ -52,31 +53,9 @@ static int invalid(cz_request_error *e, const char *field, const char *fmt, ...)
     return fail(e, 422, "invalid-field", field, "%s", detail);
 }
 
-/* Well-formed UTF-8 (no overlongs, no surrogates), no control characters
- * but tab and newline: what we store and pass to models must be text. */
+/* What we store and pass to models must be text (see cz_json_clean_text). */
 static bool is_clean_text(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        int n = c < 0x80             ? 0
-                : (c & 0xe0) == 0xc0 ? 1
-                : (c & 0xf0) == 0xe0 ? 2
-                : (c & 0xf8) == 0xf0 ? 3
-                                     : -1;
-        if (n < 0 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4))
-            return false;
-        if (n == 0 && c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-            return false;
-        if (n == 2 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
-            return false;
-        if (n == 3 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
-            return false;
-        for (int i = 1; i <= n; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-        p += n + 1;
-    }
-    return true;
+    return cz_json_clean_text(s);
 }
 
 /* Well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF);
@@ -429,9 +408,7 @@ static int check_review(const cJSON *v, cJSON *out, cz_request_error *e) {
 }
 
 static int check_webhook(const cJSON *v, cJSON *out, cz_request_error *e) {
-    static const char *const events[] = {
-        "job.succeeded", "job.failed",  "job.canceled", "job.in_review",
-        "job.rejected",  "job.started", "job.progress", NULL};
+    const char *const *events = cz_webhook_events();
     if (!cJSON_IsObject(v))
         return invalid(e, "webhook", "webhook must be an object with a url");
     const cJSON *url = cJSON_GetObjectItemCaseSensitive(v, "url");

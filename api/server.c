@@ -18,6 +18,7 @@
 #include "openapi.h"
 #include "request.h"
 #include "sse.h"
+#include "webhooks.h"
 
 /* ---- health -------------------------------------------------------------- */
 
@@ -124,6 +125,16 @@ static const struct route {
     {"POST", "/v1/jobs/{id}/cancel", SUBMIT, cz_jobs_cancel},
     {"GET", "/v1/jobs/{id}/audio", READ_JOBS, cz_jobs_audio},
     {"GET", "/v1/jobs/{id}/events", READ_JOBS, cz_sse_serve},
+    {"GET", "/v1/jobs/{id}/deliveries", SUBMIT, cz_webhooks_deliveries},
+    {"POST", "/v1/deliveries/{id}/redeliver", SUBMIT, cz_webhooks_redeliver},
+    {"POST", "/v1/webhook-endpoints", SUBMIT, cz_webhooks_endpoint_create},
+    {"GET", "/v1/webhook-endpoints", SUBMIT, cz_webhooks_endpoint_list},
+    {"GET", "/v1/webhook-endpoints/{id}", SUBMIT, cz_webhooks_endpoint_get},
+    {"POST", "/v1/webhook-endpoints/{id}/rotate", SUBMIT, cz_webhooks_endpoint_rotate},
+    {"POST", "/v1/webhook-endpoints/{id}/disable", SUBMIT, cz_webhooks_endpoint_disable},
+    {"POST", "/v1/webhook-endpoints/{id}/enable", SUBMIT, cz_webhooks_endpoint_enable},
+    {"GET", "/v1/webhook-secret", SUBMIT, cz_webhooks_secret_get},
+    {"POST", "/v1/webhook-secret/rotate", SUBMIT, cz_webhooks_secret_rotate},
     {"GET", "/v1/cache", OPERATE, h_cache},
     {"GET", "/v1/usage", SUBMIT, h_usage},
 };

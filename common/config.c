@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "webhook.h"
+
 const char *cz_env(const char *name, const char *def) {
     const char *v = getenv(name);
     return (v && *v) ? v : def;
@@ -44,4 +46,12 @@ void cz_config_load(cz_config *cfg) {
     cfg->api_batch_max = cz_env_int("CADENZA_API_BATCH_MAX", 128, 1, 4096);
     cfg->api_max_connections = cz_env_int("CADENZA_API_MAX_CONNECTIONS", 512, 1, 65536);
     cfg->api_key_cache_ms = cz_env_int("CADENZA_API_KEY_CACHE_MS", 1000, 0, 60000);
+    /* Production reaches the public internet only; the local stack adds loopback. */
+    cfg->webhook_allow = cz_env("CADENZA_WEBHOOK_ALLOW", "");
+    cfg->webhook_schedule = cz_env("CADENZA_WEBHOOK_SCHEDULE", CZ_WEBHOOK_DEFAULT_SCHEDULE);
+    cfg->webhook_timeout_s = cz_env_int("CADENZA_WEBHOOK_TIMEOUT_S", 15, 1, 300);
+    cfg->webhook_concurrency = cz_env_int("CADENZA_WEBHOOK_CONCURRENCY", 256, 1, 4096);
+    cfg->webhook_endpoint_concurrency =
+        cz_env_int("CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY", 16, 1, 1024);
+    cfg->webhook_rotation_s = cz_env_int("CADENZA_WEBHOOK_ROTATION_S", 86400, 0, 30 * 86400);
 }

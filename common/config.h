@@ -32,6 +32,13 @@ typedef struct cz_config {
     int cache_ttl_s;           /* CADENZA_CACHE_TTL_S: how long a prompt-cache entry lives */
     int cache_max_entries;     /* CADENZA_CACHE_MAX_ENTRIES: the most entries kept */
     int sse_heartbeat_s;       /* CADENZA_SSE_HEARTBEAT_S: comment lines on idle event streams */
+    /* Webhooks (see common/webhook.h, common/netguard.h, scheduler/webhooks.c). */
+    const char *webhook_allow;        /* CADENZA_WEBHOOK_ALLOW: CIDR blocks beyond the public net */
+    const char *webhook_schedule;     /* CADENZA_WEBHOOK_SCHEDULE: delay before each attempt */
+    int webhook_timeout_s;            /* CADENZA_WEBHOOK_TIMEOUT_S: one attempt, start to end */
+    int webhook_concurrency;          /* CADENZA_WEBHOOK_CONCURRENCY: attempts in flight, overall */
+    int webhook_endpoint_concurrency; /* CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY: per receiver */
+    int webhook_rotation_s; /* CADENZA_WEBHOOK_ROTATION_S: an old secret's life after rotation */
 } cz_config;
 
 /** @brief Fills @p cfg from the environment, with defaults for what is unset. */

@@ -9,9 +9,11 @@
 #include "db_jobs.h"
 
 #include "db.h"
+#include "db_webhooks.h"
 #include "failure.h"
 #include "ids.h"
 #include "json.h"
+#include "webhook.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -123,6 +125,8 @@ static int apply_progress(PGconn *c, const cz_event *ev, const char *attempt, co
                         " SELECT id, attempt, 'progress', state, $7::jsonb FROM j",
                         7, p, err);
     free(detail);
+    if (n > 0 && cz_db_webhook_enqueue_tx(c, ev->job_id, "job.progress", err) < 0)
+        return -1;
     return n < 0 ? -1 : n > 0;
 }
 
@@ -238,7 +242,7 @@ static int record_late_generated(PGconn *c, const cz_event *ev, const char *atte
  * hands them on instead (cz_db_job_cancel). */
 static int complete_followers(PGconn *c, const char *job_id, cz_err *err) {
     const char *p[] = {job_id};
-    long n = cz_db_exec(
+    PGresult *r = cz_db_query(
         c,
         "WITH l AS ("
         "  SELECT * FROM jobs WHERE id = $1 AND state IN ('succeeded', 'failed', 'rejected')"
@@ -255,16 +259,27 @@ static int complete_followers(PGconn *c, const char *job_id, cz_err *err) {
         "  INSERT INTO job_events (job_id, attempt, event, state, detail)"
         "  SELECT f.id, f.attempt, 'leader_done', f.state, jsonb_build_object('leader', $1::uuid)"
         "    FROM f"
+        "), u AS ("
+        "  INSERT INTO usage_ledger (job_id, tenant_id, outcome, audio_seconds, compute_ms,"
+        "                            cost_micros, cached)"
+        "  SELECT f.id, f.tenant_id, f.state, CASE WHEN f.state = 'succeeded' THEN COALESCE(("
+        "           SELECT a.duration_s FROM artifacts a, l WHERE a.job_id = l.id"
+        "              AND a.attempt = l.attempt AND a.kind = 'master' LIMIT 1), 0) ELSE 0 END,"
+        "         0, 0, true"
+        "    FROM f ON CONFLICT (job_id) DO NOTHING"
         ")"
-        "INSERT INTO usage_ledger (job_id, tenant_id, outcome, audio_seconds, compute_ms,"
-        "                          cost_micros, cached)"
-        " SELECT f.id, f.tenant_id, f.state, CASE WHEN f.state = 'succeeded' THEN COALESCE(("
-        "          SELECT a.duration_s FROM artifacts a, l WHERE a.job_id = l.id"
-        "             AND a.attempt = l.attempt AND a.kind = 'master' LIMIT 1), 0) ELSE 0 END,"
-        "        0, 0, true"
-        "   FROM f ON CONFLICT (job_id) DO NOTHING",
+        "SELECT f.id, f.state FROM f",
         1, p, err);
-    return n < 0 ? -1 : 0;
+    int rc = r ? 0 : -1;
+    /* Each follower's own webhooks, as for any change of state. */
+    for (int i = 0; r && !rc && i < PQntuples(r); i++) {
+        int state = cz_job_state_parse(PQgetvalue(r, i, 1));
+        const char *event = state < 0 ? NULL : cz_webhook_event_for_state((cz_job_state)state);
+        if (event && cz_db_webhook_enqueue_tx(c, PQgetvalue(r, i, 0), event, err) < 0)
+            rc = -1;
+    }
+    PQclear(r);
+    return rc;
 }
 
 static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
@@ -318,6 +333,10 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
         record_artifacts(c, ev, attempt, err) || record_qa(c, ev, attempt, err))
         return -1;
     if (terminal && (record_usage(c, ev->job_id, err) || complete_followers(c, ev->job_id, err)))
+        return -1;
+    /* Deliveries commit with the change they announce, or not at all. */
+    const char *announce = cz_webhook_event_for_state((cz_job_state)to);
+    if (announce && cz_db_webhook_enqueue_tx(c, ev->job_id, announce, err) < 0)
         return -1;
     return CZ_APPLY_DONE;
 }
@@ -471,11 +490,24 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
     cz_job_event_from_states(CZ_EV_CANCEL, from);
     const char *p[] = {id, tenant, from};
     *json = NULL;
-    /* One transaction: the state change, its history, its ledger row, the
-     * generate message withdrawn if it has not left yet, and the hand-over
-     * to the identical requests that waited for this job. */
     if (cz_db_begin(c, err))
         return -1;
+    /* The relay locks an outbox row, then its job (mark published, move to
+     * dispatched); taking the job's unpublished generate message first keeps
+     * the same order here, so a cancel racing the relay waits instead of
+     * deadlocking. A row the relay has just published is skipped. */
+    long locked = cz_db_exec(c,
+                             "SELECT 1 FROM outbox WHERE key = $1::text AND published_at IS NULL"
+                             "   AND topic = 'cadenza.jobs.generate' FOR UPDATE",
+                             1, p, err);
+    if (locked < 0) {
+        cz_db_rollback(c);
+        return -1;
+    }
+    /* One statement: the state change, its history, its ledger row, and the
+     * generate message if it has not left yet; then, in the same
+     * transaction, the job.canceled webhooks and the hand-over to the
+     * identical requests that waited for this job. */
     PGresult *r = cz_db_query(
         c,
         "WITH j AS ("
@@ -497,18 +529,22 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
         ")"
         "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j",
         3, p, err);
-    bool canceled = r && PQntuples(r) == 1;
-    if (!r || (canceled && promote_follower(c, id, err)) || cz_db_commit(c, err)) {
-        PQclear(r);
-        cz_db_rollback(c);
-        return -1;
-    }
-    if (canceled) {
+    if (r && PQntuples(r)) {
         *json = strdup(PQgetvalue(r, 0, 0));
         PQclear(r);
+        if (cz_db_webhook_enqueue_tx(c, id, "job.canceled", err) < 0 ||
+            promote_follower(c, id, err) || cz_db_commit(c, err)) {
+            cz_db_rollback(c);
+            free(*json);
+            *json = NULL;
+            return -1;
+        }
         return 1;
     }
     PQclear(r);
+    cz_db_rollback(c); /* nothing was written */
+    if (!r)
+        return -1;
     *json = cz_db_job_get(c, tenant, id, err);
     if (!*json)
         return err && err->msg[0] ? -1 : 0;
@@ -517,11 +553,11 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
 
 /* ---- submission: group commit ------------------------------------------ */
 
-/* The generate message and its headers, for the job row j and its
- * traceparent: one definition for the single and the batched insert. */
 /* insert_one's answer when an identical job is in flight (see insert_keyed). */
 #define CZ_INSERT_IN_FLIGHT 2
 
+/* The generate message and its headers, for the job row j and its
+ * traceparent: one definition for the single and the batched insert. */
 #define CZ_OUTBOX_OF_JOB(traceparent)                                                              \
     "  INSERT INTO outbox (topic, key, payload, headers)"                                          \
     "  SELECT 'cadenza.jobs.generate', j.id::text,"                                                \
@@ -650,7 +686,7 @@ static int insert_keyed(PGconn *c, cz_job_submit *s, char **json, cz_err *err) {
             return -1;
         if ((*json = first_value(r))) {
             s->kind = CZ_JOB_CACHED;
-            return 1;
+            return cz_db_webhook_enqueue_tx(c, j->id, "job.succeeded", err) < 0 ? -1 : 1;
         } // the source is gone: generate after all
     }
     /* If the job in flight ended between the two statements, try again. */

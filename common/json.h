@@ -23,4 +23,11 @@ double cz_json_num(const cJSON *o, const char *key, double def);
 /** @brief True when @p d is an integer that a double represents exactly (|d| <= 2^53). */
 bool cz_json_is_integer(double d);
 
+/**
+ * @brief True when @p s is well-formed UTF-8 (no overlongs, no surrogates)
+ * without control characters but tab, newline and carriage return: text we
+ * store, show and pass on.
+ */
+bool cz_json_clean_text(const char *s);
+
 #endif

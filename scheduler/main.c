@@ -1,9 +1,11 @@
 /* cadenza-scheduler: moves jobs through their lives.
  *
- * Three loops, each on its own thread with its own Postgres session: the
+ * Four loops, each on its own thread with its own Postgres session: the
  * outbox relay (Postgres -> Kafka), the status-event consumer (Kafka ->
- * Postgres), and the sweeper (lease expiry, clean-up). SIGINT/SIGTERM stop both: the relay flushes
- * what is in flight, the consumer commits its offsets, and the process exits. */
+ * Postgres), the sweeper (lease expiry, clean-up) and the webhook
+ * dispatcher (due deliveries -> HTTP). SIGINT/SIGTERM stop them all: the
+ * relay flushes what is in flight, the consumer commits its offsets, the
+ * dispatcher records the attempts that finished, and the process exits. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -15,10 +17,12 @@
 #include "events.h"
 #include "relay.h"
 #include "sweeper.h"
+#include "webhooks.h"
 
 static atomic_bool stop;
 
 static const cz_config *config;
+static cz_webhooks *dispatcher;
 
 static void *relay_thread(void *arg) {
     (void)arg;
@@ -38,11 +42,22 @@ static void *events_thread(void *arg) {
     return NULL;
 }
 
+static void *webhooks_thread(void *arg) {
+    (void)arg;
+    cz_webhooks_run(dispatcher, &stop);
+    return NULL;
+}
+
 int main(void) {
     cz_config cfg;
     cz_config_load(&cfg);
     cz_log_init("scheduler");
     config = &cfg;
+    cz_err err;
+    if (!(dispatcher = cz_webhooks_new(&cfg, &err))) {
+        cz_log_error("webhooks: %s", err.msg);
+        return 1;
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -50,10 +65,11 @@ int main(void) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
 
-    pthread_t relay, events, sweeper;
+    pthread_t relay, events, sweeper, webhooks;
     if (pthread_create(&relay, NULL, relay_thread, NULL) ||
         pthread_create(&events, NULL, events_thread, NULL) ||
-        pthread_create(&sweeper, NULL, sweeper_thread, NULL)) {
+        pthread_create(&sweeper, NULL, sweeper_thread, NULL) ||
+        pthread_create(&webhooks, NULL, webhooks_thread, NULL)) {
         cz_log_error("cannot start threads");
         return 1;
     }
@@ -65,6 +81,8 @@ int main(void) {
     pthread_join(relay, NULL);
     pthread_join(events, NULL);
     pthread_join(sweeper, NULL);
+    pthread_join(webhooks, NULL);
+    cz_webhooks_free(dispatcher);
     cz_log_info("scheduler stopped");
     return 0;
 }

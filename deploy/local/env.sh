@@ -24,6 +24,12 @@ CADENZA_REPO_ROOT="$(cd "$CADENZA_LOCAL_DIR/../.." && pwd)"
 # that two stacks on one machine never share it.
 : "${CADENZA_HTTP_MODEL_PORT:=$((CADENZA_API_PORT + 1))}"
 : "${CADENZA_HTTP_MODEL_TIMEOUT_S:=8}"
+# Webhooks: the local stack's receivers are test servers on loopback, so
+# loopback is allow-listed here (production allows public addresses only),
+# and retries come seconds apart instead of the production schedule's
+# minutes and hours (0,5s,5m,30m,2h,5h,10h,10h), so a test sees them.
+: "${CADENZA_WEBHOOK_ALLOW:=127.0.0.0/8,::1/128}"
+: "${CADENZA_WEBHOOK_SCHEDULE:=0,1s,2s,4s,8s,15s,30s,60s}"
 case "$CADENZA_STATE_DIR" in
     /*) ;;
     *) CADENZA_STATE_DIR="$PWD/$CADENZA_STATE_DIR" ;;
@@ -47,7 +53,8 @@ export CADENZA_STATE_DIR CADENZA_PG_PORT CADENZA_REDIS_PORT CADENZA_KAFKA_PORT \
     CADENZA_DATABASE_URL CADENZA_KAFKA_BROKERS CADENZA_REDIS_URL \
     CADENZA_API_URL CADENZA_API_LISTEN CADENZA_ARTIFACT_DIR CADENZA_SOUNDFONT \
     CADENZA_LOG_DIR CADENZA_RUN_DIR CADENZA_LEASE_S CADENZA_RETRY_BASE_MS \
-    CADENZA_HTTP_MODEL_PORT CADENZA_HTTP_MODEL_URL CADENZA_HTTP_MODEL_TIMEOUT_S
+    CADENZA_HTTP_MODEL_PORT CADENZA_HTTP_MODEL_URL CADENZA_HTTP_MODEL_TIMEOUT_S \
+    CADENZA_WEBHOOK_ALLOW CADENZA_WEBHOOK_SCHEDULE
 
 # ---- helpers for the scripts in this directory ----
 
