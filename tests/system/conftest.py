@@ -8,6 +8,7 @@ scripts to stop and start services.
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 import time
 import urllib.error
@@ -29,7 +30,8 @@ def _load_env():
     for line in env_file.read_text().splitlines():
         if line.startswith("export "):
             name, _, value = line[len("export "):].partition("=")
-            env[name] = value.strip().strip("'\"")
+            # The file is written with bash's quoting (printf %q).
+            env[name] = " ".join(shlex.split(value)) if value.strip() else ""
     return env
 
 
