@@ -32,6 +32,7 @@ typedef struct cz_config {
     int cache_ttl_s;           /* CADENZA_CACHE_TTL_S: how long a prompt-cache entry lives */
     int cache_max_entries;     /* CADENZA_CACHE_MAX_ENTRIES: the most entries kept */
     int sse_heartbeat_s;       /* CADENZA_SSE_HEARTBEAT_S: comment lines on idle event streams */
+    int review_lease_s;        /* CADENZA_REVIEW_LEASE_S: how long a curator's claim lasts */
 } cz_config;
 
 /** @brief Fills @p cfg from the environment, with defaults for what is unset. */

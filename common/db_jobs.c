@@ -9,6 +9,7 @@
 #include "db_jobs.h"
 
 #include "db.h"
+#include "db_review.h"
 #include "failure.h"
 #include "ids.h"
 #include "json.h"
@@ -316,6 +317,9 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
     if (record_history(c, ev, attempt, cz_job_event_name(ev->type),
                        cz_job_state_name((cz_job_state)to), err) ||
         record_artifacts(c, ev, attempt, err) || record_qa(c, ev, attempt, err))
+        return -1;
+    /* A flagged job waits for a curator: its review task opens with it. */
+    if (to == CZ_JOB_IN_REVIEW && cz_db_review_open_tx(c, ev, err))
         return -1;
     if (terminal && (record_usage(c, ev->job_id, err) || complete_followers(c, ev->job_id, err)))
         return -1;
