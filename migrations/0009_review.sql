@@ -45,6 +45,22 @@ CREATE TABLE IF NOT EXISTS review_tasks (
 CREATE INDEX IF NOT EXISTS review_tasks_open ON review_tasks (tenant_id, created_at, job_id)
     WHERE decision IS NULL;
 
+-- Jobs already waiting in in_review when this runs get their task, with
+-- the reasons their QA report and request give.
+INSERT INTO review_tasks (job_id, tenant_id, attempt, reasons, created_at)
+SELECT j.id, j.tenant_id, j.attempt,
+       COALESCE((SELECT jsonb_agg(jsonb_build_object('rule', v.key,
+                                                     'detail', 'the QA rule ' || v.key || ' failed'))
+                   FROM qa_reports q, jsonb_each_text(q.report -> 'verdicts') v
+                  WHERE q.job_id = j.id AND v.value = 'fail'), '[]'::jsonb)
+       || CASE WHEN j.request ->> 'review' = 'always'
+               THEN '[{"rule": "requested", "detail": "the request asked for review"}]'::jsonb
+               ELSE '[]'::jsonb END,
+       j.updated_at
+  FROM jobs j
+ WHERE j.state = 'in_review'
+ON CONFLICT (job_id) DO NOTHING;
+
 -- Who did what to which task, and when: append-only.
 CREATE TABLE IF NOT EXISTS review_audit (
     id          bigserial PRIMARY KEY,
