@@ -23,5 +23,5 @@ def test_review_page_in_chromium(env):
     run = subprocess.run([node, "--test", "--test-reporter=spec", "review.test.mjs"], cwd=UI,
                          env=dict(os.environ, **env), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-3000:]
-    assert "pass 2" in run.stdout and "fail 0" in run.stdout, run.stdout[-3000:]
+    assert "pass 3" in run.stdout and "fail 0" in run.stdout, run.stdout[-3000:]
     assert shot.stat().st_size > 20000

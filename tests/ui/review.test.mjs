@@ -6,14 +6,15 @@
 // move between players with j, approve with a, and the job is succeeded;
 // then the next task is claimed by itself and rejected with r and a
 // reason. A screenshot of the page with a task open is saved as
-// tests/ui/artifacts/review.png.
+// tests/ui/artifacts/review.png. A track that matches the catalogue plays
+// the catalogue track beside its master.
 //
 // Needs the stack's environment (CADENZA_API_URL, CADENZA_DATABASE_URL ...:
 // `. .cadenza/env`), as tests/system/test_review_ui.py provides; it makes
 // its own tenant, keys and jobs with bin/cadenzactl and the API.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -173,5 +174,56 @@ test('sign in, claim, play, approve and reject with the keyboard', async () => {
   assert.equal(rejected.review.notes, 'sounds like a catalogue track');
   assert.match(await page.textContent('#message'), /Nothing waiting for review/);
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a catalogue match plays the catalogue track beside the master', async () => {
+  // A tenant of its own; the song's master goes into the catalogue (kept
+  // under the state directory, so a later run finds the same file), and
+  // the same song made again is flagged with that track.
+  const tenant = `t-ui-cat-${Math.random().toString(16).slice(2, 10)}`;
+  const sub = cli('keys', 'create', '--tenant', tenant, '--role', 'submitter');
+  const cur = cli('keys', 'create', '--tenant', tenant, '--role', 'curator');
+  const song = { prompt: 'review page: catalogue test, celesta waltz', duration_s: 5, seed: 9530 };
+  const done = ['succeeded', 'in_review', 'failed', 'rejected'];
+  let job = await waitFor((await call('POST', '/v1/jobs', sub, song)).body.id, sub, done);
+  const res = await fetch(`${API}/v1/jobs/${job.id}/audio?variant=master&format=flac`,
+    { headers: { Authorization: `Bearer ${sub}` } });
+  assert.equal(res.status, 200);
+  const folder = path.join(process.env.CADENZA_STATE_DIR || path.join(ROOT, '.cadenza'), 'ui-catalog');
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(path.join(folder, 'ui-celesta-waltz.flac'), Buffer.from(await res.arrayBuffer()));
+  cli('catalog', 'import', folder, '--artist', 'UI Test');
+  if (job.state !== 'in_review') { // first run: make it again, now that the catalogue has it
+    job = await waitFor((await call('POST', '/v1/jobs', sub, { ...song, cache: false })).body.id,
+      sub, done);
+  }
+  assert.equal(job.state, 'in_review');
+  assert.ok(job.review.reasons.some((r) => r.rule === 'catalog'), JSON.stringify(job.review));
+
+  const page = await ctx.newPage();
+  await page.goto(`${API}/review/`);
+  await page.fill('#key', cur);
+  await page.press('#key', 'Enter');
+  await page.waitForSelector('#desk:not([hidden])');
+  await page.keyboard.press('n');
+  await page.waitForSelector(`#task[data-job="${job.id}"]`);
+  assert.match(await page.textContent('#match'), /score 1\.000/);
+  // k from the master wraps to the last player: the catalogue track.
+  await page.keyboard.press('k');
+  assert.equal(await page.getAttribute('.player.selected', 'data-kind'), 'catalog');
+  await page.keyboard.press('Space');
+  await page.waitForFunction(() => {
+    const a = document.querySelector('.player[data-kind="catalog"] audio');
+    return a && !a.paused && a.currentTime > 0.2;
+  }, null, { timeout: 20000 });
+  await page.keyboard.press('g');
+  await page.keyboard.press('Enter'); // regenerate, no reason
+  await page.waitForFunction(() => document.querySelector('#message').textContent.includes('new seed'));
+  const after = await waitFor(job.id, sub, ['rejected', 'succeeded'], 10);
+  assert.equal(after.review.decision, 'regenerate');
+  const next = await call('GET', `/v1/jobs/${after.review.regenerated_job}`, sub);
+  assert.equal(next.body.regenerated_from, job.id);
+  await call('POST', `/v1/jobs/${next.body.id}/cancel`, sub);
   await page.close();
 });
