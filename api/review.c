@@ -301,6 +301,11 @@ static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
         return cz_http_problem(r, 409, "claimed-by-another",
                                "another curator holds a live claim on this task", NULL);
     }
+    /* Identical requests that attached while the decision was made. */
+    c = cz_db_pool_get(api->db);
+    if (cz_db_job_complete_followers(c, id, &err))
+        cz_log_job(CZ_LOG_WARN, id, NULL, "completing late followers: %s", err.msg);
+    cz_db_pool_put(api->db, c);
     const cJSON *j;
     cJSON_ArrayForEach(j, o.announce) {
         cz_jobs_announce(api, j->valuestring);
