@@ -18,7 +18,8 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 
 BUILD   := build
 COMMON  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/*.c))
-API     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard api/*.c)) $(BUILD)/gen/openapi_json.o
+API     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard api/*.c)) $(BUILD)/gen/openapi_json.o \
+           $(BUILD)/gen/review_assets.o
 SCHED   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard scheduler/*.c))
 WORKER  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard workers/*.c))
 CLI     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
@@ -29,7 +30,7 @@ ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c workers/*.c)) \
-            $(BUILD)/gen/openapi_json.c
+            $(BUILD)/gen/openapi_json.c $(BUILD)/gen/review_assets.c
 
 .PHONY: all deps up down run test unit system bench fmt fmt-check clean logs fuzz fuzz-smoke
 
@@ -57,6 +58,17 @@ $(BUILD)/gen/openapi_json.c: api/openapi.yaml tools/openapi_to_c.py
 	@python3 tools/openapi_to_c.py $< $@
 
 $(BUILD)/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c api/openapi.h
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
+
+# The curators' page (api/review/) is embedded the same way: the binary
+# serves the committed files at /review/, with nothing to find on disk.
+$(BUILD)/gen/review_assets.c: $(wildcard api/review/*) tools/embed_files.py
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@python3 tools/embed_files.py api/review $@
+
+$(BUILD)/gen/review_assets.o: $(BUILD)/gen/review_assets.c api/assets.h
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "keycache.h"
@@ -50,6 +51,80 @@ enum MHD_Result cz_http_send(cz_http_req *r, unsigned status, const char *conten
     enum MHD_Result rc = cz_http_queue(r, status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+/* Parses a single "bytes=a-b" range (RFC 9110 14.1.2) against a file of
+ * @p size bytes. @returns 1 with [*from, *to] set, 0 for no usable Range
+ * header (serve it all), -1 when unsatisfiable. */
+static int parse_range(const char *h, off_t size, off_t *from, off_t *to) {
+    if (!h || strncmp(h, "bytes=", 6) || strchr(h, ','))
+        return 0; /* absent, another unit, or multiple ranges: send the whole file */
+    const char *s = h + 6;
+    char *end;
+    if (*s == '-') { /* suffix: the last n bytes */
+        long long n = strtoll(s + 1, &end, 10);
+        if (*end || n <= 0)
+            return 0;
+        if (size == 0)
+            return -1;
+        *from = n >= size ? 0 : size - n;
+        *to = size - 1;
+        return 1;
+    }
+    long long a = strtoll(s, &end, 10);
+    if (end == s || *end != '-' || a < 0)
+        return 0;
+    s = end + 1;
+    long long b = size - 1;
+    if (*s) {
+        b = strtoll(s, &end, 10);
+        if (*end || b < a)
+            return 0;
+    }
+    if (a >= size)
+        return -1;
+    *from = a;
+    *to = b >= size ? size - 1 : b;
+    return 1;
+}
+
+enum MHD_Result cz_http_send_fd(cz_http_req *r, int fd, off_t size, const char *content_type,
+                                const char *disposition) {
+    enum MHD_Result res;
+    off_t from = 0, to = size - 1;
+    int ranged =
+        parse_range(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE),
+                    size, &from, &to);
+    if (ranged < 0) {
+        close(fd);
+        char cr[48];
+        snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        res = cz_http_queue(r, 416, resp);
+        MHD_destroy_response(resp);
+        return res;
+    }
+    /* The response owns fd from here and closes it. */
+    struct MHD_Response *resp =
+        MHD_create_response_from_fd_at_offset64((uint64_t)(to - from + 1), fd, (uint64_t)from);
+    if (!resp) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    if (disposition)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);
+    if (ranged) {
+        char cr[80];
+        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)from, (long long)to,
+                 (long long)size);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    }
+    res = cz_http_queue(r, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return res;
 }
 
 enum MHD_Result cz_http_json(cz_http_req *r, unsigned status, const char *json) {

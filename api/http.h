@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../common/config.h"
 #include "../common/db.h"
@@ -72,6 +73,15 @@ enum MHD_Result cz_http_send(cz_http_req *r, unsigned status, const char *conten
 
 /** @brief Queues an application/json response. */
 enum MHD_Result cz_http_json(cz_http_req *r, unsigned status, const char *json);
+
+/**
+ * @brief Queues the open file @p fd of @p size bytes (the response takes
+ * @p fd and closes it) with @p content_type, `Accept-Ranges: bytes` and, when
+ * not NULL, @p disposition. A single `Range: bytes=a-b`, `bytes=a-` or
+ * `bytes=-n` gets 206 with Content-Range; one past the end 416.
+ */
+enum MHD_Result cz_http_send_fd(cz_http_req *r, int fd, off_t size, const char *content_type,
+                                const char *disposition);
 
 /**
  * @brief Queues an application/problem+json response (RFC 9457) with a stable

@@ -59,8 +59,7 @@ static long long seconds_to_next_month(void) {
 /* Redis is a cache and a signal bus here: when it is down (no connection
  * from the pool), requests go on without it. */
 
-/* Tells live followers of a job (GET /v1/jobs/{id}/events) to look again. */
-static void announce(cz_api *api, const char *id) {
+void cz_jobs_announce(cz_api *api, const char *id) {
     cz_err err;
     redisContext *rc = cz_redis_borrow(api->redis, &err);
     freeReplyObject(rc ? redisCommand(rc, "PUBLISH " CZ_JOB_CHANNEL "%s 1", id) : NULL);
@@ -136,6 +135,12 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
 
     char id[CZ_UUID_LEN], trace[33], traceparent[56], cache_key[CZ_SHA256_HEX] = "",
                                                       source[CZ_UUID_LEN] = "";
+    /* A job that must be reviewed makes its own track for the curator:
+     * it is neither answered from the cache nor attached to a job in
+     * flight, either of which may never have been reviewed. */
+    const char *review = cz_json_str(req.canonical, "review");
+    if ((review && !strcmp(review, "always")) || r->key.review_always)
+        req.cache_key[0] = '\0';
     if (req.cache_key[0])
         cache_lookup(api, &req, r->key.tenant, cache_key, source, sizeof source);
     cz_uuid7(id);
@@ -258,7 +263,7 @@ enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
         return cz_http_problem(r, 409, "job-finished", detail, NULL);
     }
     raise_cancel_flag(api, id);
-    announce(api, id);
+    cz_jobs_announce(api, id);
     cz_log_job(CZ_LOG_INFO, id, NULL, "canceled by tenant %s", r->key.tenant);
     res = cz_http_json(r, 200, json);
     free(json);
@@ -293,41 +298,6 @@ enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r) {
 }
 
 /* ---- audio download ------------------------------------------------------ */
-
-/* Parses a single "bytes=a-b" range (RFC 9110 14.1.2) against a file of
- * @p size bytes. @returns 1 with [*from, *to] set, 0 for no usable Range
- * header (serve it all), -1 when unsatisfiable. */
-static int parse_range(const char *h, off_t size, off_t *from, off_t *to) {
-    if (!h || strncmp(h, "bytes=", 6) || strchr(h, ','))
-        return 0; /* absent, another unit, or multiple ranges: send the whole file */
-    const char *s = h + 6;
-    char *end;
-    if (*s == '-') { /* suffix: the last n bytes */
-        long long n = strtoll(s + 1, &end, 10);
-        if (*end || n <= 0)
-            return 0;
-        if (size == 0)
-            return -1;
-        *from = n >= size ? 0 : size - n;
-        *to = size - 1;
-        return 1;
-    }
-    long long a = strtoll(s, &end, 10);
-    if (end == s || *end != '-' || a < 0)
-        return 0;
-    s = end + 1;
-    long long b = size - 1;
-    if (*s) {
-        b = strtoll(s, &end, 10);
-        if (*end || b < a)
-            return 0;
-    }
-    if (a >= size)
-        return -1;
-    *from = a;
-    *to = b >= size ? size - 1 : b;
-    return 1;
-}
 
 /* The formats the workers write, with their media types (RFC 9639 for
  * FLAC, RFC 3003 for MP3, RFC 7845 for Ogg Opus, and the MIDI score). */
@@ -420,36 +390,11 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
                                NULL);
     }
 
-    off_t from = 0, to = st.st_size - 1;
-    int ranged = parse_range(header(r, MHD_HTTP_HEADER_RANGE), st.st_size, &from, &to);
-    if (ranged < 0) {
-        close(fd);
-        char cr[48];
-        snprintf(cr, sizeof cr, "bytes */%lld", (long long)st.st_size);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-        res = cz_http_queue(r, 416, resp);
-        MHD_destroy_response(resp);
-        return res;
-    }
-    /* The response owns fd from here and closes it. */
-    struct MHD_Response *resp =
-        MHD_create_response_from_fd_at_offset64((uint64_t)(to - from + 1), fd, (uint64_t)from);
-    char disposition[128], cr[80];
+    char disposition[128];
     snprintf(disposition, sizeof disposition, "attachment; filename=\"%s%s%s.%s\"", id,
              own ? "-" : "", own ? (name && !strcmp(variant, "stem") ? name : variant) : "",
              format);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, mime_type(format));
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);
-    if (ranged) {
-        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)from, (long long)to,
-                 (long long)st.st_size);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
-    }
-    res = cz_http_queue(r, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    return res;
+    return cz_http_send_fd(r, fd, st.st_size, mime_type(format), disposition);
 }
 
 /* ---- the prompt cache's counters ------------------------------------------ */

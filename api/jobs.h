@@ -25,6 +25,13 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief GET /v1/cache: the prompt cache's counters (operator and admin keys). */
 enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r);
+/**
+ * @brief Tells live followers of job @p id (GET /v1/jobs/{id}/events) to read
+ * its history again: PUBLISH on cz:job:<id>. Best effort: without Redis the
+ * streams find the change by polling.
+ */
+void cz_jobs_announce(cz_api *api, const char *id);
+
 /** @brief GET /v1/usage: this month's generated audio, what open jobs reserve, the quota. */
 enum MHD_Result cz_usage_get(cz_api *api, cz_http_req *r);
 

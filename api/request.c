@@ -581,9 +581,8 @@ static void cache_key_of(const cJSON *c, bool seeded, char key[CZ_SHA256_HEX]) {
     cJSON_Delete(g);
 }
 
-int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_request *out,
-                     cz_request_error *e) {
-    memset(out, 0, sizeof *out);
+int cz_request_read_object(const char *body, size_t len, cJSON **object, cz_request_error *e) {
+    *object = NULL;
     memset(e, 0, sizeof *e);
     if (len > CZ_REQUEST_MAX_BODY)
         return fail(e, 413, "body-too-large", "", "the body is larger than %d bytes",
@@ -619,6 +618,16 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
         cJSON_Delete(in);
         return fail(e, 422, "invalid-body", "", "the body must be a JSON object");
     }
+    *object = in;
+    return 0;
+}
+
+int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_request *out,
+                     cz_request_error *e) {
+    memset(out, 0, sizeof *out);
+    cJSON *in;
+    if (cz_request_read_object(body, len, &in, e))
+        return -1;
 
     cJSON *c = cJSON_CreateObject();
     int rc = 0;
@@ -656,6 +665,10 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
     out->model = cz_json_str(c, "model");
     out->seed = (uint64_t)cz_json_num(c, "seed", 0);
     return 0;
+}
+
+bool cz_request_text_clean(const char *s) {
+    return is_clean_text(s);
 }
 
 bool cz_request_idempotency_key_valid(const char *key) {

@@ -49,6 +49,17 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
                      cz_request_error *e);
 
 /**
+ * @brief Parses a body that must be one JSON object, with the checks every
+ * body gets: size, raw NUL bytes, syntax and trailing data (400), UTF-8
+ * strings and field names, no \u0000, an object (422).
+ * @returns 0 with the object in @p object (caller frees), or -1 with @p e.
+ */
+int cz_request_read_object(const char *body, size_t len, cJSON **object, cz_request_error *e);
+
+/** @brief True for well-formed UTF-8 without control characters but tab and newlines. */
+bool cz_request_text_clean(const char *s);
+
+/**
  * @brief True when @p key is a usable Idempotency-Key: 1 to 255 printable
  * ASCII characters (Stripe's rule).
  */

@@ -17,6 +17,7 @@
 #include "jobs.h"
 #include "openapi.h"
 #include "request.h"
+#include "review.h"
 #include "sse.h"
 #include "webhooks.h"
 
@@ -137,6 +138,16 @@ static const struct route {
     {"POST", "/v1/webhook-secret/rotate", SUBMIT, cz_webhooks_secret_rotate},
     {"GET", "/v1/cache", OPERATE, h_cache},
     {"GET", "/v1/usage", SUBMIT, h_usage},
+    {"GET", "/v1/review/queue", REVIEW, cz_review_queue},
+    {"POST", "/v1/review/claim", REVIEW, cz_review_claim},
+    {"POST", "/v1/review/{id}/approve", REVIEW, cz_review_approve},
+    {"POST", "/v1/review/{id}/reject", REVIEW, cz_review_reject},
+    {"POST", "/v1/review/{id}/regenerate", REVIEW, cz_review_regenerate},
+    {"POST", "/v1/review/{id}/release", REVIEW, cz_review_release},
+    {"GET", "/v1/catalog/{id}/audio", REVIEW, cz_catalog_audio},
+    {"GET", "/review", PUBLIC, cz_review_page_redirect},
+    {"GET", "/review/", PUBLIC, cz_review_page},
+    {"GET", "/review/{id}", PUBLIC, cz_review_page},
 };
 
 /* True when @p path fits @p pattern; the segment at "{id}" goes to @p id. */

@@ -16,12 +16,16 @@
  * fingerprints every audio file in DIR (chromaprint, common/fingerprint.c) into catalog_tracks,
  * which the post workers check every master against; it also talks to Postgres directly, as an
  * operator's tool. A file already imported (same bytes) is reported, not duplicated. Everything
- * else talks to the API (CADENZA_API_URL, CADENZA_API_KEY). Errors are one line on stderr and a
- * non-zero exit: 1 for a failed operation, 2 for a usage error. */
+ * else talks to the API (CADENZA_API_URL, CADENZA_API_KEY), `review` with a curator's key:
+ * list the queue, claim a task (exit 3 when nothing waits), approve, reject, regenerate or
+ * release it; `review policy` sets a tenant's review policy in Postgres, as an operator's tool.
+ * Errors are one line on stderr and a non-zero exit: 1 for a failed operation, 2 for a usage
+ * error. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,7 @@
 #include "../common/db.h"
 #include "../common/db_catalog.h"
 #include "../common/db_keys.h"
+#include "../common/db_review.h"
 #include "../common/fingerprint.h"
 #include "../common/hash.h"
 #include "../common/json.h"
@@ -48,7 +53,13 @@ static int usage(void) {
             "                         [--tempo BPM] [--target-lufs L] [--wait]\n"
             "       cadenzactl get ID\n"
             "       cadenzactl watch ID\n"
-            "       cadenzactl catalog import DIR [--artist NAME]\n");
+            "       cadenzactl catalog import DIR [--artist NAME]\n"
+            "       cadenzactl review list [--limit N]\n"
+            "       cadenzactl review claim [--lease S]\n"
+            "       cadenzactl review approve|regenerate JOB [--reason TEXT]\n"
+            "       cadenzactl review reject JOB --reason TEXT\n"
+            "       cadenzactl review release JOB\n"
+            "       cadenzactl review policy --tenant NAME auto|always\n");
     return 2;
 }
 
@@ -508,8 +519,18 @@ static int import_one(PGconn *c, const char *path, const char *name, const char 
     char *dot = strrchr(title, '.');
     if (dot && dot != title)
         *dot = '\0';
-    cz_catalog_track t = {
-        .title = title, .artist = artist, .source_name = name, .source_sha256 = sha, .fp = &fp};
+    // Where the file is, so curators can listen to a track a job matched.
+    char real[PATH_MAX + 8] = "";
+    char *abs = realpath(path, NULL);
+    if (abs)
+        snprintf(real, sizeof real, "file://%s", abs);
+    free(abs);
+    cz_catalog_track t = {.title = title,
+                          .artist = artist,
+                          .source_name = name,
+                          .source_uri = real[0] ? real : NULL,
+                          .source_sha256 = sha,
+                          .fp = &fp};
     int64_t id;
     bool created;
     int rc = cz_db_catalog_import(c, &t, &id, &created, &err);
@@ -570,6 +591,137 @@ static int catalog_import(int argc, char **argv) {
     return failed || files == 0 ? 1 : 0;
 }
 
+/* ---- review ---------------------------------------------------------------- */
+
+/* A job id on the command line: a UUID, or a usage error. */
+static bool job_arg(int argc, char **argv) {
+    if (argc >= 1 && strlen(argv[0]) == 36 && strspn(argv[0], "0123456789abcdef-") == 36)
+        return true;
+    fprintf(stderr, "cadenzactl: %s is not a job id\n", argc >= 1 ? argv[0] : "(none)");
+    return false;
+}
+
+/* Prints a 2xx answer's body on stdout, or the problem as one line. */
+static int print_answer(response *r, long want) {
+    int rc = r->status == want ? (printf("%s\n", r->body ? r->body : ""), 0) : api_error(r);
+    free(r->body);
+    return rc;
+}
+
+static int review_list(int argc, char **argv) {
+    const char *limit = opt(argc, argv, "--limit");
+    char path[64] = "/v1/review/queue";
+    if (limit) {
+        if (strspn(limit, "0123456789") != strlen(limit) || !*limit || strlen(limit) > 3) {
+            fprintf(stderr, "cadenzactl: --limit must be a number from 1 to 100\n");
+            return 2;
+        }
+        snprintf(path, sizeof path, "/v1/review/queue?limit=%s", limit);
+    }
+    response r;
+    return call("GET", path, NULL, &r) ? 1 : print_answer(&r, 200);
+}
+
+static int review_claim(int argc, char **argv) {
+    const char *lease = opt(argc, argv, "--lease");
+    char body[64] = "";
+    if (lease) {
+        if (strspn(lease, "0123456789") != strlen(lease) || !*lease || strlen(lease) > 5) {
+            fprintf(stderr, "cadenzactl: --lease must be seconds, 1 to 3600\n");
+            return 2;
+        }
+        snprintf(body, sizeof body, "{\"lease_s\":%s}", lease);
+    }
+    response r;
+    if (call("POST", "/v1/review/claim", body[0] ? body : NULL, &r))
+        return 1;
+    if (r.status == 204) {
+        free(r.body);
+        fprintf(stderr, "cadenzactl: nothing is waiting for review\n");
+        return 3;
+    }
+    return print_answer(&r, 200);
+}
+
+/* approve, reject, regenerate: POST /v1/review/JOB/<what> with the reason. */
+static int review_decide(const char *what, int argc, char **argv) {
+    if (!job_arg(argc, argv))
+        return 2;
+    const char *reason = opt(argc, argv, "--reason");
+    if (!reason && !strcmp(what, "reject")) {
+        fprintf(stderr, "cadenzactl: review reject needs --reason TEXT\n");
+        return 2;
+    }
+    char *body = NULL;
+    if (reason) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "reason", reason);
+        body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/v1/review/%s/%s", argv[0], what);
+    response r;
+    int rc = call("POST", path, body, &r);
+    free(body);
+    return rc ? 1 : print_answer(&r, 200);
+}
+
+static int review_release(int argc, char **argv) {
+    if (!job_arg(argc, argv))
+        return 2;
+    char path[128];
+    snprintf(path, sizeof path, "/v1/review/%s/release", argv[0]);
+    response r;
+    if (call("POST", path, NULL, &r))
+        return 1;
+    if (r.status != 204)
+        return print_answer(&r, 204);
+    free(r.body);
+    fprintf(stderr, "released %s\n", argv[0]);
+    return 0;
+}
+
+static int review_policy(int argc, char **argv) {
+    const char *tenant = opt(argc, argv, "--tenant"), *policy = NULL;
+    for (int i = 0; i < argc; i++) // the one argument that is not --tenant's
+        if (!strcmp(argv[i], "--tenant"))
+            i++;
+        else
+            policy = policy ? "" : argv[i];
+    if (!tenant || !policy || (strcmp(policy, "auto") && strcmp(policy, "always")))
+        return usage();
+    PGconn *c = connect_db();
+    if (!c)
+        return 1;
+    cz_err err;
+    int rc = cz_db_review_set_policy(c, tenant, policy, &err);
+    PQfinish(c);
+    if (rc < 0)
+        fprintf(stderr, "cadenzactl: cannot set the review policy: %s\n", err.msg);
+    else if (rc == 0)
+        fprintf(stderr, "cadenzactl: no tenant %s (create a key for it first)\n", tenant);
+    else
+        fprintf(stderr, "tenant %s: review policy %s\n", tenant, policy);
+    return rc == 1 ? 0 : 1;
+}
+
+static int review(int argc, char **argv) {
+    const char *what = argc > 0 ? argv[0] : "";
+    argc--, argv++;
+    if (!strcmp(what, "list"))
+        return review_list(argc, argv);
+    if (!strcmp(what, "claim"))
+        return review_claim(argc, argv);
+    if (!strcmp(what, "approve") || !strcmp(what, "reject") || !strcmp(what, "regenerate"))
+        return review_decide(what, argc, argv);
+    if (!strcmp(what, "release"))
+        return review_release(argc, argv);
+    if (!strcmp(what, "policy"))
+        return review_policy(argc, argv);
+    return usage();
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return usage();
@@ -593,6 +745,8 @@ int main(int argc, char **argv) {
                  : (fprintf(stderr, "cadenzactl: %s is not a job id\n", argv[2]), 2);
     else if (!strcmp(argv[1], "catalog") && argc > 2 && !strcmp(argv[2], "import"))
         rc = catalog_import(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "review"))
+        rc = review(argc - 2, argv + 2);
     else
         rc = usage();
     curl_global_cleanup();

@@ -39,6 +39,7 @@ void cz_config_load(cz_config *cfg) {
     cfg->cache_ttl_s = cz_env_int("CADENZA_CACHE_TTL_S", 7 * 24 * 3600, 1, 365 * 24 * 3600);
     cfg->cache_max_entries = cz_env_int("CADENZA_CACHE_MAX_ENTRIES", 100000, 1, 100000000);
     cfg->sse_heartbeat_s = cz_env_int("CADENZA_SSE_HEARTBEAT_S", 15, 1, 3600);
+    cfg->review_lease_s = cz_env_int("CADENZA_REVIEW_LEASE_S", 600, 1, 86400);
     cfg->rate_limit_per_s = cz_env_int("CADENZA_RATE_LIMIT_PER_S", 100, 1, 1000000);
     cfg->rate_limit_burst = cz_env_int("CADENZA_RATE_LIMIT_BURST", 500, 1, 1000000);
     cfg->rate_limit_fail_open = strcmp(cz_env("CADENZA_RATE_LIMIT_REDIS_DOWN", "open"), "closed");

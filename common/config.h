@@ -39,6 +39,7 @@ typedef struct cz_config {
     int webhook_concurrency;          /* CADENZA_WEBHOOK_CONCURRENCY: attempts in flight, overall */
     int webhook_endpoint_concurrency; /* CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY: per receiver */
     int webhook_rotation_s; /* CADENZA_WEBHOOK_ROTATION_S: an old secret's life after rotation */
+    int review_lease_s;     /* CADENZA_REVIEW_LEASE_S: how long a curator's claim lasts */
 } cz_config;
 
 /** @brief Fills @p cfg from the environment, with defaults for what is unset. */

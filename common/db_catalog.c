@@ -36,19 +36,20 @@ int cz_db_catalog_import(PGconn *c, const cz_catalog_track *t, int64_t *id, bool
     snprintf(duration, sizeof duration, "%.3f", t->fp->duration_s);
     snprintf(items, sizeof items, "%zu", t->fp->n);
     snprintf(algo, sizeof algo, "%d", CHROMAPRINT_ALGORITHM_DEFAULT);
-    const char *p[] = {t->title,         t->artist,        duration, t->source_name,
-                       t->source_sha256, (const char *)fp, items,    algo};
-    int lengths[8] = {0, 0, 0, 0, 0, (int)(t->fp->n * 4), 0, 0};
-    int formats[8] = {0, 0, 0, 0, 0, 1, 0, 0};
-    // The no-op update makes RETURNING see an existing row too.
+    const char *p[] = {t->title,         t->artist, duration, t->source_name, t->source_sha256,
+                       (const char *)fp, items,     algo,     t->source_uri};
+    int lengths[9] = {0, 0, 0, 0, 0, (int)(t->fp->n * 4), 0, 0, 0};
+    int formats[9] = {0, 0, 0, 0, 0, 1, 0, 0, 0};
+    // The update (the file's place, or nothing) makes RETURNING see an existing row too.
     PGresult *r = PQexecParams(
         c,
         "INSERT INTO catalog_tracks (title, artist, duration_s, source_name, source_sha256,"
-        "                            fingerprint, fp_items, fp_algorithm)"
-        " VALUES ($1, $2, $3::float8, $4, $5, $6::bytea, $7::int, $8::int)"
-        " ON CONFLICT (source_sha256) DO UPDATE SET source_sha256 = EXCLUDED.source_sha256"
+        "                            fingerprint, fp_items, fp_algorithm, source_uri)"
+        " VALUES ($1, $2, $3::float8, $4, $5, $6::bytea, $7::int, $8::int, $9)"
+        " ON CONFLICT (source_sha256) DO UPDATE"
+        "   SET source_uri = COALESCE(EXCLUDED.source_uri, catalog_tracks.source_uri)"
         " RETURNING id, (xmax = 0) AS created",
-        8, NULL, p, lengths, formats, 0);
+        9, NULL, p, lengths, formats, 0);
     free(fp);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         cz_err_set(err, "catalogue insert failed: %s", PQerrorMessage(c));
@@ -129,6 +130,26 @@ int cz_db_catalog_describe(PGconn *c, int64_t id, char *title, size_t title_n, c
     int found = PQntuples(r) > 0;
     snprintf(title, title_n, "%s", found ? PQgetvalue(r, 0, 0) : "");
     snprintf(artist, artist_n, "%s", found ? PQgetvalue(r, 0, 1) : "");
+    PQclear(r);
+    return found;
+}
+
+int cz_db_catalog_source(PGconn *c, int64_t id, char *uri, size_t uri_n, char *title,
+                         size_t title_n, cz_err *err) {
+    char sid[24];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    const char *p[] = {sid};
+    PGresult *r = cz_db_query(c,
+                              "SELECT source_uri, title FROM catalog_tracks"
+                              " WHERE id = $1::bigint AND source_uri IS NOT NULL",
+                              1, p, err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found) {
+        snprintf(uri, uri_n, "%s", PQgetvalue(r, 0, 0));
+        snprintf(title, title_n, "%s", PQgetvalue(r, 0, 1));
+    }
     PQclear(r);
     return found;
 }

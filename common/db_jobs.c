@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "db_webhooks.h"
+#include "db_review.h"
 #include "failure.h"
 #include "ids.h"
 #include "json.h"
@@ -282,6 +283,10 @@ static int complete_followers(PGconn *c, const char *job_id, cz_err *err) {
     return rc;
 }
 
+int cz_db_job_complete_followers(PGconn *c, const char *leader_id, cz_err *err) {
+    return complete_followers(c, leader_id, err);
+}
+
 static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
                             cz_err *err) {
     int to = cz_job_event_target(ev->type);
@@ -331,6 +336,9 @@ static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, 
     if (record_history(c, ev, attempt, cz_job_event_name(ev->type),
                        cz_job_state_name((cz_job_state)to), err) ||
         record_artifacts(c, ev, attempt, err) || record_qa(c, ev, attempt, err))
+        return -1;
+    /* A flagged job waits for a curator: its review task opens with it. */
+    if (to == CZ_JOB_IN_REVIEW && cz_db_review_open_tx(c, ev, err))
         return -1;
     if (terminal && (record_usage(c, ev->job_id, err) || complete_followers(c, ev->job_id, err)))
         return -1;
@@ -920,6 +928,18 @@ int cz_db_job_submit_batch(PGconn *c, cz_job_submit *const *items, int n, cz_err
             items[i]->outcome = -1;
         }
         return -1;
+    }
+    /* A follower whose job ended while this transaction ran was not seen by
+     * that job's transition: complete it now (cz_db_job_complete_followers). */
+    for (int i = 0; i < n; i++) {
+        if (items[i]->outcome != CZ_CREATE_NEW || items[i]->kind != CZ_JOB_COALESCED)
+            continue;
+        cJSON *job = cJSON_Parse(items[i]->json);
+        const char *leader = cz_json_str(job, "coalesced_into");
+        cz_err late;
+        if (leader)
+            cz_db_job_complete_followers(c, leader, &late); // best effort: the scheduler retries
+        cJSON_Delete(job);
     }
     return 0;
 }

@@ -91,6 +91,17 @@ int cz_db_job_apply_tx(PGconn *c, const cz_event *ev, const cz_apply_policy *pol
 int cz_db_job_apply(PGconn *c, const cz_event *ev, const cz_apply_policy *policy, cz_err *err);
 
 /**
+ * @brief Completes the identical requests that waited for job @p leader_id
+ * if it has ended (succeeded, failed or rejected): in a statement of its
+ * own, outside any transaction. The transition that ends a job completes
+ * its followers too, but a follower committed while that transaction was
+ * running is not visible to it (and the follower saw the job still in
+ * flight); running this again after either commit catches it.
+ * @returns 0, or -1 with @p err filled.
+ */
+int cz_db_job_complete_followers(PGconn *c, const char *leader_id, cz_err *err);
+
+/**
  * @brief Cancels @p tenant's job @p id if it is not terminal: state, history,
  * ledger row and any unpublished generate message, in one statement.
  * @returns 1 canceled, 2 already terminal, 0 not found (each with the job's

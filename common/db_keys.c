@@ -78,7 +78,8 @@ int cz_db_key_lookup(PGconn *c, const char *key, cz_key_info *out, cz_err *err) 
     PGresult *r = cz_db_query(c,
                               "SELECT k.key_hash, k.id, k.tenant_id, k.role,"
                               "       COALESCE(k.rate_per_s, 0), COALESCE(k.rate_burst, 0),"
-                              "       COALESCE(t.monthly_audio_minutes, -1)"
+                              "       COALESCE(t.monthly_audio_minutes, -1),"
+                              "       t.review_policy = 'always'"
                               "  FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
                               " WHERE k.prefix = $1 AND k.revoked_at IS NULL",
                               1, p, err);
@@ -95,6 +96,7 @@ int cz_db_key_lookup(PGconn *c, const char *key, cz_key_info *out, cz_err *err) 
         out->rate_per_s = atof(PQgetvalue(r, i, 4));
         out->rate_burst = atoi(PQgetvalue(r, i, 5));
         out->quota_minutes = atof(PQgetvalue(r, i, 6));
+        out->review_always = !strcmp(PQgetvalue(r, i, 7), "t");
     }
     PQclear(r);
     return found;

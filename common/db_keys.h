@@ -24,6 +24,7 @@ typedef struct cz_key_info {
     double rate_per_s;    /* the key's own limit, 0 for the API's default */
     int rate_burst;       /* the key's own burst, 0 for the API's default */
     double quota_minutes; /* the tenant's monthly quota, < 0 for none */
+    bool review_always;   /* the tenant has every track reviewed (review_policy) */
 } cz_key_info;
 
 /** Options of a new key; zero values take the defaults. */

@@ -214,6 +214,21 @@ static int apply_batch(PGconn *db, batch *b, const cz_apply_policy *policy, noti
     return 0;
 }
 
+/* Identical requests that attached to a job while its ending transition
+ * was being applied were not visible to it; now that the batch committed,
+ * they are (db_jobs.h: cz_db_job_complete_followers). The API does the same
+ * after committing a follower, so whichever commits last completes it. */
+static void complete_late_followers(PGconn *db, const batch *b) {
+    for (int i = 0; i < b->n; i++) {
+        const cz_event *ev = &b->events[i];
+        int to = b->parsed[i] && b->result[i] == CZ_APPLY_DONE ? cz_job_event_target(ev->type) : -1;
+        cz_err err;
+        if (to >= 0 && cz_job_state_terminal((cz_job_state)to) &&
+            cz_db_job_complete_followers(db, ev->job_id, &err))
+            cz_log_job(CZ_LOG_WARN, ev->job_id, NULL, "completing late followers: %s", err.msg);
+    }
+}
+
 /* A canceled job's late result: its files are not wanted by anyone. */
 static void remove_files(const cz_event *ev) {
     const cJSON *a;
@@ -271,6 +286,7 @@ void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
         }
         if (applied) {
             report(b);
+            complete_late_followers(db, b);
             announce(&notes);
             for (int i = 0; i < b->n; i++)
                 if (cz_kafka_store_offset(rk, b->msgs[i], &err))

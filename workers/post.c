@@ -7,7 +7,9 @@
  * (qa.c); write the master in FLAC (always: the audio endpoint's default)
  * and in every other requested format; fingerprint the master and look it
  * up in the catalogue; write the provenance manifest; then emit `post_done`,
- * or `needs_review` when any QA rule failed. A silent render fails the job.
+ * or `needs_review` with its reasons when a QA rule failed, the request
+ * asked for review or the tenant reviews every track (common/review.h).
+ * A silent render fails the job.
  *
  * The catalogue. The pool's state holds an in-memory inverted index of the
  * catalogue's fingerprints (fp_index.h), loaded from catalog_tracks when the
@@ -29,7 +31,9 @@
 #include "../common/fingerprint.h"
 #include "../common/fp_index.h"
 #include "../common/json.h"
+#include "../common/db_review.h"
 #include "../common/log.h"
+#include "../common/review.h"
 #include "master.h"
 #include "qa.h"
 #include "stages.h"
@@ -79,6 +83,10 @@ static cJSON *cz_post_chain(cz_audio *a, unsigned rate, const cz_master_target *
         return NULL;
     cz_qa_scan(a, &out);
     cJSON *qa = cz_qa_report(rep, t, preset, &in, in_rate, &out, a);
+    if (cz_qa_curves(a, qa, err)) {
+        cJSON_Delete(qa);
+        return NULL;
+    }
     cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(qa, "chain"), "compute_ms",
                             (double)(cz_mono_ms() - t0));
     return qa;
@@ -421,10 +429,14 @@ static int cz_post_run(cz_worker *w, const cz_job_msg *job, const cJSON *raw, cz
           *settings = cz_post_settings_json(&s, &t, preset, p->rate);
     cJSON *manifest = NULL;
     cz_fp fp = {0};
+    bool tenant_always = false;
     int rc = cz_post_write_all(w, job, a, artifacts, &err);
     if (rc == 0 &&
         (rc = cz_fp_compute(a->samples, a->frames, a->channels, a->sample_rate, &fp, &err)) == 0) {
-        rc = cz_post_catalog_refresh(p, &err) || cz_post_catalog_check(p, &fp, qa, &err) ? 1 : 0;
+        rc = cz_post_catalog_refresh(p, &err) || cz_post_catalog_check(p, &fp, qa, &err) ||
+                     (job->tenant && cz_db_review_policy(p->db, job->tenant, &tenant_always, &err))
+                 ? 1
+                 : 0;
     }
     if (rc == 0) {
         manifest = cz_post_manifest(w, job, raw, artifacts, settings, &fp);
@@ -439,15 +451,24 @@ static int cz_post_run(cz_worker *w, const cz_job_msg *job, const cJSON *raw, cz
         cJSON_Delete(qa);
         if (rc > 0) { // the catalogue is unreachable: never pass a master unchecked
             cz_log_job(CZ_LOG_WARN, job->job_id, job->trace_id,
-                       "catalogue check unavailable (%s); will do the job again", err.msg);
+                       "catalogue or review policy unavailable (%s); will do the job again",
+                       err.msg);
             return -1;
         }
         return cz_worker_fail(w, job, "internal", err.msg) ? -1 : 0;
     }
 
-    bool pass = cz_qa_passed(qa);
+    /* Failed QA rules, the request's "review": "always" and the tenant's
+     * policy each send the job to a curator (common/review.h). */
+    cJSON *reasons =
+        cz_review_reasons(qa, cz_json_str(job->request, "review"), tenant_always, job->tenant);
+    bool pass = cJSON_GetArraySize(reasons) == 0;
     cJSON *ev = cz_worker_event(w, job, pass ? CZ_EV_POST_DONE : CZ_EV_NEEDS_REVIEW);
     cJSON_AddStringToObject(ev, "stage", "master");
+    if (pass)
+        cJSON_Delete(reasons);
+    else
+        cJSON_AddItemToObject(ev, "reasons", reasons);
     cJSON_AddNumberToObject(ev, "compute_ms", (double)(cz_mono_ms() - t0));
     cJSON_AddItemToObject(ev, "artifacts", artifacts);
     cJSON_AddItemToObject(ev, "qa", qa);

@@ -10,10 +10,15 @@
  * over the whole signal: +1 is mono in two channels, 0 unrelated, negative
  * values mean phase trouble that vanishes when summed to mono.
  *
+ * The curves (cz_qa_curves) are for people: a momentary loudness curve
+ * and min/max waveform peaks, a few hundred points each, so a page draws
+ * them from the report instead of downloading and decoding the audio.
+ *
  * Report figures are rounded to what a meter shows (0.01 dB, 4 decimals for
  * ratios) so the JSON stays readable; silence reports null, not -inf. */
 #include "qa.h"
 
+#include <ebur128.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -157,6 +162,70 @@ void cz_qa_rule(cJSON *report, const char *rule, bool pass, const char *reason) 
     cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(report, "flags"),
                          cJSON_CreateString(reason));
     cJSON_ReplaceItemInObjectCaseSensitive(report, "verdict", cJSON_CreateString("review"));
+}
+
+/* ---------------------------------------------------------------- curves */
+
+static int cz_qa_loudness_curve(const cz_audio *a, cJSON *report, cz_err *err) {
+    static const double hops[] = {0.4, 1, 2, 5, 10};
+    double seconds = (double)a->frames / a->sample_rate, hop = hops[0];
+    for (size_t i = 0; i < sizeof hops / sizeof *hops; i++) {
+        hop = hops[i];
+        if (seconds / hop <= CZ_QA_CURVE_MAX_POINTS)
+            break;
+    }
+    ebur128_state *st = ebur128_init(a->channels, a->sample_rate, EBUR128_MODE_M);
+    if (!st)
+        return cz_err_set(err, "loudness curve: libebur128 cannot take %u channels at %u Hz",
+                          a->channels, a->sample_rate);
+    cJSON *curve = cJSON_AddObjectToObject(report, "loudness_curve");
+    cJSON_AddNumberToObject(curve, "window_s", CZ_QA_MOMENTARY_S);
+    cJSON_AddNumberToObject(curve, "hop_s", hop);
+    cJSON *lufs = cJSON_AddArrayToObject(curve, "lufs");
+    size_t step = (size_t)llround(hop * a->sample_rate);
+    int rc = 0;
+    for (size_t at = 0; rc == 0 && step > 0 && at + step <= a->frames; at += step) {
+        double m;
+        if (ebur128_add_frames_float(st, a->samples + at * a->channels, step) != EBUR128_SUCCESS ||
+            ebur128_loudness_momentary(st, &m) != EBUR128_SUCCESS) {
+            rc = cz_err_set(err, "loudness curve: libebur128 failed at frame %zu", at);
+        } else if (isfinite(m) && m > -70) { // below the absolute gate: silence
+            cJSON_AddItemToArray(lufs, cJSON_CreateNumber(round(m * 10) / 10));
+        } else {
+            cJSON_AddItemToArray(lufs, cJSON_CreateNull());
+        }
+    }
+    ebur128_destroy(&st);
+    return rc;
+}
+
+static void cz_qa_waveform(const cz_audio *a, cJSON *report) {
+    size_t n = a->frames < CZ_QA_WAVEFORM_POINTS ? a->frames : CZ_QA_WAVEFORM_POINTS;
+    cJSON *w = cJSON_AddObjectToObject(report, "waveform");
+    cJSON_AddNumberToObject(w, "points", (double)n);
+    cJSON_AddNumberToObject(w, "seconds_per_point",
+                            n ? round((double)a->frames / n / a->sample_rate * 1e4) / 1e4 : 0);
+    cJSON *lo = cJSON_AddArrayToObject(w, "min"), *hi = cJSON_AddArrayToObject(w, "max");
+    for (size_t i = 0; i < n; i++) {
+        size_t from = a->frames * i / n, to = a->frames * (i + 1) / n;
+        float mn = 0, mx = 0;
+        for (size_t f = from; f < to; f++) {
+            for (unsigned c = 0; c < a->channels; c++) {
+                float v = a->samples[f * a->channels + c];
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+            }
+        }
+        cJSON_AddItemToArray(lo, cJSON_CreateNumber(round(fmax(mn, -1.0) * 100) / 100));
+        cJSON_AddItemToArray(hi, cJSON_CreateNumber(round(fmin(mx, 1.0) * 100) / 100));
+    }
+}
+
+int cz_qa_curves(const cz_audio *a, cJSON *report, cz_err *err) {
+    if (!a || a->frames == 0 || a->channels == 0 || a->sample_rate == 0)
+        return cz_err_set(err, "no audio to draw");
+    cz_qa_waveform(a, report);
+    return cz_qa_loudness_curve(a, report, err);
 }
 
 bool cz_qa_passed(const cJSON *report) {

@@ -47,6 +47,26 @@ cJSON *cz_qa_report(const cz_master_report *rep, const cz_master_target *t, cons
  */
 void cz_qa_rule(cJSON *report, const char *rule, bool pass, const char *reason);
 
+/* The curves a curator's page draws (docs/review.md): at most this many
+ * points each, so the report stays a few kilobytes whatever the length. */
+#define CZ_QA_CURVE_MAX_POINTS 300
+#define CZ_QA_WAVEFORM_POINTS 300
+#define CZ_QA_MOMENTARY_S 0.4 /* EBU R 128 momentary loudness window */
+
+/**
+ * @brief Adds two drawings of the master @p a to @p report, so a page can
+ * show them without decoding audio:
+ *   "loudness_curve": {"window_s": 0.4, "hop_s": h, "lufs": [...]}, the
+ *     momentary loudness (EBU R 128, 400 ms, libebur128) at t = h, 2h, ...,
+ *     null where silent, with h the shortest of 0.4, 1, 2, 5, 10 s that
+ *     keeps it to CZ_QA_CURVE_MAX_POINTS;
+ *   "waveform": {"points": n, "seconds_per_point": s, "min": [...],
+ *     "max": [...]}, the lowest and highest sample (over channels) of each
+ *     of n equal slices, to 0.01 of full scale.
+ * @returns 0, or -1 with @p err filled (libebur128 refused the signal).
+ */
+int cz_qa_curves(const cz_audio *a, cJSON *report, cz_err *err);
+
 /** @brief True when every rule in @p report passed. */
 bool cz_qa_passed(const cJSON *report);
 

@@ -24,7 +24,15 @@ PACKAGES=(
     curl python3 python3-yaml python3-pip
     # make bench baselines and independent meters for tests
     wrk fluidsynth aubio-tools
+    # browser tests of the curators' page (tests/ui): headless Chromium
+    # driven by playwright-core on Node.js
+    chromium nodejs
 )
+
+# npm ships inside some Node.js packages and apart in Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(npm)
+fi
 
 # pytest may already come from pip; only ask Debian for it when missing.
 if ! python3 -m pytest --version >/dev/null 2>&1; then
@@ -61,6 +69,15 @@ if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
     log "installing Python test tools: $(tr '\n' ' ' <"$CADENZA_REPO_ROOT/tests/requirements.txt")"
     python3 -m pip install -q -r "$CADENZA_REPO_ROOT/tests/requirements.txt" 2>/dev/null ||
         python3 -m pip install -q --break-system-packages -r "$CADENZA_REPO_ROOT/tests/requirements.txt"
+fi
+
+# The browser tests' driver: playwright-core, pinned by tests/ui's
+# package-lock.json; it drives the Chromium above and downloads nothing.
+ui="$CADENZA_REPO_ROOT/tests/ui"
+if [[ ! -f "$ui/node_modules/.package-lock.json" ||
+    "$ui/package-lock.json" -nt "$ui/node_modules/.package-lock.json" ]]; then
+    log "installing the browser tests' packages (npm ci in tests/ui)"
+    (cd "$ui" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 "$CADENZA_LOCAL_DIR/kafka.sh" fetch

@@ -2,6 +2,7 @@
 api/openapi.yaml, and schemathesis, driving every operation with generated
 valid and invalid requests (and stateful sequences through the links it
 infers), finds no server error and no response that breaks the document.
+Each role's operations run with a key of that role.
 
 It runs as a tenant with a 3-minute monthly quota, so the jobs it manages
 to create stay few and short, and cancels them afterwards."""
@@ -45,7 +46,7 @@ def test_every_route_is_documented(anon_api):
     assert routed and routed == documented
 
 
-def schemathesis(env, tmp_path, key, *select):
+def schemathesis(env, tmp_path, key, *select, phases="examples,fuzzing,stateful"):
     """schemathesis against the live API with @p key; @returns its stdout+stderr tail."""
     exe = shutil.which("schemathesis") or shutil.which("st")
     assert exe, "schemathesis is missing: deploy/local/install-deps.sh installs it"
@@ -53,7 +54,7 @@ def schemathesis(env, tmp_path, key, *select):
     # inside it while describing a filter (a tool bug, not an API answer).
     cmd = [exe, "run", f"{env['CADENZA_API_URL']}/openapi.json",
            "-H", f"Authorization: Bearer {key}", "--checks", CHECKS,
-           "--phases", "examples,fuzzing,stateful", "--max-examples", "60", "--workers", "2",
+           "--phases", phases, "--max-examples", "60", "--workers", "2",
            "--seed", "20261121", "--generation-database", "none", "--no-color",
            "--request-timeout", "30", "--report", "junit",
            "--report-junit-path", str(tmp_path / "schemathesis.xml"), *select]
@@ -61,11 +62,21 @@ def schemathesis(env, tmp_path, key, *select):
                          env=dict(os.environ, SCHEMATHESIS_HOOKS=""))
     tail = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, tail
-    # Every generated case passed. (Warnings, such as operations that only
-    # found 404s for random ids, are advice about coverage, not failures.)
     counts = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
     assert counts and counts.group(1) == counts.group(2) and int(counts.group(1)) > 0, tail
-    assert "❌" not in run.stdout, tail
+    # A warning may only say that generated ids found nothing to work on
+    # (random job ids are 404s; how many real ones the stateful phase
+    # reaches depends on timing), never that a key was refused or that the
+    # API broke its document.
+    warnings = set(re.findall(r"⚠️ ([^:\n]+):", run.stdout))
+    assert warnings <= {"Missing test data", "Schema validation mismatch"}, tail
+
+
+def test_review_page_files_are_documented():
+    with open(ROOT / "api/openapi.yaml", encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    [param] = doc["paths"]["/review/{id}"]["get"]["parameters"]
+    assert param["schema"]["enum"] == sorted(p.name for p in (ROOT / "api/review").iterdir())
 
 
 def test_schemathesis_finds_nothing(env, cli, tmp_path):
@@ -75,7 +86,10 @@ def test_schemathesis_finds_nothing(env, cli, tmp_path):
     cli("quota", "set", "--tenant", tenant, "--minutes", "3")
     try:
         # Everything a submitter may call (the operators' endpoint below).
-        schemathesis(env, tmp_path, key, "--exclude-operation-id", "getCacheStats")
+        # Everything a submitter may call: the operators' and the curators'
+        # endpoints have runs of their own, with keys that may call them.
+        schemathesis(env, tmp_path, key, "--exclude-operation-id", "getCacheStats",
+                     "--exclude-tag", "review")
     finally:
         api = Api(env["CADENZA_API_URL"], key)
         cursor = ""
@@ -88,7 +102,30 @@ def test_schemathesis_finds_nothing(env, cli, tmp_path):
             cursor = f"&cursor={page['next_cursor']}"
 
 
+def test_schemathesis_on_the_curators_endpoints(env, cli, tmp_path):
+    """The review operations, with a curator key of a tenant that has two
+    jobs waiting for review, so claims and decisions answer with tasks as
+    well as with 204s, 404s and 409s."""
+    tenant = f"t-curators-{uuid.uuid4().hex[:8]}"
+    submitter = Api(env["CADENZA_API_URL"], cli("keys", "create", "--tenant", tenant, "--role",
+                                                 "submitter").stdout.strip())
+    key = cli("keys", "create", "--tenant", tenant, "--role", "curator", "--rate-per-s", "10000",
+              "--burst", "10000").stdout.strip()
+    jobs = [submitter.submit(prompt=f"schemathesis review {i}", duration_s=1, review="always")
+            for i in range(2)]
+    for job in jobs:
+        assert submitter.wait(job["id"], states={"in_review"})["state"] == "in_review"
+    try:
+        schemathesis(env, tmp_path, key, "--include-tag", "review")
+    finally:
+        # Whatever the run left open (regenerated jobs too) is taken back.
+        for job in submitter.json("GET", "/v1/jobs?limit=100")[2]["data"]:
+            submitter.request("POST", f"/v1/jobs/{job['id']}/cancel")
+
+
 def test_schemathesis_on_the_operators_endpoints(env, cli, tmp_path):
     key = cli("keys", "create", "--tenant", f"t-ops-{uuid.uuid4().hex[:8]}", "--role",
               "operator", "--rate-per-s", "10000", "--burst", "10000").stdout.strip()
-    schemathesis(env, tmp_path, key, "--include-operation-id", "getCacheStats")
+    # One operation, no links between operations: nothing to run statefully.
+    schemathesis(env, tmp_path, key, "--include-operation-id", "getCacheStats",
+                 phases="examples,fuzzing")

@@ -10,7 +10,8 @@ import pytest
 from conftest import Api, new_key
 
 ROLES = ["submitter", "curator", "operator", "admin"]
-# (method, path, roles that may call it); {job} is a job of the key's tenant.
+# (method, path, roles that may call it); {job} is a job of the key's tenant,
+# {other} a job id no tenant has (so a decision allowed changes nothing).
 ENDPOINTS = [
     ("POST", "/v1/jobs", {"submitter", "admin"}),
     ("GET", "/v1/jobs", {"submitter", "curator", "admin"}),
@@ -18,6 +19,13 @@ ENDPOINTS = [
     ("GET", "/v1/jobs/{job}/audio", {"submitter", "curator", "admin"}),
     ("POST", "/v1/jobs/{job}/cancel", {"submitter", "admin"}),
     ("GET", "/v1/usage", {"submitter", "admin"}),
+    ("GET", "/v1/review/queue", {"curator", "admin"}),
+    ("POST", "/v1/review/claim", {"curator", "admin"}),
+    ("POST", "/v1/review/{other}/approve", {"curator", "admin"}),
+    ("POST", "/v1/review/{other}/reject", {"curator", "admin"}),
+    ("POST", "/v1/review/{other}/regenerate", {"curator", "admin"}),
+    ("POST", "/v1/review/{other}/release", {"curator", "admin"}),
+    ("GET", "/v1/catalog/1/audio", {"curator", "admin"}),
 ]
 
 
@@ -39,7 +47,8 @@ def test_role_matrix(env, tenant_keys, role, method, path, allowed):
     keys, job = tenant_keys
     api = Api(env["CADENZA_API_URL"], keys[role])
     body = {"prompt": "roles", "duration_s": 1} if method == "POST" and path == "/v1/jobs" else None
-    s, h, data = api.request(method, path.replace("{job}", job), body)
+    path = path.replace("{job}", job).replace("{other}", str(uuid.uuid4()))
+    s, h, data = api.request(method, path, body)
     if role in allowed:
         assert s not in (401, 403), data
     else:
@@ -52,7 +61,7 @@ def test_role_matrix(env, tenant_keys, role, method, path, allowed):
 
 
 def test_public_endpoints_need_no_key(anon_api):
-    for path in ("/healthz", "/readyz", "/openapi.json"):
+    for path in ("/healthz", "/readyz", "/openapi.json", "/review/", "/review/review.js"):
         assert anon_api.request("GET", path, key=None)[0] == 200
 
 
