@@ -16,6 +16,7 @@
 #include "../common/redis.h"
 #include "jobs.h"
 #include "openapi.h"
+#include "pools.h"
 #include "request.h"
 #include "sse.h"
 
@@ -109,9 +110,14 @@ static enum MHD_Result h_cache(cz_api *api, cz_http_req *r, const char *id) {
     return cz_jobs_cache_stats(api, r);
 }
 
+static enum MHD_Result h_pools_list(cz_api *api, cz_http_req *r, const char *id) {
+    (void)id;
+    return cz_pools_list(api, r);
+}
+
 static const struct route {
     const char *method;
-    const char *pattern; /* "{id}" matches one path segment */
+    const char *pattern; /* "{id}", "{name}" match one path segment */
     unsigned roles;      /* the roles admitted; PUBLIC: no key needed */
     handler fn;
 } routes[] = {
@@ -126,18 +132,21 @@ static const struct route {
     {"GET", "/v1/jobs/{id}/events", READ_JOBS, cz_sse_serve},
     {"GET", "/v1/cache", OPERATE, h_cache},
     {"GET", "/v1/usage", SUBMIT, h_usage},
+    {"GET", "/v1/pools", OPERATE, h_pools_list},
+    {"PUT", "/v1/pools/{name}", OPERATE, cz_pools_put},
 };
 
-/* True when @p path fits @p pattern; the segment at "{id}" goes to @p id. */
+/* True when @p path fits @p pattern; the segment at "{id}" (or any "{name}")
+ * goes to @p id. */
 static bool matches(const char *pattern, const char *path, char *id, size_t idlen) {
     while (*pattern && *path) {
-        if (!strncmp(pattern, "{id}", 4)) {
+        if (*pattern == '{') {
             size_t n = strcspn(path, "/");
             if (n == 0 || n >= idlen)
                 return false;
             memcpy(id, path, n);
             id[n] = '\0';
-            pattern += 4;
+            pattern += strcspn(pattern, "}") + 1;
             path += n;
         } else if (*pattern++ != *path++) {
             return false;

@@ -9,7 +9,11 @@
  *   cadenzactl get ID
  *   cadenzactl watch ID
  *   cadenzactl catalog import DIR [--artist NAME]
+ *   cadenzactl pools list
+ *   cadenzactl pools scale NAME N [--reason TEXT]
+ *   cadenzactl pools autoscale NAME on|off [--reason TEXT]
  *
+ * `pools` talks to the API with an operator (or admin) key.
  * `keys` and `quota` talk to Postgres (CADENZA_DATABASE_URL): they are how
  * the first key of a tenant comes to exist, and they are an operator's
  * tools, so they need the database's credentials rather than an API key. `catalog import`
@@ -48,7 +52,10 @@ static int usage(void) {
             "                         [--tempo BPM] [--target-lufs L] [--wait]\n"
             "       cadenzactl get ID\n"
             "       cadenzactl watch ID\n"
-            "       cadenzactl catalog import DIR [--artist NAME]\n");
+            "       cadenzactl catalog import DIR [--artist NAME]\n"
+            "       cadenzactl pools list\n"
+            "       cadenzactl pools scale NAME N [--reason TEXT]\n"
+            "       cadenzactl pools autoscale NAME on|off [--reason TEXT]\n");
     return 2;
 }
 
@@ -570,6 +577,104 @@ static int catalog_import(int argc, char **argv) {
     return failed || files == 0 ? 1 : 0;
 }
 
+/* ---- pools (operators) ------------------------------------------------------ */
+
+/* Prints one pool as a table row. */
+static void pool_row(const cJSON *p) {
+    const cJSON *run = cJSON_GetObjectItem(p, "running"), *lag = cJSON_GetObjectItem(p, "lag"),
+                *tp = cJSON_GetObjectItem(p, "throughput_per_s");
+    char r[16] = "-", l[24] = "-", t[24] = "-";
+    if (cJSON_IsNumber(run))
+        snprintf(r, sizeof r, "%d", run->valueint);
+    if (cJSON_IsNumber(lag))
+        snprintf(l, sizeof l, "%.0f", lag->valuedouble);
+    if (cJSON_IsNumber(tp))
+        snprintf(t, sizeof t, "%.2f", tp->valuedouble);
+    printf("%-10s %4.0f %4.0f %7.0f %7s %9s %6s %8.0f %8.0f %-3s %s\n", cz_json_str(p, "name"),
+           cz_json_num(p, "min", 0), cz_json_num(p, "max", 0), cz_json_num(p, "desired", 0), r, l,
+           t, cz_json_num(p, "target_lag_per_replica", 0), cz_json_num(p, "cooldown_s", 0),
+           cJSON_IsTrue(cJSON_GetObjectItem(p, "autoscale")) ? "on" : "off",
+           cz_json_str(p, "updated_by") ? cz_json_str(p, "updated_by") : "");
+}
+
+static void pool_header(void) {
+    printf("%-10s %4s %4s %7s %7s %9s %6s %8s %8s %-3s %s\n", "POOL", "MIN", "MAX", "DESIRED",
+           "RUNNING", "LAG", "MSG/S", "LAG/REP", "COOLDOWN", "AS", "CHANGED BY");
+}
+
+static int pools_list(void) {
+    response r;
+    if (call("GET", "/v1/pools", NULL, &r))
+        return 1;
+    int rc = r.status == 200 ? 0 : api_error(&r);
+    cJSON *list = rc ? NULL : cJSON_Parse(r.body);
+    if (list) {
+        pool_header();
+        const cJSON *p;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(list, "data")) pool_row(p);
+    }
+    cJSON_Delete(list);
+    free(r.body);
+    return rc;
+}
+
+/* PUT /v1/pools/NAME with @p change (consumed); prints the pool after it. */
+static int pool_put(const char *name, cJSON *change, int argc, char **argv) {
+    const char *reason = opt(argc, argv, "--reason");
+    char why[200];
+    if (!reason) {
+        const char *user = getenv("USER");
+        snprintf(why, sizeof why, "cadenzactl pools by %s", user ? user : "an operator");
+        reason = why;
+    }
+    cJSON_AddStringToObject(change, "reason", reason);
+    char *body = cJSON_PrintUnformatted(change), path[128];
+    cJSON_Delete(change);
+    snprintf(path, sizeof path, "/v1/pools/%s", name);
+    response r;
+    int rc = call("PUT", path, body, &r) ? 1 : 0;
+    free(body);
+    if (rc)
+        return rc;
+    if (r.status != 200) {
+        rc = api_error(&r);
+    } else {
+        cJSON *p = cJSON_Parse(r.body);
+        pool_header();
+        pool_row(p);
+        cJSON_Delete(p);
+    }
+    free(r.body);
+    return rc;
+}
+
+static bool pool_name_ok(const char *name) {
+    size_t n = strlen(name);
+    return n > 0 && n < 32 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static int pools_scale(int argc, char **argv) {
+    char *end;
+    long n = argc >= 2 ? strtol(argv[1], &end, 10) : -1;
+    if (argc < 2 || !pool_name_ok(argv[0]) || *end || n < 0 || n > 64) {
+        fprintf(stderr, "cadenzactl: pools scale NAME N: N is a whole number from 0 to 64\n");
+        return 2;
+    }
+    cJSON *change = cJSON_CreateObject();
+    cJSON_AddNumberToObject(change, "desired", (double)n);
+    return pool_put(argv[0], change, argc, argv);
+}
+
+static int pools_autoscale(int argc, char **argv) {
+    if (argc < 2 || !pool_name_ok(argv[0]) || (strcmp(argv[1], "on") && strcmp(argv[1], "off"))) {
+        fprintf(stderr, "cadenzactl: pools autoscale NAME on|off\n");
+        return 2;
+    }
+    cJSON *change = cJSON_CreateObject();
+    cJSON_AddBoolToObject(change, "autoscale", !strcmp(argv[1], "on"));
+    return pool_put(argv[0], change, argc, argv);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return usage();
@@ -593,6 +698,12 @@ int main(int argc, char **argv) {
                  : (fprintf(stderr, "cadenzactl: %s is not a job id\n", argv[2]), 2);
     else if (!strcmp(argv[1], "catalog") && argc > 2 && !strcmp(argv[2], "import"))
         rc = catalog_import(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "pools") && argc == 3 && !strcmp(argv[2], "list"))
+        rc = pools_list();
+    else if (!strcmp(argv[1], "pools") && argc > 2 && !strcmp(argv[2], "scale"))
+        rc = pools_scale(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "pools") && argc > 2 && !strcmp(argv[2], "autoscale"))
+        rc = pools_autoscale(argc - 3, argv + 3);
     else
         rc = usage();
     curl_global_cleanup();

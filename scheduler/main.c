@@ -1,9 +1,11 @@
 /* cadenza-scheduler: moves jobs through their lives.
  *
- * Three loops, each on its own thread with its own Postgres session: the
+ * Loops, each on its own thread with its own Postgres session: the
  * outbox relay (Postgres -> Kafka), the status-event consumer (Kafka ->
- * Postgres), and the sweeper (lease expiry, clean-up). SIGINT/SIGTERM stop both: the relay flushes
- * what is in flight, the consumer commits its offsets, and the process exits. */
+ * Postgres), the sweeper (lease expiry, clean-up), and in local mode the
+ * supervisor of the worker processes (supervisor.h). SIGINT/SIGTERM stop
+ * them all: the relay flushes what is in flight, the consumer commits its
+ * offsets, the supervisor drains its workers, and the process exits. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -14,6 +16,7 @@
 #include "../common/log.h"
 #include "events.h"
 #include "relay.h"
+#include "supervisor.h"
 #include "sweeper.h"
 
 static atomic_bool stop;
@@ -29,6 +32,12 @@ static void *relay_thread(void *arg) {
 static void *sweeper_thread(void *arg) {
     (void)arg;
     cz_sweeper_run(config, &stop);
+    return NULL;
+}
+
+static void *supervisor_thread(void *arg) {
+    (void)arg;
+    cz_supervisor_run(config, &stop);
     return NULL;
 }
 
@@ -50,10 +59,11 @@ int main(void) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
 
-    pthread_t relay, events, sweeper;
+    pthread_t relay, events, sweeper, supervisor;
     if (pthread_create(&relay, NULL, relay_thread, NULL) ||
         pthread_create(&events, NULL, events_thread, NULL) ||
-        pthread_create(&sweeper, NULL, sweeper_thread, NULL)) {
+        pthread_create(&sweeper, NULL, sweeper_thread, NULL) ||
+        pthread_create(&supervisor, NULL, supervisor_thread, NULL)) {
         cz_log_error("cannot start threads");
         return 1;
     }
@@ -65,6 +75,7 @@ int main(void) {
     pthread_join(relay, NULL);
     pthread_join(events, NULL);
     pthread_join(sweeper, NULL);
+    pthread_join(supervisor, NULL);
     cz_log_info("scheduler stopped");
     return 0;
 }
