@@ -30,7 +30,8 @@ int cz_db_pools_load(PGconn *c, cz_pool *out, int cap, cz_err *err) {
     PGresult *r = cz_db_query(c,
                               "SELECT name, min_replicas, max_replicas, desired,"
                               " target_lag_per_replica, cooldown_s, autoscale,"
-                              " extract(epoch FROM now() - updated_at) FROM pools ORDER BY name",
+                              " extract(epoch FROM now() - updated_at), coalesce(running, -1)"
+                              " FROM pools ORDER BY name",
                               0, NULL, err);
     if (!r)
         return -1;
@@ -45,6 +46,7 @@ int cz_db_pools_load(PGconn *c, cz_pool *out, int cap, cz_err *err) {
         p->cooldown_s = atoi(PQgetvalue(r, i, 5));
         p->autoscale = PQgetvalue(r, i, 6)[0] == 't';
         p->since_change_s = atof(PQgetvalue(r, i, 7));
+        p->running = atoi(PQgetvalue(r, i, 8));
     }
     PQclear(r);
     return n;

@@ -23,6 +23,7 @@ typedef struct cz_pool {
     int cooldown_s; /* the least time between a change and a scale-down */
     bool autoscale;
     double since_change_s; /* seconds since the last change of the row */
+    int running;           /* replicas last observed running, -1: never */
 } cz_pool;
 
 /** A requested change: fields with has_* false keep their value. */

@@ -2,7 +2,8 @@
  *
  * Loops, each on its own thread with its own Postgres session: the
  * outbox relay (Postgres -> Kafka), the status-event consumer (Kafka ->
- * Postgres), the sweeper (lease expiry, clean-up), and in local mode the
+ * Postgres), the sweeper (lease expiry, clean-up), the autoscaler (Kafka lag
+ * -> each pool's desired replicas, autoscaler.h), and in local mode the
  * supervisor of the worker processes (supervisor.h). SIGINT/SIGTERM stop
  * them all: the relay flushes what is in flight, the consumer commits its
  * offsets, the supervisor drains its workers, and the process exits. */
@@ -14,6 +15,7 @@
 
 #include "../common/config.h"
 #include "../common/log.h"
+#include "autoscaler.h"
 #include "events.h"
 #include "relay.h"
 #include "supervisor.h"
@@ -41,6 +43,12 @@ static void *supervisor_thread(void *arg) {
     return NULL;
 }
 
+static void *autoscaler_thread(void *arg) {
+    (void)arg;
+    cz_autoscaler_run(config, &stop);
+    return NULL;
+}
+
 static void *events_thread(void *arg) {
     (void)arg;
     cz_events_run(config, &stop);
@@ -59,11 +67,12 @@ int main(void) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
 
-    pthread_t relay, events, sweeper, supervisor;
+    pthread_t relay, events, sweeper, supervisor, autoscaler;
     if (pthread_create(&relay, NULL, relay_thread, NULL) ||
         pthread_create(&events, NULL, events_thread, NULL) ||
         pthread_create(&sweeper, NULL, sweeper_thread, NULL) ||
-        pthread_create(&supervisor, NULL, supervisor_thread, NULL)) {
+        pthread_create(&supervisor, NULL, supervisor_thread, NULL) ||
+        pthread_create(&autoscaler, NULL, autoscaler_thread, NULL)) {
         cz_log_error("cannot start threads");
         return 1;
     }
@@ -76,6 +85,7 @@ int main(void) {
     pthread_join(events, NULL);
     pthread_join(sweeper, NULL);
     pthread_join(supervisor, NULL);
+    pthread_join(autoscaler, NULL);
     cz_log_info("scheduler stopped");
     return 0;
 }

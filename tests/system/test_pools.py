@@ -179,3 +179,35 @@ def test_a_worker_killed_with_sigkill_is_restarted(ops, env, psql):
     while len(group_members("inference")) != 1:
         assert time.monotonic() < deadline
         time.sleep(2)
+
+
+def test_autoscaler_follows_a_burst_and_drops_back_after_the_cooldown(ops, env, tenant_api, psql):
+    start = psql("SELECT coalesce(max(id), 0) FROM pool_decisions")
+    status, _, body = ops.json("PUT", "/v1/pools/inference", {
+        "min": 1, "max": 3, "desired": 1, "target_lag_per_replica": 2, "cooldown_s": 8,
+        "autoscale": True, "reason": "autoscaler test"})
+    assert status == 200, body
+    jobs = [tenant_api.submit(prompt=f"burst {i}", duration_s=6, seed=300 + i)["id"]
+            for i in range(16)]
+    # 16 messages of lag at 2 per replica: as many as max allows.
+    wait_running(ops, "inference", 3, timeout=60)
+    up = psql(f"SELECT from_desired || '>' || to_desired || '|' || lag FROM pool_decisions"
+              f" WHERE id > {start} AND actor = 'autoscaler' AND action = 'scale_up'"
+              f" ORDER BY id LIMIT 1")
+    assert up, "no scale-up decision recorded"
+    frm_to, lag = up.split("|")
+    assert frm_to.startswith("1>") and int(lag) > 2
+    ends = [tenant_api.wait(j, timeout=400) for j in jobs]
+    assert all(j["state"] == "succeeded" for j in ends)
+    # Idle: lag 0, so back to min once the cooldown has passed.
+    p = wait_running(ops, "inference", 1, timeout=90)
+    assert p["desired"] == 1 and p["lag"] == 0
+    down = psql(f"SELECT reason FROM pool_decisions WHERE id > {start}"
+                f" AND actor = 'autoscaler' AND action = 'scale_down' ORDER BY id DESC LIMIT 1")
+    assert "cooldown passed" in down
+    # Not before the cooldown: the scale-down came at least 8 s after the last change.
+    gap = psql(f"SELECT extract(epoch FROM d.at - (SELECT max(at) FROM pool_decisions"
+               f" WHERE id > {start} AND id < d.id AND to_desired IS DISTINCT FROM from_desired))"
+               f" FROM pool_decisions d WHERE id > {start} AND actor = 'autoscaler'"
+               f" AND action = 'scale_down' ORDER BY id DESC LIMIT 1")
+    assert float(gap) >= 8, gap
