@@ -3,7 +3,8 @@
  * Loops, each on its own thread with its own Postgres session: the
  * outbox relay (Postgres -> Kafka), the status-event consumer (Kafka ->
  * Postgres), the sweeper (lease expiry, clean-up), the autoscaler (Kafka lag
- * -> each pool's desired replicas, autoscaler.h), and in local mode the
+ * -> each pool's desired replicas, autoscaler.h), the metrics collector
+ * (collector.h; GET /metrics on CADENZA_METRICS_LISTEN), and in local mode the
  * supervisor of the worker processes (supervisor.h). SIGINT/SIGTERM stop
  * them all: the relay flushes what is in flight, the consumer commits its
  * offsets, the supervisor drains its workers, and the process exits. */
@@ -15,7 +16,9 @@
 
 #include "../common/config.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "autoscaler.h"
+#include "collector.h"
 #include "events.h"
 #include "relay.h"
 #include "supervisor.h"
@@ -49,6 +52,12 @@ static void *autoscaler_thread(void *arg) {
     return NULL;
 }
 
+static void *collector_thread(void *arg) {
+    (void)arg;
+    cz_collector_run(config, &stop);
+    return NULL;
+}
+
 static void *events_thread(void *arg) {
     (void)arg;
     cz_events_run(config, &stop);
@@ -67,12 +76,18 @@ int main(void) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
 
-    pthread_t relay, events, sweeper, supervisor, autoscaler;
+    cz_err err;
+    if (cz_metrics_serve(cz_env("CADENZA_METRICS_LISTEN", NULL), &err)) {
+        cz_log_error("%s", err.msg);
+        return 1;
+    }
+    pthread_t relay, events, sweeper, supervisor, autoscaler, collector;
     if (pthread_create(&relay, NULL, relay_thread, NULL) ||
         pthread_create(&events, NULL, events_thread, NULL) ||
         pthread_create(&sweeper, NULL, sweeper_thread, NULL) ||
         pthread_create(&supervisor, NULL, supervisor_thread, NULL) ||
-        pthread_create(&autoscaler, NULL, autoscaler_thread, NULL)) {
+        pthread_create(&autoscaler, NULL, autoscaler_thread, NULL) ||
+        pthread_create(&collector, NULL, collector_thread, NULL)) {
         cz_log_error("cannot start threads");
         return 1;
     }
@@ -86,6 +101,7 @@ int main(void) {
     pthread_join(sweeper, NULL);
     pthread_join(supervisor, NULL);
     pthread_join(autoscaler, NULL);
+    pthread_join(collector, NULL);
     cz_log_info("scheduler stopped");
     return 0;
 }

@@ -15,6 +15,8 @@
  * slot i to worker-P-i.pid; every slot of P appends to
  * $CADENZA_LOG_DIR/worker-P.log (JSON lines carry the worker's name).
  * Without those variables the workers write to the scheduler's output.
+ * With CADENZA_WORKER_METRICS_PORT_BASE, the worker in slot i of the k-th
+ * supervised pool serves /metrics on base + 64k + i.
  *
  * Workers get PR_SET_PDEATHSIG=SIGTERM: if the scheduler dies (even by
  * kill -9), they finish or hand back their jobs and exit instead of living
@@ -71,6 +73,8 @@ typedef struct supervisor {
     pool pools[CZ_POOLS_MAX];
     int npools;
     int stop_s;
+    int metrics_base; /* CADENZA_WORKER_METRICS_PORT_BASE, 0: none */
+    const char *metrics_host;
     PGconn *db;
 } supervisor;
 
@@ -106,15 +110,44 @@ static void remove_pid(const supervisor *s, const pool *p, int i, pid_t pid) {
         unlink(path);
 }
 
+extern char **environ;
+
+/* The environment of the worker in slot @p i of the @p k-th pool: the
+ * scheduler's, with CADENZA_METRICS_LISTEN set to the slot's own port
+ * (CADENZA_WORKER_METRICS_PORT_BASE + k * 64 + i), or removed when there is
+ * no base: the scheduler's own address must never be inherited. */
+static char **worker_env(const supervisor *s, int k, int i, char *listen, size_t n) {
+    size_t count = 0;
+    while (environ[count])
+        count++;
+    char **env = calloc(count + 2, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t j = 0;
+    for (size_t e = 0; e < count; e++)
+        if (strncmp(environ[e], "CADENZA_METRICS_LISTEN=", 23))
+            env[j++] = environ[e];
+    if (s->metrics_base > 0) {
+        snprintf(listen, n, "CADENZA_METRICS_LISTEN=%s:%d", s->metrics_host,
+                 s->metrics_base + k * SLOTS + i);
+        env[j++] = listen;
+    }
+    env[j] = NULL;
+    return env;
+}
+
 /* Starts a worker in slot @p i of @p p. */
 static void start(supervisor *s, pool *p, int i) {
     char logf[PATH_MAX] = "";
     if (s->log_dir)
         snprintf(logf, sizeof logf, "%s/worker-%s.log", s->log_dir, p->name);
     char *const argv[] = {s->worker_bin, "--pool", p->name, NULL};
+    char listen[128];
+    char **env = worker_env(s, (int)(p - s->pools), i, listen, sizeof listen);
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = env ? fork() : -1;
     if (pid < 0) {
+        free(env);
         cz_log_error("supervisor: cannot fork a %s worker: %s", p->name, strerror(errno));
         p->next_start = cz_mono_ms() + BACKOFF_MIN_MS;
         return;
@@ -138,9 +171,10 @@ static void start(supervisor *s, pool *p, int i) {
             }
         }
         close_range(3, ~0U, 0);
-        execv(argv[0], argv);
+        execve(argv[0], argv, env);
         _exit(127);
     }
+    free(env);
     p->slots[i] = (slot){.pid = pid, .started = cz_mono_ms()};
     write_pid(s, p, i, pid);
     cz_log_info("supervisor: started %s worker %d (pid %d)", p->name, i, (int)pid);
@@ -323,6 +357,8 @@ void cz_supervisor_run(const cz_config *cfg, atomic_bool *stop) {
     s.log_dir = cz_env("CADENZA_LOG_DIR", NULL);
     s.run_dir = cz_env("CADENZA_RUN_DIR", NULL);
     s.stop_s = cz_env_int("CADENZA_SUPERVISE_STOP_S", 25, 1, 3600);
+    s.metrics_base = cz_env_int("CADENZA_WORKER_METRICS_PORT_BASE", 0, 0, 65535 - 2 * SLOTS);
+    s.metrics_host = cz_env("CADENZA_WORKER_METRICS_HOST", "127.0.0.1");
     if (find_worker(s.worker_bin, sizeof s.worker_bin) || access(s.worker_bin, X_OK)) {
         cz_log_error("supervisor: no worker binary at %s (set CADENZA_WORKER_BIN)", s.worker_bin);
         return;

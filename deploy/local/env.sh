@@ -26,6 +26,12 @@ CADENZA_REPO_ROOT="$(cd "$CADENZA_LOCAL_DIR/../.." && pwd)"
 : "${CADENZA_HTTP_MODEL_TIMEOUT_S:=8}"
 # The pools whose worker processes the scheduler runs (scheduler/supervisor.c).
 : "${CADENZA_SUPERVISE:=inference,post}"
+# /metrics listeners beside the API's port: the scheduler's, and the workers'
+# (slot i of the k-th supervised pool on base + 64k + i; see
+# docs/operations.md). The API serves /metrics on its own port.
+: "${CADENZA_SCHED_METRICS_PORT:=$((CADENZA_API_PORT + 2))}"
+: "${CADENZA_WORKER_METRICS_PORT_BASE:=$((CADENZA_API_PORT + 100))}"
+CADENZA_SCHED_METRICS_URL="http://127.0.0.1:$CADENZA_SCHED_METRICS_PORT"
 # The autoscaler looks every second locally (production: every 5 s).
 : "${CADENZA_AUTOSCALE_INTERVAL_MS:=1000}"
 case "$CADENZA_STATE_DIR" in
@@ -52,7 +58,8 @@ export CADENZA_STATE_DIR CADENZA_PG_PORT CADENZA_REDIS_PORT CADENZA_KAFKA_PORT \
     CADENZA_API_URL CADENZA_API_LISTEN CADENZA_ARTIFACT_DIR CADENZA_SOUNDFONT \
     CADENZA_LOG_DIR CADENZA_RUN_DIR CADENZA_LEASE_S CADENZA_RETRY_BASE_MS \
     CADENZA_HTTP_MODEL_PORT CADENZA_HTTP_MODEL_URL CADENZA_HTTP_MODEL_TIMEOUT_S \
-    CADENZA_SUPERVISE CADENZA_AUTOSCALE_INTERVAL_MS
+    CADENZA_SUPERVISE CADENZA_AUTOSCALE_INTERVAL_MS CADENZA_SCHED_METRICS_PORT \
+    CADENZA_SCHED_METRICS_URL CADENZA_WORKER_METRICS_PORT_BASE
 
 # ---- helpers for the scripts in this directory ----
 
