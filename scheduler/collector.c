@@ -156,7 +156,7 @@ static void set_gauges(PGconn *db) {
         PQclear(r);
     }
     r = cz_db_query(db,
-                    "SELECT name, desired, coalesce(running, 0), coalesce(lag, 0),"
+                    "SELECT name, desired, running, coalesce(lag, 0),"
                     " coalesce(throughput_per_s, 0) FROM pools",
                     0, NULL, &err);
     for (int i = 0; r && i < PQntuples(r); i++) {
@@ -167,8 +167,12 @@ static void set_gauges(PGconn *db) {
         cz_metric_set(cz_metric_gauge("cadenza_pool_replicas",
                                       "Worker replicas per pool: desired and running.", l),
                       atof(PQgetvalue(r, i, 1)));
+        /* Only a supervising scheduler knows how many run; in a cluster
+         * the series is absent (KEDA's and the Deployment's own are used). */
         snprintf(l, sizeof l, "%s,kind=\"running\"", p);
-        cz_metric_set(cz_metric_gauge("cadenza_pool_replicas", "", l), atof(PQgetvalue(r, i, 2)));
+        if (!PQgetisnull(r, i, 2))
+            cz_metric_set(cz_metric_gauge("cadenza_pool_replicas", "", l),
+                          atof(PQgetvalue(r, i, 2)));
         cz_metric_set(cz_metric_gauge("cadenza_kafka_lag",
                                       "Messages the pool's consumer group has not finished.", p),
                       atof(PQgetvalue(r, i, 3)));

@@ -123,3 +123,28 @@ def test_metrics_listeners_answer_only_metrics(env):
             pytest.fail("answered a path other than /metrics")
         except urllib.error.HTTPError as e:
             assert e.code == 404
+
+
+def test_cadenzactl_status_shows_pools_backlog_and_latency(env, cli, tenant_api):
+    import os
+    import subprocess
+    job = tenant_api.submit(prompt="status screen", duration_s=3, seed=901)
+    assert tenant_api.wait(job["id"], timeout=120)["state"] == "succeeded"
+    time.sleep(3)  # the collector's interval
+    key = cli("keys", "create", "--tenant", "t-status", "--role", "operator").stdout.strip()
+    out = subprocess.run([str(ROOT / "bin/cadenzactl"), "status"], capture_output=True, text=True,
+                         env=dict(os.environ, **env, CADENZA_API_KEY=key), check=True).stdout
+    lines = out.splitlines()
+    assert lines[0] == "POOLS" and lines[1].split()[:4] == ["POOL", "MIN", "MAX", "DESIRED"]
+    assert any(l.startswith("inference ") for l in lines)
+    assert any(l.startswith("post ") for l in lines)
+    assert any(l.startswith("JOBS NOW") and "queued" in l for l in lines)
+    assert any(l.startswith("BACKLOG") and "outbox" in l for l in lines)
+    p95 = [l for l in lines if l.startswith("LATENCY")][0]
+    assert "end-to-end p95" in p95 and " s over " in p95, p95
+    assert any(l.startswith("THROUGHPUT") for l in lines)
+    # A submitter key may not see it.
+    _, sub = tenant_api.tenant, tenant_api.key
+    bad = subprocess.run([str(ROOT / "bin/cadenzactl"), "status"], capture_output=True, text=True,
+                         env=dict(os.environ, **env, CADENZA_API_KEY=sub))
+    assert bad.returncode == 1 and "403" in bad.stderr
