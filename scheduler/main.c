@@ -77,10 +77,10 @@ int main(void) {
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
 
     cz_err err;
-    if (cz_metrics_serve(cz_env("CADENZA_METRICS_LISTEN", NULL), &err)) {
-        cz_log_error("%s", err.msg);
-        return 1;
-    }
+    /* Scheduling matters more than its metrics: a listener that cannot
+     * bind is logged (and its scrape target shows down), not fatal. */
+    if (cz_metrics_serve(cz_env("CADENZA_METRICS_LISTEN", NULL), &err))
+        cz_log_error("%s: serving no metrics", err.msg);
     pthread_t relay, events, sweeper, supervisor, autoscaler, collector;
     if (pthread_create(&relay, NULL, relay_thread, NULL) ||
         pthread_create(&events, NULL, events_thread, NULL) ||
