@@ -7,6 +7,7 @@
 #   make fuzz       libFuzzer over request parsing (FUZZ_SECONDS, default 300)
 #   make up/down    start/stop the local stack in the background
 #   make fmt        clang-format every C file
+#   make lint       validate the deployment files (tools/lint.sh)
 
 CC      ?= gcc
 PKGS    := libpq rdkafka hiredis libcjson libmicrohttpd libcurl openssl sndfile libebur128 \
@@ -32,7 +33,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c workers/*.c)) \
             $(BUILD)/gen/openapi_json.c $(BUILD)/gen/review_assets.c
 
-.PHONY: all deps up down run test unit system bench fmt fmt-check clean logs fuzz fuzz-smoke
+.PHONY: all deps up down run test unit system bench fmt fmt-check clean logs fuzz fuzz-smoke lint
 
 # libFuzzer over request parsing and validation (clang only). `make fuzz`
 # runs FUZZ_SECONDS (default 300); `make test` runs a short smoke of it.
@@ -139,6 +140,9 @@ test: deps
 bench: deps
 	$(MAKE) all
 	tests/bench/run.sh
+
+lint:
+	tools/lint.sh
 
 fmt:
 	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/bench/*.c tests/fuzz/*.c)

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "keycache.h"
 #include "ratelimit.h"
 
@@ -37,6 +39,17 @@ enum MHD_Result cz_http_queue(cz_http_req *r, unsigned status, struct MHD_Respon
     }
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"cadenza\"");
+    char l[64];
+    snprintf(l, sizeof l, "code=\"%u\"", status);
+    cz_metric_add(cz_metric_counter("cadenza_http_requests_total",
+                                    "API requests answered, by status code.", l),
+                  1);
+    if (r->started_us > 0)
+        cz_metric_observe(cz_metric_histogram("cadenza_http_request_duration_seconds",
+                                              "Time from a request's arrival to its answer.", "",
+                                              cz_metrics_latency_buckets,
+                                              cz_metrics_latency_nbuckets),
+                          (double)(cz_mono_us() - r->started_us) / 1e6);
     return MHD_queue_response(r->conn, status, resp);
 }
 

@@ -57,7 +57,8 @@ typedef struct cz_http_req {
     int rate_limit;  /* RateLimit-* headers to send, when rate_limit > 0 */
     int rate_remaining;
     int rate_reset_s;
-    int retry_after_s; /* Retry-After to send, when > 0 */
+    int retry_after_s;    /* Retry-After to send, when > 0 */
+    long long started_us; /* cz_mono_us() when the request arrived */
 } cz_http_req;
 
 /**

@@ -12,10 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/cache.h"
+#include "../common/clock.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/redis.h"
 #include "jobs.h"
 #include "openapi.h"
+#include "pools.h"
 #include "request.h"
 #include "review.h"
 #include "sse.h"
@@ -111,15 +115,51 @@ static enum MHD_Result h_cache(cz_api *api, cz_http_req *r, const char *id) {
     return cz_jobs_cache_stats(api, r);
 }
 
+static enum MHD_Result h_pools_list(cz_api *api, cz_http_req *r, const char *id) {
+    (void)id;
+    return cz_pools_list(api, r);
+}
+
+/* Prometheus text: this process's series, and the prompt cache's counters,
+ * which live in Redis (shared by every API process, so the same here). */
+static enum MHD_Result h_metrics(cz_api *api, cz_http_req *r, const char *id) {
+    (void)id;
+    cz_err err;
+    redisContext *rc = cz_redis_borrow(api->redis, &err);
+    cJSON *stats = rc ? cz_cache_stats(rc) : NULL;
+    cz_redis_give_back(api->redis, rc);
+    static const char *const names[][2] = {
+        {"hits", "cadenza_cache_hits_total"},
+        {"misses", "cadenza_cache_misses_total"},
+        {"coalesced", "cadenza_cache_coalesced_total"},
+    };
+    for (size_t i = 0; stats && i < sizeof names / sizeof *names; i++)
+        cz_metric_set(cz_metric_counter(names[i][1],
+                                        "Prompt cache answers (shared by every API process).", ""),
+                      cJSON_GetObjectItem(stats, names[i][0])->valuedouble);
+    if (stats)
+        cz_metric_set(cz_metric_gauge("cadenza_cache_entries", "Entries in the prompt cache.", ""),
+                      cJSON_GetObjectItem(stats, "entries")->valuedouble);
+    cJSON_Delete(stats);
+    char *text = cz_metrics_render();
+    if (!text)
+        return cz_http_problem(r, 503, "unavailable", "out of memory", NULL);
+    enum MHD_Result res =
+        cz_http_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    free(text);
+    return res;
+}
+
 static const struct route {
     const char *method;
-    const char *pattern; /* "{id}" matches one path segment */
+    const char *pattern; /* "{id}", "{name}" match one path segment */
     unsigned roles;      /* the roles admitted; PUBLIC: no key needed */
     handler fn;
 } routes[] = {
     {"GET", "/healthz", PUBLIC, h_healthz},
     {"GET", "/readyz", PUBLIC, h_readyz},
     {"GET", "/openapi.json", PUBLIC, h_openapi},
+    {"GET", "/metrics", PUBLIC, h_metrics},
     {"POST", "/v1/jobs", SUBMIT, h_jobs_create},
     {"GET", "/v1/jobs", READ_JOBS, h_jobs_list},
     {"GET", "/v1/jobs/{id}", READ_JOBS, cz_jobs_get},
@@ -148,18 +188,21 @@ static const struct route {
     {"GET", "/review", PUBLIC, cz_review_page_redirect},
     {"GET", "/review/", PUBLIC, cz_review_page},
     {"GET", "/review/{id}", PUBLIC, cz_review_page},
+    {"GET", "/v1/pools", OPERATE, h_pools_list},
+    {"PUT", "/v1/pools/{name}", OPERATE, cz_pools_put},
 };
 
-/* True when @p path fits @p pattern; the segment at "{id}" goes to @p id. */
+/* True when @p path fits @p pattern; the segment at "{id}" (or any "{name}")
+ * goes to @p id. */
 static bool matches(const char *pattern, const char *path, char *id, size_t idlen) {
     while (*pattern && *path) {
-        if (!strncmp(pattern, "{id}", 4)) {
+        if (*pattern == '{') {
             size_t n = strcspn(path, "/");
             if (n == 0 || n >= idlen)
                 return false;
             memcpy(id, path, n);
             id[n] = '\0';
-            pattern += 4;
+            pattern += strcspn(pattern, "}") + 1;
             path += n;
         } else if (*pattern++ != *path++) {
             return false;
@@ -223,6 +266,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->method = method;
         r->path = url;
+        r->started_us = cz_mono_us();
         *con_cls = r;
         return MHD_YES; /* headers seen; the body (if any) comes next */
     }

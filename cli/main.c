@@ -9,7 +9,13 @@
  *   cadenzactl get ID
  *   cadenzactl watch ID
  *   cadenzactl catalog import DIR [--artist NAME]
+ *   cadenzactl pools list
+ *   cadenzactl pools scale NAME N [--reason TEXT]
+ *   cadenzactl pools autoscale NAME on|off [--reason TEXT]
+ *   cadenzactl status
  *
+ * `pools` talks to the API with an operator (or admin) key; `status` too, and
+ * reads the scheduler's metrics (CADENZA_SCHED_METRICS_URL) for the rest.
  * `keys` and `quota` talk to Postgres (CADENZA_DATABASE_URL): they are how
  * the first key of a tenant comes to exist, and they are an operator's
  * tools, so they need the database's credentials rather than an API key. `catalog import`
@@ -59,7 +65,11 @@ static int usage(void) {
             "       cadenzactl review approve|regenerate JOB [--reason TEXT]\n"
             "       cadenzactl review reject JOB --reason TEXT\n"
             "       cadenzactl review release JOB\n"
-            "       cadenzactl review policy --tenant NAME auto|always\n");
+            "       cadenzactl review policy --tenant NAME auto|always\n"
+            "       cadenzactl pools list\n"
+            "       cadenzactl pools scale NAME N [--reason TEXT]\n"
+            "       cadenzactl pools autoscale NAME on|off [--reason TEXT]\n"
+            "       cadenzactl status\n");
     return 2;
 }
 
@@ -722,6 +732,220 @@ static int review(int argc, char **argv) {
     return usage();
 }
 
+/* ---- pools (operators) ------------------------------------------------------ */
+
+/* Prints one pool as a table row. */
+static void pool_row(const cJSON *p) {
+    const cJSON *run = cJSON_GetObjectItem(p, "running"), *lag = cJSON_GetObjectItem(p, "lag"),
+                *tp = cJSON_GetObjectItem(p, "throughput_per_s");
+    char r[16] = "-", l[24] = "-", t[24] = "-";
+    if (cJSON_IsNumber(run))
+        snprintf(r, sizeof r, "%d", run->valueint);
+    if (cJSON_IsNumber(lag))
+        snprintf(l, sizeof l, "%.0f", lag->valuedouble);
+    if (cJSON_IsNumber(tp))
+        snprintf(t, sizeof t, "%.2f", tp->valuedouble);
+    printf("%-10s %4.0f %4.0f %7.0f %7s %9s %6s %8.0f %8.0f %-3s %s\n", cz_json_str(p, "name"),
+           cz_json_num(p, "min", 0), cz_json_num(p, "max", 0), cz_json_num(p, "desired", 0), r, l,
+           t, cz_json_num(p, "target_lag_per_replica", 0), cz_json_num(p, "cooldown_s", 0),
+           cJSON_IsTrue(cJSON_GetObjectItem(p, "autoscale")) ? "on" : "off",
+           cz_json_str(p, "updated_by") ? cz_json_str(p, "updated_by") : "");
+}
+
+static void pool_header(void) {
+    printf("%-10s %4s %4s %7s %7s %9s %6s %8s %8s %-3s %s\n", "POOL", "MIN", "MAX", "DESIRED",
+           "RUNNING", "LAG", "MSG/S", "LAG/REP", "COOLDOWN", "AS", "CHANGED BY");
+}
+
+static int pools_list(void) {
+    response r;
+    if (call("GET", "/v1/pools", NULL, &r))
+        return 1;
+    int rc = r.status == 200 ? 0 : api_error(&r);
+    cJSON *list = rc ? NULL : cJSON_Parse(r.body);
+    if (list) {
+        pool_header();
+        const cJSON *p;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(list, "data")) pool_row(p);
+    }
+    cJSON_Delete(list);
+    free(r.body);
+    return rc;
+}
+
+/* PUT /v1/pools/NAME with @p change (consumed); prints the pool after it. */
+static int pool_put(const char *name, cJSON *change, int argc, char **argv) {
+    const char *reason = opt(argc, argv, "--reason");
+    char why[200];
+    if (!reason) {
+        const char *user = getenv("USER");
+        snprintf(why, sizeof why, "cadenzactl pools by %s", user ? user : "an operator");
+        reason = why;
+    }
+    cJSON_AddStringToObject(change, "reason", reason);
+    char *body = cJSON_PrintUnformatted(change), path[128];
+    cJSON_Delete(change);
+    snprintf(path, sizeof path, "/v1/pools/%s", name);
+    response r;
+    int rc = call("PUT", path, body, &r) ? 1 : 0;
+    free(body);
+    if (rc)
+        return rc;
+    if (r.status != 200) {
+        rc = api_error(&r);
+    } else {
+        cJSON *p = cJSON_Parse(r.body);
+        pool_header();
+        pool_row(p);
+        cJSON_Delete(p);
+    }
+    free(r.body);
+    return rc;
+}
+
+static bool pool_name_ok(const char *name) {
+    size_t n = strlen(name);
+    return n > 0 && n < 32 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static int pools_scale(int argc, char **argv) {
+    char *end;
+    long n = argc >= 2 ? strtol(argv[1], &end, 10) : -1;
+    if (argc < 2 || !pool_name_ok(argv[0]) || *end || n < 0 || n > 64) {
+        fprintf(stderr, "cadenzactl: pools scale NAME N: N is a whole number from 0 to 64\n");
+        return 2;
+    }
+    cJSON *change = cJSON_CreateObject();
+    cJSON_AddNumberToObject(change, "desired", (double)n);
+    return pool_put(argv[0], change, argc, argv);
+}
+
+static int pools_autoscale(int argc, char **argv) {
+    if (argc < 2 || !pool_name_ok(argv[0]) || (strcmp(argv[1], "on") && strcmp(argv[1], "off"))) {
+        fprintf(stderr, "cadenzactl: pools autoscale NAME on|off\n");
+        return 2;
+    }
+    cJSON *change = cJSON_CreateObject();
+    cJSON_AddBoolToObject(change, "autoscale", !strcmp(argv[1], "on"));
+    return pool_put(argv[0], change, argc, argv);
+}
+
+/* ---- status: one screen for operators --------------------------------------- */
+
+/* GETs @p url into @p out (free out->body). @returns 0 on a 200. */
+static int fetch(const char *url, response *out) {
+    memset(out, 0, sizeof *out);
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_cleanup(h);
+    return rc == CURLE_OK && out->status == 200 && out->body ? 0 : -1;
+}
+
+/* The value of series @p name{@p labels} in Prometheus text @p text (labels
+ * exactly as the exposition writes them; "" for none), or @p def. */
+static double metric(const char *text, const char *name, const char *labels, double def) {
+    size_t n = strlen(name), l = strlen(labels);
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, name, n))
+            continue;
+        const char *p = line + n;
+        if (l ? (*p == '{' && !strncmp(p + 1, labels, l) && p[1 + l] == '}') : *p == ' ')
+            return strtod(strchr(p, ' ') + 1, NULL);
+    }
+    return def;
+}
+
+/* The 95th percentile of the end-to-end histogram, interpolated within its
+ * bucket as Prometheus's histogram_quantile does. @returns -1 without data. */
+static double p95(const char *text, double *count) {
+    static const char prefix[] = "cadenza_job_duration_seconds_bucket{stage=\"end_to_end\",le=\"";
+    double bounds[32], cum[32];
+    int n = 0;
+    for (const char *line = text; line && *line && n < 32;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, prefix, sizeof prefix - 1))
+            continue;
+        const char *le = line + sizeof prefix - 1;
+        bounds[n] = !strncmp(le, "+Inf", 4) ? -1 : strtod(le, NULL);
+        cum[n++] = strtod(strchr(le, ' ') + 1, NULL);
+    }
+    *count = n ? cum[n - 1] : 0;
+    if (!n || cum[n - 1] <= 0)
+        return -1;
+    double rank = 0.95 * cum[n - 1];
+    for (int i = 0; i < n; i++)
+        if (cum[i] >= rank) {
+            if (bounds[i] < 0) /* beyond the last bound */
+                return i ? bounds[i - 1] : -1;
+            double lo = i ? bounds[i - 1] : 0, below = i ? cum[i - 1] : 0;
+            return lo + (bounds[i] - lo) * (rank - below) / (cum[i] - below);
+        }
+    return -1;
+}
+
+static int status_view(void) {
+    response r;
+    if (call("GET", "/v1/pools", NULL, &r))
+        return 1;
+    if (r.status != 200) {
+        int rc = api_error(&r);
+        free(r.body);
+        return rc;
+    }
+    cJSON *list = cJSON_Parse(r.body);
+    free(r.body);
+    double total_tput = 0;
+    printf("POOLS\n");
+    pool_header();
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(list, "data")) {
+        pool_row(p);
+        total_tput += cz_json_num(p, "throughput_per_s", 0) * cz_json_num(p, "running", 0);
+    }
+    cJSON_Delete(list);
+    const char *url = getenv("CADENZA_SCHED_METRICS_URL");
+    char full[1024];
+    snprintf(full, sizeof full, "%s/metrics", url ? url : "");
+    if (!url || fetch(full, &r)) {
+        printf(
+            "\n(no scheduler metrics: set CADENZA_SCHED_METRICS_URL, e.g. source .cadenza/env)\n");
+        if (url)
+            free(r.body);
+        return 0;
+    }
+    static const char *const states[] = {"queued",    "dispatched",     "generating",
+                                         "generated", "postprocessing", "in_review"};
+    printf("\nJOBS NOW  ");
+    for (int i = 0; i < 6; i++) {
+        char l[64];
+        snprintf(l, sizeof l, "state=\"%s\"", states[i]);
+        printf(" %s %.0f", states[i], metric(r.body, "cadenza_jobs_in_state", l, 0));
+    }
+    printf("\nBACKLOG    outbox %.0f, oldest in review %.0f s\n",
+           metric(r.body, "cadenza_outbox_backlog", "", 0),
+           metric(r.body, "cadenza_review_queue_oldest_seconds", "", 0));
+    double count, q = p95(r.body, &count);
+    if (q >= 0)
+        printf("LATENCY    end-to-end p95 %.1f s over %.0f jobs (since the scheduler started)\n", q,
+               count);
+    else
+        printf("LATENCY    end-to-end p95 - (no job ended since the scheduler started)\n");
+    printf("THROUGHPUT %.2f msg/s across pools; since start: %.0f succeeded, %.0f failed, "
+           "%.1f audio min, cost %.4f per audio min\n",
+           total_tput, metric(r.body, "cadenza_jobs_total", "state=\"succeeded\"", 0),
+           metric(r.body, "cadenza_jobs_total", "state=\"failed\"", 0),
+           metric(r.body, "cadenza_audio_seconds_total", "", 0) / 60.0,
+           metric(r.body, "cadenza_cost_per_audio_minute", "", 0));
+    free(r.body);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return usage();
@@ -747,6 +971,14 @@ int main(int argc, char **argv) {
         rc = catalog_import(argc - 3, argv + 3);
     else if (!strcmp(argv[1], "review"))
         rc = review(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "status") && argc == 2)
+        rc = status_view();
+    else if (!strcmp(argv[1], "pools") && argc == 3 && !strcmp(argv[2], "list"))
+        rc = pools_list();
+    else if (!strcmp(argv[1], "pools") && argc > 2 && !strcmp(argv[2], "scale"))
+        rc = pools_scale(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "pools") && argc > 2 && !strcmp(argv[2], "autoscale"))
+        rc = pools_autoscale(argc - 3, argv + 3);
     else
         rc = usage();
     curl_global_cleanup();

@@ -89,6 +89,61 @@ rd_kafka_t *cz_kafka_producer(const char *brokers, cz_kafka_dr_fn *dr, void *opa
     return new_client(RD_KAFKA_PRODUCER, brokers, settings, dr, opaque, err);
 }
 
+rd_kafka_t *cz_kafka_lag_client(const char *brokers, const char *group, cz_err *err) {
+    const setting settings[] = {
+        {"group.id", group},
+        {"enable.auto.commit", "false"},
+        {"allow.auto.create.topics", "false"},
+        {NULL, NULL},
+    };
+    return new_client(RD_KAFKA_CONSUMER, brokers, settings, NULL, NULL, err);
+}
+
+int cz_kafka_group_lag(rd_kafka_t *rk, const char *topic, int timeout_ms, long long *lag,
+                       long long *consumed, cz_err *err) {
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e =
+        t ? rd_kafka_metadata(rk, 0, t, &md, timeout_ms) : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (t)
+        rd_kafka_topic_destroy(t);
+    if (e || md->topic_cnt != 1 || md->topics[0].err) {
+        cz_err_set(err, "kafka metadata of %s: %s", topic,
+                   rd_kafka_err2str(e               ? e
+                                    : md->topic_cnt ? md->topics[0].err
+                                                    : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        return -1;
+    }
+    int n = md->topics[0].partition_cnt;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id);
+    rd_kafka_metadata_destroy(md);
+    int rc = 0;
+    *lag = *consumed = 0;
+    if ((e = rd_kafka_committed(rk, parts, timeout_ms))) {
+        rc = cz_err_set(err, "kafka committed offsets of %s: %s", topic, rd_kafka_err2str(e));
+        goto out;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo, hi;
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if ((e = rd_kafka_query_watermark_offsets(rk, topic, p->partition, &lo, &hi, timeout_ms))) {
+            rc = cz_err_set(err, "kafka watermarks of %s[%d]: %s", topic, p->partition,
+                            rd_kafka_err2str(e));
+            goto out;
+        }
+        int64_t at = p->err || p->offset < lo ? lo : p->offset;
+        *lag += hi > at ? hi - at : 0;
+        *consumed += at;
+    }
+out:
+    rd_kafka_topic_partition_list_destroy(parts);
+    return rc;
+}
+
 rd_kafka_t *cz_kafka_consumer(const char *brokers, const char *group, const char *topic,
                               cz_err *err) {
     const setting settings[] = {

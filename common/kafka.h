@@ -39,6 +39,23 @@ typedef struct cz_msg_meta {
 rd_kafka_t *cz_kafka_producer(const char *brokers, cz_kafka_dr_fn *dr, void *opaque, cz_err *err);
 
 /**
+ * @brief Creates a handle that reads @p group's committed offsets without
+ * joining the group (for measuring lag; never subscribe it).
+ * @returns the handle (rd_kafka_destroy it), or NULL with @p err filled.
+ */
+rd_kafka_t *cz_kafka_lag_client(const char *brokers, const char *group, cz_err *err);
+
+/**
+ * @brief The lag of the lag client's group on @p topic: the sum over
+ * partitions of the high watermark less the committed offset (the low
+ * watermark where nothing is committed), and in @p consumed the sum of the
+ * committed offsets (its growth is the group's throughput).
+ * @returns 0, or -1 with @p err filled.
+ */
+int cz_kafka_group_lag(rd_kafka_t *rk, const char *topic, int timeout_ms, long long *lag,
+                       long long *consumed, cz_err *err);
+
+/**
  * @brief Creates a consumer in @p group subscribed to @p topic.
  * @returns the handle (rd_kafka_consumer_close, then rd_kafka_destroy), or NULL.
  */

@@ -1,11 +1,15 @@
 /* cadenza-scheduler: moves jobs through their lives.
  *
- * Four loops, each on its own thread with its own Postgres session: the
+ * Loops, each on its own thread with its own Postgres session: the
  * outbox relay (Postgres -> Kafka), the status-event consumer (Kafka ->
- * Postgres), the sweeper (lease expiry, clean-up) and the webhook
- * dispatcher (due deliveries -> HTTP). SIGINT/SIGTERM stop them all: the
+ * Postgres), the sweeper (lease expiry, clean-up), the webhook dispatcher
+ * (due deliveries -> HTTP), the autoscaler (Kafka lag -> each pool's
+ * desired replicas, autoscaler.h), the metrics collector (collector.h; GET
+ * /metrics on CADENZA_METRICS_LISTEN), and in local mode the supervisor of
+ * the worker processes (supervisor.h). SIGINT/SIGTERM stop them all: the
  * relay flushes what is in flight, the consumer commits its offsets, the
- * dispatcher records the attempts that finished, and the process exits. */
+ * dispatcher records the attempts that finished, the supervisor drains its
+ * workers, and the process exits. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -14,8 +18,12 @@
 
 #include "../common/config.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
+#include "autoscaler.h"
+#include "collector.h"
 #include "events.h"
 #include "relay.h"
+#include "supervisor.h"
 #include "sweeper.h"
 #include "webhooks.h"
 
@@ -33,6 +41,24 @@ static void *relay_thread(void *arg) {
 static void *sweeper_thread(void *arg) {
     (void)arg;
     cz_sweeper_run(config, &stop);
+    return NULL;
+}
+
+static void *supervisor_thread(void *arg) {
+    (void)arg;
+    cz_supervisor_run(config, &stop);
+    return NULL;
+}
+
+static void *autoscaler_thread(void *arg) {
+    (void)arg;
+    cz_autoscaler_run(config, &stop);
+    return NULL;
+}
+
+static void *collector_thread(void *arg) {
+    (void)arg;
+    cz_collector_run(config, &stop);
     return NULL;
 }
 
@@ -65,11 +91,18 @@ int main(void) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
 
-    pthread_t relay, events, sweeper, webhooks;
+    /* Scheduling matters more than its metrics: a listener that cannot
+     * bind is logged (and its scrape target shows down), not fatal. */
+    if (cz_metrics_serve(cz_env("CADENZA_METRICS_LISTEN", NULL), &err))
+        cz_log_error("%s: serving no metrics", err.msg);
+    pthread_t relay, events, sweeper, webhooks, supervisor, autoscaler, collector;
     if (pthread_create(&relay, NULL, relay_thread, NULL) ||
         pthread_create(&events, NULL, events_thread, NULL) ||
         pthread_create(&sweeper, NULL, sweeper_thread, NULL) ||
-        pthread_create(&webhooks, NULL, webhooks_thread, NULL)) {
+        pthread_create(&webhooks, NULL, webhooks_thread, NULL) ||
+        pthread_create(&supervisor, NULL, supervisor_thread, NULL) ||
+        pthread_create(&autoscaler, NULL, autoscaler_thread, NULL) ||
+        pthread_create(&collector, NULL, collector_thread, NULL)) {
         cz_log_error("cannot start threads");
         return 1;
     }
@@ -83,6 +116,9 @@ int main(void) {
     pthread_join(sweeper, NULL);
     pthread_join(webhooks, NULL);
     cz_webhooks_free(dispatcher);
+    pthread_join(supervisor, NULL);
+    pthread_join(autoscaler, NULL);
+    pthread_join(collector, NULL);
     cz_log_info("scheduler stopped");
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "../common/ids.h"
 #include "../common/json.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/redis.h"
 
 struct cz_worker {
@@ -181,6 +182,31 @@ static int parse_job(const rd_kafka_message_t *m, cJSON **root, cz_job_msg *job)
     return cz_uuid_valid(job->job_id) && job->attempt >= 1 && cJSON_IsObject(job->request) ? 0 : -1;
 }
 
+/* The worker's own metrics: jobs by outcome, time per job, busy or not. */
+static void count_job(const cz_worker *w, const char *outcome, double seconds) {
+    char l[128];
+    snprintf(l, sizeof l, "pool=\"%s\",outcome=\"%s\"", w->pool->name, outcome);
+    cz_metric_add(cz_metric_counter("cadenza_worker_jobs_total",
+                                    "Job messages this worker handled, by outcome (done, "
+                                    "handed_back, redo).",
+                                    l),
+                  1);
+    snprintf(l, sizeof l, "pool=\"%s\"", w->pool->name);
+    cz_metric_observe(cz_metric_histogram("cadenza_worker_job_seconds",
+                                          "Wall time this worker spent per job message.", l,
+                                          cz_metrics_latency_buckets, cz_metrics_latency_nbuckets),
+                      seconds);
+    cz_metric_add(cz_metric_counter("cadenza_worker_busy_seconds_total",
+                                    "Wall time this worker spent on jobs (compute seconds).", l),
+                  seconds);
+}
+
+static void set_busy(const cz_worker *w, bool busy) {
+    char l[64];
+    snprintf(l, sizeof l, "pool=\"%s\"", w->pool->name);
+    cz_metric_set(cz_metric_gauge("cadenza_worker_busy", "1 while a job is in hand.", l), busy);
+}
+
 static void handle(cz_worker *w, rd_kafka_message_t *m) {
     cz_err err;
     cJSON *root;
@@ -196,6 +222,7 @@ static void handle(cz_worker *w, rd_kafka_message_t *m) {
     w->busy = true;
     w->paused = false;
     w->job_started_ms = cz_mono_ms();
+    set_busy(w, true);
     int rc = w->pool->stage(w, &job);
     /* Everything this job produced must be on the broker before we move on. */
     /* Short enough to stay well inside max.poll.interval.ms (30 s). */
@@ -203,10 +230,13 @@ static void handle(cz_worker *w, rd_kafka_message_t *m) {
     if (rc == 0 && flushed == RD_KAFKA_RESP_ERR_NO_ERROR && w->undelivered == 0) {
         if (cz_kafka_store_offset(w->consumer, m, &err))
             cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id, "%s", err.msg);
+        count_job(w, "done", (double)(cz_mono_ms() - w->job_started_ms) / 1000.0);
     } else if (atomic_load(w->stop)) {
         /* Handed back: the offset stays unstored and another worker takes it. */
         cz_log_job(CZ_LOG_INFO, job.job_id, job.trace_id, "stopping: job handed back");
+        count_job(w, "handed_back", (double)(cz_mono_ms() - w->job_started_ms) / 1000.0);
     } else {
+        count_job(w, "redo", (double)(cz_mono_ms() - w->job_started_ms) / 1000.0);
         cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id,
                    "job not finished or not handed on; it will be done again");
         if (cz_kafka_rewind(w->consumer, m, &err))
@@ -214,6 +244,7 @@ static void handle(cz_worker *w, rd_kafka_message_t *m) {
         sleep(1);
     }
     w->busy = false;
+    set_busy(w, false);
     if (w->paused)
         pause_all(w, false);
     cJSON_Delete(root);
@@ -238,6 +269,9 @@ int cz_pool_run(const cz_config *cfg, const cz_pool_def *pool, atomic_bool *stop
     if (cz_kafka_ensure_topics(w.producer, cfg->kafka_partitions, 5000, &err))
         cz_log_warn("%s (the scheduler creates them too)", err.msg);
     cz_log_info("%s worker %s consuming %s", pool->name, w.name, pool->topic);
+    set_busy(&w, false);
+    if (cz_metrics_serve(cz_env("CADENZA_METRICS_LISTEN", NULL), &err))
+        cz_log_warn("%s: serving no metrics", err.msg);
 
     while (!atomic_load(stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, 500);

@@ -30,6 +30,16 @@ CADENZA_REPO_ROOT="$(cd "$CADENZA_LOCAL_DIR/../.." && pwd)"
 # minutes and hours (0,5s,5m,30m,2h,5h,10h,10h), so a test sees them.
 : "${CADENZA_WEBHOOK_ALLOW:=127.0.0.0/8,::1/128}"
 : "${CADENZA_WEBHOOK_SCHEDULE:=0,1s,2s,4s,8s,15s,30s,60s}"
+# The pools whose worker processes the scheduler runs (scheduler/supervisor.c).
+: "${CADENZA_SUPERVISE:=inference,post}"
+# /metrics listeners beside the API's port: the scheduler's, and the workers'
+# (slot i of the k-th supervised pool on base + 64k + i; see
+# docs/operations.md). The API serves /metrics on its own port.
+: "${CADENZA_SCHED_METRICS_PORT:=$((CADENZA_API_PORT + 3))}"
+: "${CADENZA_WORKER_METRICS_PORT_BASE:=$((CADENZA_API_PORT + 100))}"
+CADENZA_SCHED_METRICS_URL="http://127.0.0.1:$CADENZA_SCHED_METRICS_PORT"
+# The autoscaler looks every second locally (production: every 5 s).
+: "${CADENZA_AUTOSCALE_INTERVAL_MS:=1000}"
 case "$CADENZA_STATE_DIR" in
     /*) ;;
     *) CADENZA_STATE_DIR="$PWD/$CADENZA_STATE_DIR" ;;
@@ -54,7 +64,9 @@ export CADENZA_STATE_DIR CADENZA_PG_PORT CADENZA_REDIS_PORT CADENZA_KAFKA_PORT \
     CADENZA_API_URL CADENZA_API_LISTEN CADENZA_ARTIFACT_DIR CADENZA_SOUNDFONT \
     CADENZA_LOG_DIR CADENZA_RUN_DIR CADENZA_LEASE_S CADENZA_RETRY_BASE_MS \
     CADENZA_HTTP_MODEL_PORT CADENZA_HTTP_MODEL_URL CADENZA_HTTP_MODEL_TIMEOUT_S \
-    CADENZA_WEBHOOK_ALLOW CADENZA_WEBHOOK_SCHEDULE
+    CADENZA_WEBHOOK_ALLOW CADENZA_WEBHOOK_SCHEDULE \
+    CADENZA_SUPERVISE CADENZA_AUTOSCALE_INTERVAL_MS CADENZA_SCHED_METRICS_PORT \
+    CADENZA_SCHED_METRICS_URL CADENZA_WORKER_METRICS_PORT_BASE
 
 # ---- helpers for the scripts in this directory ----
 

@@ -65,7 +65,7 @@ fi
 # Python test tools that Debian does not package (tests/requirements.txt),
 # installed with the same python3 that runs pytest. Debian's own Python
 # refuses pip outside a virtualenv (PEP 668) unless told otherwise.
-if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
+if ! python3 -c 'import schemathesis, prometheus_client' >/dev/null 2>&1; then
     log "installing Python test tools: $(tr '\n' ' ' <"$CADENZA_REPO_ROOT/tests/requirements.txt")"
     python3 -m pip install -q -r "$CADENZA_REPO_ROOT/tests/requirements.txt" 2>/dev/null ||
         python3 -m pip install -q --break-system-packages -r "$CADENZA_REPO_ROOT/tests/requirements.txt"

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # deploy/local/stack.sh: the whole local Cadenza stack: the backing services
-# plus the project's own processes (API, scheduler, inference and post
-# workers), each in the background with its own log and pid file.
+# plus the project's own processes (API and scheduler), each in the
+# background with its own log and pid file. The scheduler supervises the
+# worker processes (CADENZA_SUPERVISE, scheduler/supervisor.c): as many per
+# pool as the pool's desired replicas, restarted when they die; their pid
+# files are run/worker-POOL.pid (slot 0) and run/worker-POOL-N.pid, their
+# log logs/worker-POOL.log.
 #
 #   stack.sh up             services up, migrate, start the processes, wait for
 #                           /healthz, write $CADENZA_STATE_DIR/env
@@ -21,13 +25,18 @@ HEALTH_TIMEOUT=30
 STOP_TIMEOUT=30
 
 # name -> command line (binary and arguments)
-PROC_NAMES=(api scheduler worker-inference worker-post)
+PROC_NAMES=(api scheduler)
 declare -A PROC_CMD=(
     [api]="cadenza-api"
     [scheduler]="cadenza-scheduler"
-    [worker-inference]="cadenza-worker --pool inference"
-    [worker-post]="cadenza-worker --pool post"
 )
+# Only the scheduler listens on the metrics address it is given; the workers
+# it starts get their own (CADENZA_WORKER_METRICS_PORT_BASE).
+declare -A PROC_ENV=(
+    [api]=""
+    [scheduler]="CADENZA_METRICS_LISTEN=127.0.0.1:$CADENZA_SCHED_METRICS_PORT"
+)
+WORKER_START_TIMEOUT=20
 
 proc_pidfile() { printf '%s/%s.pid\n' "$CADENZA_RUN_DIR" "$1"; }
 proc_log() { printf '%s/%s.log\n' "$CADENZA_LOG_DIR" "$1"; }
@@ -51,7 +60,9 @@ start_proc() {
     logf="$(proc_log "$name")"
     printf '\n==== %s starting %s ====\n' "$(date -Is)" "${PROC_CMD[$name]}" >>"$logf"
     (cd "$CADENZA_REPO_ROOT" &&
-        exec nohup "$CADENZA_BIN_DIR/${cmd[0]}" "${cmd[@]:1}" >>"$logf" 2>&1 </dev/null) &
+        # shellcheck disable=SC2086 # PROC_ENV holds zero or more NAME=value words
+        exec env ${PROC_ENV[$name]} nohup "$CADENZA_BIN_DIR/${cmd[0]}" "${cmd[@]:1}" \
+            >>"$logf" 2>&1 </dev/null) &
     pid=$!
     printf '%s\n' "$pid" >"$(proc_pidfile "$name")"
     log "started $name (pid $pid, log $logf)"
@@ -65,6 +76,39 @@ start_procs() {
         start_proc "$name"
     done
     wait_healthy
+    wait_workers
+}
+
+# The supervised pools' names, one a line.
+supervised_pools() {
+    tr ', ' '\n\n' <<<"${CADENZA_SUPERVISE:-}" | grep -v '^$' || true
+}
+
+# Prints "pidfile pid" for every live worker the scheduler started.
+worker_pids() {
+    local f pid
+    for f in "$CADENZA_RUN_DIR"/worker-*.pid; do
+        [[ -e "$f" ]] || continue
+        if pid="$(pid_alive "$f" "cadenza-worker")"; then
+            printf '%s %s\n' "$f" "$pid"
+        fi
+    done
+}
+
+# Waits until the scheduler has started the first worker of every
+# supervised pool (tests read run/worker-POOL.pid right after `up`).
+wait_workers() {
+    local i pool missing
+    for ((i = 0; i < WORKER_START_TIMEOUT * 4; i++)); do
+        missing=""
+        for pool in $(supervised_pools); do
+            pid_alive "$CADENZA_RUN_DIR/worker-$pool.pid" "cadenza-worker" >/dev/null ||
+                missing+=" $pool"
+        done
+        [[ -z "$missing" ]] && return 0
+        sleep 0.25
+    done
+    log "warning: no worker running yet for:$missing (see $(proc_log scheduler))"
 }
 
 # Sends SIGTERM to all running processes at once, then waits for each.
@@ -82,6 +126,17 @@ stop_procs() {
     for name in "${PROC_NAMES[@]}"; do
         rm -f "$(proc_pidfile "$name")"
     done
+    # The scheduler drains its workers before it exits; any left (it was
+    # killed, or they outlived it) are stopped here.
+    pids=()
+    local f
+    while read -r f pid; do
+        log "stopping worker $(basename "$f" .pid) (pid $pid)"
+        stop_pid "$pid" "$STOP_TIMEOUT" &
+        pids+=($!)
+    done < <(worker_pids)
+    ((${#pids[@]} == 0)) || wait "${pids[@]}"
+    rm -f "$CADENZA_RUN_DIR"/worker-*.pid
 }
 
 wait_healthy() {
@@ -107,7 +162,8 @@ write_env_file() {
         for v in CADENZA_API_URL CADENZA_DATABASE_URL CADENZA_KAFKA_BROKERS \
             CADENZA_REDIS_URL CADENZA_ARTIFACT_DIR CADENZA_STATE_DIR CADENZA_HTTP_MODEL_PORT \
             CADENZA_HTTP_MODEL_URL CADENZA_HTTP_MODEL_TIMEOUT_S CADENZA_WEBHOOK_ALLOW \
-            CADENZA_WEBHOOK_SCHEDULE; do
+            CADENZA_WEBHOOK_SCHEDULE CADENZA_SCHED_METRICS_URL \
+            CADENZA_WORKER_METRICS_PORT_BASE; do
             printf 'export %s=%q\n' "$v" "${!v}"
         done
     } >"$f.tmp"
@@ -141,6 +197,16 @@ status() {
             rc=1
         fi
     done
+    local pool f pid
+    for pool in $(supervised_pools); do
+        pid_alive "$CADENZA_RUN_DIR/worker-$pool.pid" "cadenza-worker" >/dev/null || {
+            echo "worker-$pool: none running"
+            rc=1
+        }
+    done
+    while read -r f pid; do
+        echo "$(basename "$f" .pid): running (pid $pid)"
+    done < <(worker_pids)
     return "$rc"
 }
 
@@ -148,7 +214,7 @@ logs() {
     local -a files=()
     local name
     ensure_state_dirs
-    for name in "${PROC_NAMES[@]}"; do
+    for name in "${PROC_NAMES[@]}" $(supervised_pools | sed 's/^/worker-/'); do
         files+=("$(proc_log "$name")")
     done
     exec tail -n 20 -F "${files[@]}"
