@@ -25,6 +25,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     cz_log_info("kafka %s: %s %d partition%s", rd_kafka_name(rk), assigned ? "assigned" : "revoked",
                 parts->cnt, parts->cnt == 1 ? "" : "s");
     rd_kafka_assign(rk, assigned ? parts : NULL);
+    /* A consumer keeps a partition's paused flag after losing it: one that
+     * a worker paused during a long job, lost in a rebalance and got back
+     * later would stay paused for good, its messages never read. Whatever
+     * is assigned starts resumed; a worker that is still busy pauses it
+     * again (workers/pool.c). */
+    if (assigned)
+        rd_kafka_resume_partitions(rk, parts);
 }
 
 typedef struct setting {

@@ -64,10 +64,13 @@ def test_history_and_single_ledger_row(finished, psql):
     _, job = finished
     events = psql(f"SELECT string_agg(event, ',' ORDER BY id) FROM job_events WHERE job_id = '{job['id']}'")
     # Under load the worker may report `started` before the relay records the
-    # dispatch; the dispatch is then a no-op and leaves no history row.
-    path = events.split(",")
-    assert path in (["dispatched", "started", "generated", "post_started", "post_done"],
-                    ["started", "generated", "post_started", "post_done"]), path
+    # dispatch, and the post worker's events may overtake the inference
+    # worker's `generated` (docs/architecture.md): those transitions are then
+    # no-ops and leave no history row. Progress reports sit between them.
+    path = [e for e in events.split(",") if e != "progress"]
+    optional = {"dispatched", "generated"}
+    full = ["dispatched", "started", "generated", "post_started", "post_done"]
+    assert [e for e in full if e in path or e not in optional] == path, path
     rows = psql(f"SELECT count(*), max(outcome), max(audio_seconds) FROM usage_ledger WHERE job_id = '{job['id']}'")
     count, outcome, seconds = rows.split("|")
     assert count == "1" and outcome == "succeeded" and float(seconds) == pytest.approx(20, abs=0.01)

@@ -164,6 +164,34 @@ def test_scale_down_under_load_finishes_every_job(ops, env, tenant_api, psql):
     assert "scaling inference down: SIGTERM" in log
 
 
+def test_partitions_paused_by_a_busy_worker_are_read_again_after_a_rebalance(ops, env,
+                                                                             tenant_api):
+    """A worker pauses its partitions while a long job is in hand. If a
+    rebalance takes some of them away meanwhile and a later one gives them
+    back, they must be read again: every job on every partition finishes."""
+    busy = tenant_api.submit(prompt="long piece to keep one worker busy", duration_s=600,
+                             seed=4242)
+    tenant_api.wait(busy["id"], states={"generating"})
+    time.sleep(1.5)  # past the worker's pause threshold (1 s): its partitions are paused
+    ctl(env, ops.key_text, "pools", "scale", "inference", "2")  # takes half of them away
+    deadline = time.monotonic() + 90
+    while len(group_members("inference")) != 2:
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    assert tenant_api.wait(busy["id"], timeout=300)["state"] == "succeeded"
+    ctl(env, ops.key_text, "pools", "scale", "inference", "1")  # and gives them back
+    wait_running(ops, "inference", 1)
+    deadline = time.monotonic() + 90
+    while len(group_members("inference")) != 1:
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    # Jobs are keyed by id, so 24 of them land on every partition.
+    jobs = [tenant_api.submit(prompt=f"after the rebalances {i}", duration_s=1, seed=900 + i)["id"]
+            for i in range(24)]
+    ends = [tenant_api.wait(j, timeout=120) for j in jobs]
+    assert [j["state"] for j in ends] == ["succeeded"] * len(jobs)
+
+
 def test_a_worker_killed_with_sigkill_is_restarted(ops, env, psql):
     before = worker_pids(env, "inference")
     assert len(before) == 1

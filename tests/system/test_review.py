@@ -331,8 +331,9 @@ def test_a_curator_cannot_submit_cancel_or_operate(tenant):
     assert s == 403 and problem_type(data) == "forbidden"
     assert tenant.curator.request("POST", f"/v1/jobs/{job['id']}/cancel")[0] == 403
     assert tenant.curator.request("GET", "/v1/cache")[0] == 403  # the operators' endpoint
-    # No pool endpoints exist yet; a curator gets no further than anyone else.
-    assert tenant.curator.request("PUT", "/v1/pools/inference", {"desired": 3})[0] == 404
+    # Scaling pools is the operators'.
+    assert tenant.curator.request("PUT", "/v1/pools/inference", {"desired": 3})[0] == 403
+    assert tenant.curator.request("GET", "/v1/pools")[0] == 403
 
 
 def test_a_submitter_or_operator_cannot_review(tenant):
