@@ -42,7 +42,8 @@ UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c wo
 FUZZ_SECONDS ?= 300
 FUZZ_FLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fno-omit-frame-pointer \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_LIB := api/request.c common/json.c common/prompt.c common/hash.c common/err.c common/ids.c
+FUZZ_LIB := api/request.c common/json.c common/prompt.c common/hash.c common/err.c common/ids.c \
+            common/webhook.c
 all: $(BINS) $(BUILD)/bench/fp_bench $(BUILD)/bench/wh_receiver $(BUILD)/bench/wh_events
 
 # Benchmark drivers written in C link common/ like the binaries do.

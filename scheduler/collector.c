@@ -144,7 +144,11 @@ static void set_gauges(PGconn *db) {
     r = cz_db_query(db,
                     "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL),"
                     " coalesce((SELECT extract(epoch FROM now() - min(updated_at)) FROM jobs"
-                    "  WHERE state = 'in_review'), 0)",
+                    "  WHERE state = 'in_review'), 0),"
+                    " (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'),"
+                    " coalesce((SELECT extract(epoch FROM now() - min(next_attempt_at))"
+                    "  FROM webhook_deliveries WHERE state = 'pending'"
+                    "   AND next_attempt_at <= now()), 0)",
                     0, NULL, &err);
     if (r) {
         cz_metric_set(cz_metric_gauge("cadenza_outbox_backlog",
@@ -153,6 +157,13 @@ static void set_gauges(PGconn *db) {
         cz_metric_set(cz_metric_gauge("cadenza_review_queue_oldest_seconds",
                                       "Age of the oldest job waiting in review.", ""),
                       atof(PQgetvalue(r, 0, 1)));
+        cz_metric_set(cz_metric_gauge("cadenza_webhook_backlog",
+                                      "Webhook deliveries not yet delivered or given up.", ""),
+                      atof(PQgetvalue(r, 0, 2)));
+        cz_metric_set(cz_metric_gauge("cadenza_webhook_overdue_seconds",
+                                      "How long the most overdue webhook delivery has been due.",
+                                      ""),
+                      atof(PQgetvalue(r, 0, 3)));
         PQclear(r);
     }
     r = cz_db_query(db,

@@ -54,6 +54,7 @@
 #include "../common/db_webhooks.h"
 #include "../common/ids.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/netguard.h"
 #include "../common/webhook.h"
 
@@ -491,6 +492,18 @@ static void outcome(cz_webhooks *w, transfer *t, long code, int status, int64_t 
         if (due < w->next_read_ms)
             w->next_read_ms = due;
     }
+    static const char *const verdicts[] = {"succeeded", "retry", "exhausted", "gone"};
+    char l[40];
+    snprintf(l, sizeof l, "outcome=\"%s\"", verdicts[v]);
+    cz_metric_add(cz_metric_counter("cadenza_webhook_attempts_total",
+                                    "Webhook delivery attempts, by what followed: succeeded, "
+                                    "retry, exhausted (gave up), gone (410, endpoint disabled).",
+                                    l),
+                  1);
+    cz_metric_observe(cz_metric_histogram("cadenza_webhook_attempt_seconds",
+                                          "Webhook attempts from connect to answer (or error).", "",
+                                          cz_metrics_latency_buckets, cz_metrics_latency_nbuckets),
+                      (double)latency_ms / 1000.0);
     if (v != CZ_WEBHOOK_SUCCEEDED)
         cz_log_job(CZ_LOG_INFO, t->job_id, NULL, "webhook %s attempt %d: %s; %s", t->id, t->attempt,
                    error ? error : "failed",

@@ -8,13 +8,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, Api
+from webhook_helpers import Receiver
 
 SCHEDULER = ["cadenza_jobs_total", "cadenza_jobs_in_state", "cadenza_job_duration_seconds",
              "cadenza_job_retries_total", "cadenza_job_failures_total",
              "cadenza_audio_seconds_total", "cadenza_compute_seconds_total",
              "cadenza_cost_per_audio_minute", "cadenza_pool_replicas", "cadenza_kafka_lag",
              "cadenza_pool_throughput_per_replica", "cadenza_outbox_backlog",
-             "cadenza_review_queue_oldest_seconds"]
+             "cadenza_review_queue_oldest_seconds", "cadenza_webhook_backlog",
+             "cadenza_webhook_overdue_seconds"]
 API = ["cadenza_http_requests_total", "cadenza_http_request_duration_seconds",
        "cadenza_cache_hits_total", "cadenza_cache_misses_total", "cadenza_cache_entries"]
 WORKER = ["cadenza_worker_jobs_total", "cadenza_worker_job_seconds",
@@ -61,18 +63,23 @@ def test_every_process_serves_the_metrics_and_they_move(env, tenant_api, psql):
     for pool in ("inference", "post"):
         assert "cadenza_worker_busy" in before[pool][1]
 
-    # Two jobs that succeed, the second one's twin answered from the cache,
-    # and one whose model is unreachable: retried, then failed.
-    ok = [tenant_api.submit(prompt=f"metrics piece {i}", duration_s=4, seed=500 + i)
+    # Two jobs that succeed (the first with a webhook), the second one's twin
+    # answered from the cache, and one whose model is unreachable: retried,
+    # then failed.
+    rx = Receiver()
+    ok = [tenant_api.submit(prompt=f"metrics piece {i}, taiko drums, 140 bpm", duration_s=4, seed=500 + i,
+                            **({"webhook": {"url": rx.url}} if i == 0 else {}))
           for i in range(2)]
     bad = tenant_api.submit(prompt="metrics: no model answers", model="http@1",
                             duration_s=2, seed=77)
     for job in ok:
         assert tenant_api.wait(job["id"], timeout=240)["state"] == "succeeded"
-    twin = tenant_api.submit(prompt="metrics piece 0", duration_s=4, seed=500)
+    twin = tenant_api.submit(prompt="metrics piece 0, taiko drums, 140 bpm", duration_s=4, seed=500)
     assert tenant_api.wait(twin["id"], timeout=60)["state"] == "succeeded"
     done = tenant_api.wait(bad["id"], timeout=240)
     assert done["state"] == "failed" and done["failure"]["class"] == "backend_unavailable"
+    rx.wait(lambda r: r.headers.get("webhook-id"), timeout=60)
+    rx.close()
     time.sleep(3)  # the scheduler's collector looks every 2 s
 
     after = {k: scrape(u) for k, u in where.items()}
@@ -93,6 +100,10 @@ def test_every_process_serves_the_metrics_and_they_move(env, tenant_api, psql):
     assert value(s1, "cadenza_audio_seconds_total") >= value(s0, "cadenza_audio_seconds_total") + 8
     assert value(s1, "cadenza_compute_seconds_total") > value(s0, "cadenza_compute_seconds_total")
     assert value(s1, "cadenza_cost_per_audio_minute") > 0
+    assert value(s1, "cadenza_webhook_attempts_total", outcome="succeeded") >= \
+        value(s0, "cadenza_webhook_attempts_total", outcome="succeeded") + 1
+    assert value(s1, "cadenza_webhook_attempt_seconds_count") > \
+        value(s0, "cadenza_webhook_attempt_seconds_count")
     assert value(s1, "cadenza_pool_replicas", pool="inference", kind="desired") >= 1
     assert value(s1, "cadenza_pool_replicas", pool="inference", kind="running") >= 1
     assert ("cadenza_kafka_lag", frozenset({("pool", "inference")})) in s1
