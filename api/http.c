@@ -262,3 +262,9 @@ int cz_http_rate_limit(cz_api *api, cz_http_req *r, enum MHD_Result *result) {
     *result = cz_http_problem(r, 429, "rate-limited", detail, NULL);
     return -1;
 }
+
+bool cz_http_is_json_type(const char *content_type) {
+    size_t n = strlen("application/json");
+    return content_type && !strncasecmp(content_type, "application/json", n) &&
+           (content_type[n] == '\0' || content_type[n] == ';');
+}

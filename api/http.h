@@ -107,4 +107,7 @@ int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result);
  */
 int cz_http_rate_limit(cz_api *api, cz_http_req *r, enum MHD_Result *result);
 
+/** @brief True when @p content_type is application/json (parameters allowed). */
+bool cz_http_is_json_type(const char *content_type);
+
 #endif

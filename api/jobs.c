@@ -37,13 +37,6 @@ static const char *query(cz_http_req *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static bool is_json_type(const char *ct) {
-    if (!ct)
-        return false;
-    size_t n = strlen("application/json");
-    return !strncasecmp(ct, "application/json", n) && (ct[n] == '\0' || ct[n] == ';');
-}
-
 /* Seconds from now to the first second of next month (UTC), when monthly
  * quotas start again. */
 static long long seconds_to_next_month(void) {
@@ -95,7 +88,7 @@ static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_er
 }
 
 enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
-    if (!is_json_type(header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
+    if (!cz_http_is_json_type(header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return cz_http_problem(r, 415, "unsupported-media-type",
                                "send the job as Content-Type: application/json", NULL);
     if (r->body_too_large)

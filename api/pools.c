@@ -36,11 +36,6 @@ enum MHD_Result cz_pools_list(cz_api *api, cz_http_req *r) {
     return res;
 }
 
-static bool is_json_type(const char *ct) {
-    size_t n = strlen("application/json");
-    return ct && !strncasecmp(ct, "application/json", n) && (ct[n] == '\0' || ct[n] == ';');
-}
-
 /* Reads integer field @p name within [lo, hi] into *@p out when present.
  * @returns 0 (present or not), -1 when present and wrong. */
 static int int_field(const cJSON *body, const char *name, int lo, int hi, bool *has, int *out,
@@ -108,7 +103,7 @@ static const char *parse_change(const cJSON *body, cz_pool_change *ch, const cha
 }
 
 enum MHD_Result cz_pools_put(cz_api *api, cz_http_req *r, const char *name) {
-    if (!is_json_type(
+    if (!cz_http_is_json_type(
             MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return cz_http_problem(r, 415, "unsupported-media-type",
                                "send the change as Content-Type: application/json", NULL);

@@ -53,37 +53,6 @@ static int invalid(cz_request_error *e, const char *field, const char *fmt, ...)
     return fail(e, 422, "invalid-field", field, "%s", detail);
 }
 
-/* What we store and pass to models must be text (see cz_json_clean_text). */
-static bool is_clean_text(const char *s) {
-    return cz_json_clean_text(s);
-}
-
-/* Well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF);
- * any code point, controls included: for metadata, which is echoed back
- * as JSON, where controls are escaped. */
-static bool is_utf8(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        int n = c < 0x80             ? 0
-                : (c & 0xe0) == 0xc0 ? 1
-                : (c & 0xf0) == 0xe0 ? 2
-                : (c & 0xf8) == 0xf0 ? 3
-                                     : -1;
-        if (n < 0 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4))
-            return false;
-        if (n == 2 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
-            return false;
-        if (n == 3 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
-            return false;
-        for (int i = 1; i <= n; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-        p += n + 1;
-    }
-    return true;
-}
-
 /* Copies at most n - 1 bytes of UTF-8 @p src, never cutting a character. */
 static void copy_utf8(char *dst, size_t n, const char *src) {
     size_t len = strlen(src);
@@ -115,7 +84,7 @@ static bool find_bad_utf8(const cJSON *v, char *path, size_t n) {
     int i = 0;
     for (const cJSON *m = v->child; m; m = m->next, i++) {
         if (cJSON_IsObject(v)) {
-            if (!is_utf8(m->string))
+            if (!cz_json_utf8(m->string))
                 return true; /* the path so far names the object holding the bad key */
             char name[48];
             copy_utf8(name, sizeof name, m->string);
@@ -123,7 +92,7 @@ static bool find_bad_utf8(const cJSON *v, char *path, size_t n) {
         } else {
             snprintf(path + at, n - at, "[%d]", i);
         }
-        if ((cJSON_IsString(m) && !is_utf8(m->valuestring)) || find_bad_utf8(m, path, n))
+        if ((cJSON_IsString(m) && !cz_json_utf8(m->valuestring)) || find_bad_utf8(m, path, n))
             return true;
         path[at] = '\0';
     }
@@ -189,7 +158,7 @@ static size_t utf8_length(const char *s) {
 static int text(const cJSON *v, const char *field, size_t max, cJSON *out, cz_request_error *e) {
     if (!cJSON_IsString(v))
         return invalid(e, field, "%s must be a string", field);
-    if (!is_clean_text(v->valuestring))
+    if (!cz_json_clean_text(v->valuestring))
         return invalid(e, field, "%s must be UTF-8 text without control characters", field);
     char *s = collapse_spaces(v->valuestring);
     if (!s)
@@ -414,7 +383,7 @@ static int check_webhook(const cJSON *v, cJSON *out, cz_request_error *e) {
     const cJSON *url = cJSON_GetObjectItemCaseSensitive(v, "url");
     if (!cJSON_IsString(url) || strlen(url->valuestring) > URL_MAX ||
         (strncmp(url->valuestring, "https://", 8) && strncmp(url->valuestring, "http://", 7)) ||
-        !is_clean_text(url->valuestring) || strpbrk(url->valuestring, " \t\r\n"))
+        !cz_json_clean_text(url->valuestring) || strpbrk(url->valuestring, " \t\r\n"))
         return invalid(e, "webhook.url", "webhook.url must be an http(s) URL of at most %d bytes",
                        URL_MAX);
     cJSON *w = cJSON_AddObjectToObject(out, "webhook");
@@ -606,7 +575,7 @@ int cz_request_read_object(const char *body, size_t len, cJSON **object, cz_requ
     char bad[64] = "";
     if (find_bad_utf8(in, bad, sizeof bad)) {
         cJSON_Delete(in);
-        for (size_t n = strlen(bad); n && !is_utf8(bad);) /* a path cut mid-character */
+        for (size_t n = strlen(bad); n && !cz_json_utf8(bad);) /* a path cut mid-character */
             bad[--n] = '\0';
         return fail(e, 422, "invalid-field", bad, "strings and field names must be UTF-8");
     }
@@ -665,10 +634,6 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
     out->model = cz_json_str(c, "model");
     out->seed = (uint64_t)cz_json_num(c, "seed", 0);
     return 0;
-}
-
-bool cz_request_text_clean(const char *s) {
-    return is_clean_text(s);
 }
 
 bool cz_request_idempotency_key_valid(const char *key) {

@@ -56,9 +56,6 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
  */
 int cz_request_read_object(const char *body, size_t len, cJSON **object, cz_request_error *e);
 
-/** @brief True for well-formed UTF-8 without control characters but tab and newlines. */
-bool cz_request_text_clean(const char *s);
-
 /**
  * @brief True when @p key is a usable Idempotency-Key: 1 to 255 printable
  * ASCII characters (Stripe's rule).

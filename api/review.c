@@ -39,11 +39,6 @@ static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_er
                            NULL);
 }
 
-static bool is_json_type(const char *ct) {
-    size_t n = strlen("application/json");
-    return ct && !strncasecmp(ct, "application/json", n) && (ct[n] == '\0' || ct[n] == ';');
-}
-
 /* The optional JSON body of a review request: an object whose fields are
  * among @p allowed. No body (or an empty one) reads as {}.
  * @returns the object (caller frees), or NULL with the problem queued in @p res. */
@@ -56,7 +51,7 @@ static cJSON *read_body(cz_http_req *r, const char *const *allowed, enum MHD_Res
         return cJSON_CreateObject();
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!is_json_type(ct)) {
+    if (!cz_http_is_json_type(ct)) {
         *res = cz_http_problem(r, 415, "unsupported-media-type",
                                "send the body as Content-Type: application/json", NULL);
         return NULL;
@@ -235,7 +230,7 @@ static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
     const char *problem = NULL;
     if (why && (!cJSON_IsString(why) || !why->valuestring[0]))
         problem = "reason must be a non-empty string";
-    else if (why && (!cz_request_text_clean(why->valuestring) ||
+    else if (why && (!cz_json_clean_text(why->valuestring) ||
                      strlen(why->valuestring) > CZ_REVIEW_REASON_MAX * 4))
         problem = "reason must be text (UTF-8, no control characters), at most 1000 characters";
     if (problem) {

@@ -14,6 +14,7 @@
 #include "../common/clock.h"
 #include "../common/db.h"
 #include "../common/ids.h"
+#include "../common/job_state.h"
 #include "../common/log.h"
 #include "../common/redis.h"
 
@@ -105,9 +106,10 @@ static void release(void *cls) {
 
 /* ---- the hub --------------------------------------------------------------- */
 
+/* Whether the state named @p state is one a job ends in. */
 static bool terminal(const char *state) {
-    return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "canceled") ||
-           !strcmp(state, "rejected");
+    int s = cz_job_state_parse(state);
+    return s >= 0 && cz_job_state_terminal((cz_job_state)s);
 }
 
 /* One SSE event from a history row: id, event type, data (a JSON object). */

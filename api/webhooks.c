@@ -127,15 +127,10 @@ static int read_endpoint(cz_api *api, cz_http_req *r, const cJSON *root, endpoin
     return 0;
 }
 
-static bool is_json_type(const char *ct) {
-    size_t n = strlen("application/json");
-    return ct && !strncasecmp(ct, "application/json", n) && (ct[n] == '\0' || ct[n] == ';');
-}
-
 enum MHD_Result cz_webhooks_endpoint_create(cz_api *api, cz_http_req *r, const char *id_unused) {
     (void)id_unused;
     enum MHD_Result res;
-    if (!is_json_type(
+    if (!cz_http_is_json_type(
             MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return cz_http_problem(r, 415, "unsupported-media-type",
                                "send the endpoint as Content-Type: application/json", NULL);

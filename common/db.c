@@ -244,3 +244,9 @@ void cz_db_pool_free(cz_db_pool *p) {
     free(p->conns);
     free(p);
 }
+
+char *cz_db_take_text(PGresult *r) {
+    char *out = r && PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+    return out;
+}

@@ -33,6 +33,12 @@ int cz_db_begin(PGconn *c, cz_err *err);
 int cz_db_commit(PGconn *c, cz_err *err);
 void cz_db_rollback(PGconn *c);
 
+/**
+ * @brief The first column of @p r's only row, copied (caller frees); NULL
+ * when @p r is NULL or has no single row. Clears @p r.
+ */
+char *cz_db_take_text(PGresult *r);
+
 /** @brief Reconnects @p c if the server closed it. @returns 0 when usable. */
 int cz_db_ensure(PGconn *c);
 

@@ -671,12 +671,6 @@ static const char cached_sql[] =
     ")"
     "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j";
 
-static char *first_value(PGresult *r) {
-    char *out = r && PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
-    PQclear(r);
-    return out;
-}
-
 /* A submission with a cache key (a request that may reuse an earlier one):
  * answered at once when the prompt cache offered a source that is still
  * good; else generated, unless an identical job is in flight, which it then
@@ -692,7 +686,7 @@ static int insert_keyed(PGconn *c, cz_job_submit *s, char **json, cz_err *err) {
         PGresult *r = cz_db_query(c, cached_sql, 9, q, err);
         if (!r)
             return -1;
-        if ((*json = first_value(r))) {
+        if ((*json = cz_db_take_text(r))) {
             s->kind = CZ_JOB_CACHED;
             return cz_db_webhook_enqueue_tx(c, j->id, "job.succeeded", err) < 0 ? -1 : 1;
         } // the source is gone: generate after all
@@ -707,7 +701,7 @@ static int insert_keyed(PGconn *c, cz_job_submit *s, char **json, cz_err *err) {
         PGresult *r = cz_db_query(c, follow_sql, 8, q, err);
         if (!r)
             return -1;
-        if ((*json = first_value(r))) {
+        if ((*json = cz_db_take_text(r))) {
             s->kind = CZ_JOB_COALESCED;
             return 1;
         }

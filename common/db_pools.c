@@ -52,12 +52,6 @@ int cz_db_pools_load(PGconn *c, cz_pool *out, int cap, cz_err *err) {
     return n;
 }
 
-static char *first_value(PGresult *r) {
-    char *s = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return s;
-}
-
 int cz_db_pools_json(PGconn *c, const char *name, char **json, cz_err *err) {
     PGresult *r;
     if (!name)
@@ -74,7 +68,7 @@ int cz_db_pools_json(PGconn *c, const char *name, char **json, cz_err *err) {
         PQclear(r);
         return 1;
     }
-    if (!(*json = first_value(r)))
+    if (!(*json = cz_db_take_text(r)))
         return cz_err_set(err, "out of memory");
     return 0;
 }
@@ -162,7 +156,7 @@ int cz_db_pool_update(PGconn *c, const char *name, const cz_pool_change *ch, con
         11, params, err);
     if (!r)
         goto fail;
-    if (!(*json = first_value(r))) {
+    if (!(*json = cz_db_take_text(r))) {
         cz_err_set(err, "out of memory");
         goto fail;
     }

@@ -169,9 +169,9 @@ double cz_json_num(const cJSON *o, const char *key, double def) {
     return cJSON_IsNumber(v) ? v->valuedouble : def;
 }
 
-/* Well-formed UTF-8 (no overlongs, no surrogates), no control characters
- * but tab and newline: what we store and pass to models must be text. */
-bool cz_json_clean_text(const char *s) {
+/* Well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF);
+ * when @p text, also no control characters but tab, newline and CR. */
+static bool utf8_valid(const char *s, bool text) {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         unsigned c = *p;
@@ -182,7 +182,7 @@ bool cz_json_clean_text(const char *s) {
                                      : -1;
         if (n < 0 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4))
             return false;
-        if (n == 0 && c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+        if (text && n == 0 && c < 0x20 && c != '\t' && c != '\n' && c != '\r')
             return false;
         if (n == 2 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
             return false;
@@ -194,4 +194,12 @@ bool cz_json_clean_text(const char *s) {
         p += n + 1;
     }
     return true;
+}
+
+bool cz_json_clean_text(const char *s) {
+    return utf8_valid(s, true);
+}
+
+bool cz_json_utf8(const char *s) {
+    return utf8_valid(s, false);
 }

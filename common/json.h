@@ -30,4 +30,10 @@ bool cz_json_is_integer(double d);
  */
 bool cz_json_clean_text(const char *s);
 
+/**
+ * @brief True when @p s is well-formed UTF-8, control characters allowed
+ * (for values echoed back as JSON, where they are escaped).
+ */
+bool cz_json_utf8(const char *s);
+
 #endif
