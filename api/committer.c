@@ -44,7 +44,7 @@ static void store(PGconn *c, item **batch, int n) {
     cz_err err;
     for (int i = 0; i < n; i++)
         subs[i] = batch[i]->s;
-    cz_db_ensure(c);
+    cz_db_ensure_idle(c);
     if (cz_db_job_submit_batch(c, subs, n, &err) == 0) {
         for (int i = 0; i < n; i++)
             batch[i]->rc = 0;

@@ -3,11 +3,13 @@
  * The pool is a stack of idle connections under a mutex and a condition
  * variable: request threads borrow one for the length of a request. A
  * connection that the server dropped (a restart, say) is reset when it is
- * next borrowed, so the API heals without a restart of its own. */
+ * next borrowed, before the request uses it, so the API heals without a
+ * restart of its own and without failing the first request on each. */
 #include "db.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +86,15 @@ int cz_db_ensure(PGconn *c) {
         return 0;
     PQreset(c);
     return PQstatus(c) == CONNECTION_OK ? 0 : -1;
+}
+
+int cz_db_ensure_idle(PGconn *c) {
+    /* A shutdown or a terminated backend sends a FATAL message and closes
+     * the socket; an idle connection has nothing else to read. */
+    struct pollfd fd = {.fd = PQsocket(c), .events = POLLIN};
+    if (PQstatus(c) == CONNECTION_OK && fd.fd >= 0 && poll(&fd, 1, 0) > 0)
+        PQreset(c);
+    return cz_db_ensure(c);
 }
 
 /* ---- migrations -------------------------------------------------------- */
@@ -220,7 +231,7 @@ PGconn *cz_db_pool_get(cz_db_pool *p) {
         pthread_cond_wait(&p->freed, &p->lock);
     PGconn *c = p->conns[--p->idle];
     pthread_mutex_unlock(&p->lock);
-    cz_db_ensure(c); /* a failed reset surfaces as the query's error */
+    cz_db_ensure_idle(c); /* a failed reset surfaces as the query's error */
     return c;
 }
 

@@ -43,6 +43,15 @@ char *cz_db_take_text(PGresult *r);
 int cz_db_ensure(PGconn *c);
 
 /**
+ * @brief Like cz_db_ensure(), and also reconnects @p c if the server hung up
+ * while it sat idle (a restart): libpq would only notice on the next query,
+ * which would fail. For connections that never LISTEN, since anything to
+ * read on an idle one is taken as the server's goodbye.
+ * @returns 0 when usable.
+ */
+int cz_db_ensure_idle(PGconn *c);
+
+/**
  * @brief Applies every migrations/NNNN_*.sql in @p dir not yet recorded in
  * schema_migrations, each in its own transaction, in name order. Running it
  * again applies nothing. Concurrent runners serialise on an advisory lock.

@@ -99,22 +99,17 @@ def test_repeated_seeded_request_is_answered_from_the_cache(tenant_api, env, psq
     assert first["state"] == "succeeded", first.get("failure")
     before = settled_offset(env, psql)
 
+    # The latency target (p99 < 5 ms) is measured by `make bench`
+    # (tests/bench/bench_cache.sh); this test checks what the answer is.
     url = urllib.parse.urlsplit(tenant_api.base)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     headers = {"Authorization": f"Bearer {tenant_api.key}", "Content-Type": "application/json"}
-    latencies, jobs = [], []
-    # The first answers on each of the API's pooled database connections
-    # also plan the statements and functions they use (kept per session):
-    # steady state is what the target is about, so those are not timed.
-    warm = 40
-    for i in range(warm + 200):
+    jobs = []
+    for i in range(50):
         body = json.dumps(dict(request, metadata={"n": i})).encode()
-        t0 = time.perf_counter()
         conn.request("POST", "/v1/jobs", body, headers)
         resp = conn.getresponse()
         data = resp.read()
-        if i >= warm:
-            latencies.append(time.perf_counter() - t0)
         assert resp.status == 202, data
         jobs.append(json.loads(data))
     conn.close()
@@ -122,9 +117,6 @@ def test_repeated_seeded_request_is_answered_from_the_cache(tenant_api, env, psq
     for job in jobs:
         assert job["state"] == "succeeded" and job["cached_from"] == first["id"]
         assert master_sha(job) == master_sha(first)
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
-    assert p99 < 0.005, f"cached answer p99 {p99 * 1000:.2f} ms"
     # No inference: not one more generate message.
     assert settled_offset(env, psql) == before
     repeat = jobs[-1]["id"]

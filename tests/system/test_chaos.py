@@ -199,6 +199,27 @@ def test_restart_postgres_with_jobs_in_flight(chaos_api, psql):
     run_scenario(chaos_api, psql, disrupt)
 
 
+def test_the_api_heals_from_a_postgres_restart_without_failing_a_request(chaos_api, env, cli):
+    """Each pooled connection (key lookups, submissions) was open when
+    Postgres went away; once it is back, the first request on each must not
+    be the one that finds out."""
+    keys = [new_key(cli)[1] for _ in range(32)]  # never looked up: each needs the database
+    script("postgres.sh", "stop")
+    script("postgres.sh", "start")
+
+    def one(i):
+        api = Api(env["CADENZA_API_URL"], keys[i])
+        status, _, job = api.json("POST", "/v1/jobs", {"prompt": f"after restart {i}",
+                                                       "duration_s": 1, "seed": i})
+        return status, job
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(one, range(32)))
+    assert [s for s, _ in answers] == [202] * 32, [j for s, j in answers if s != 202]
+    for i, (_, job) in enumerate(answers):
+        assert Api(env["CADENZA_API_URL"], keys[i]).wait(job["id"])["state"] == "succeeded"
+
+
 def test_redis_down_for_a_minute(chaos_api, psql):
     stopped = []
 
