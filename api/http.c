@@ -12,6 +12,7 @@
 #include "../common/metrics.h"
 #include "keycache.h"
 #include "ratelimit.h"
+#include "../common/json.h"
 
 unsigned cz_role_bit(const char *name) {
     static const char *const names[] = {"submitter", "curator", "operator", "admin"};
@@ -187,7 +188,7 @@ enum MHD_Result cz_http_problem(cz_http_req *r, unsigned status, const char *typ
     cJSON_AddStringToObject(o, "instance", r->path);
     if (field && *field)
         cJSON_AddStringToObject(o, "field", field);
-    char *body = cJSON_PrintUnformatted(o);
+    char *body = cz_json_print(o);
     cJSON_Delete(o);
     enum MHD_Result rc =
         body ? cz_http_send(r, status, "application/problem+json", body, strlen(body)) : MHD_NO;

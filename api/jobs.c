@@ -401,7 +401,7 @@ enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r) {
         return cz_http_problem(r, 503, "unavailable",
                                "Redis, which holds the prompt cache, is unavailable", NULL);
     cJSON_AddStringToObject(stats, "object", "cache_stats");
-    char *json = cJSON_PrintUnformatted(stats);
+    char *json = cz_json_print(stats);
     cJSON_Delete(stats);
     enum MHD_Result res = cz_http_json(r, 200, json);
     free(json);

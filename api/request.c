@@ -415,7 +415,7 @@ static int check_metadata(const cJSON *v, cJSON *out, cz_request_error *e) {
         return invalid(e, "metadata", "metadata must be an object");
     if (depth(v) > METADATA_DEPTH)
         return invalid(e, "metadata", "metadata may nest at most %d levels", METADATA_DEPTH);
-    char *s = cJSON_PrintUnformatted(v);
+    char *s = cz_json_print(v);
     size_t n = s ? strlen(s) : SIZE_MAX;
     free(s);
     if (n > METADATA_MAX)

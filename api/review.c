@@ -170,7 +170,7 @@ enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     cJSON_DeleteItemFromObjectCaseSensitive(task, "manifest_uri");
     cz_log_job(CZ_LOG_INFO, job_id, NULL, "review task claimed by key %lld for %d s", r->key.id,
                lease);
-    char *text = cJSON_PrintUnformatted(task);
+    char *text = cz_json_print(task);
     cJSON_Delete(task);
     res = text ? cz_http_json(r, 200, text) : MHD_NO;
     free(text);

@@ -165,7 +165,7 @@ static int keys_list(int argc, char **argv) {
     cJSON *list = cJSON_Parse(json);
     free(json);
     for (cJSON *k = list ? list->child : NULL; k; k = k->next) {
-        char *line = cJSON_PrintUnformatted(k);
+        char *line = cz_json_print(k);
         printf("%s\n", line);
         free(line);
     }
@@ -469,7 +469,7 @@ static int submit(int argc, char **argv) {
         cJSON *l = cJSON_AddObjectToObject(req, "loudness");
         cJSON_AddNumberToObject(l, "target_lufs", atof(lufs));
     }
-    char *body = cJSON_PrintUnformatted(req);
+    char *body = cz_json_print(req);
     cJSON_Delete(req);
     response r;
     int rc = call("POST", "/v1/jobs", body, &r);
@@ -554,7 +554,7 @@ static int import_one(PGconn *c, const char *path, const char *name, const char 
         cJSON_AddStringToObject(o, "title", title);
         cJSON_AddNumberToObject(o, "duration_s", fp.duration_s);
         cJSON_AddNumberToObject(o, "fingerprint_items", (double)fp.n);
-        char *line = cJSON_PrintUnformatted(o);
+        char *line = cz_json_print(o);
         printf("%s\n", line);
         free(line);
         cJSON_Delete(o);
@@ -666,7 +666,7 @@ static int review_decide(const char *what, int argc, char **argv) {
     if (reason) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "reason", reason);
-        body = cJSON_PrintUnformatted(o);
+        body = cz_json_print(o);
         cJSON_Delete(o);
     }
     char path[128];
@@ -783,7 +783,7 @@ static int pool_put(const char *name, cJSON *change, int argc, char **argv) {
         reason = why;
     }
     cJSON_AddStringToObject(change, "reason", reason);
-    char *body = cJSON_PrintUnformatted(change), path[128];
+    char *body = cz_json_print(change), path[128];
     cJSON_Delete(change);
     snprintf(path, sizeof path, "/v1/pools/%s", name);
     response r;

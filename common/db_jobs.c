@@ -112,7 +112,7 @@ static int apply_progress(PGconn *c, const cz_event *ev, const char *attempt, co
     char from[CZ_STATE_LIST_LEN], percent[32];
     cz_job_event_from_states(CZ_EV_PROGRESS, from);
     snprintf(percent, sizeof percent, "%.2f", ev->percent);
-    char *detail = cJSON_PrintUnformatted(ev->root);
+    char *detail = cz_json_print(ev->root);
     const char *p[] = {ev->job_id, attempt, ev->stage, percent, lease, from, detail};
     long n = cz_db_exec(c,
                         "WITH j AS ("
@@ -134,7 +134,7 @@ static int apply_progress(PGconn *c, const cz_event *ev, const char *attempt, co
 static int record_artifacts(PGconn *c, const cz_event *ev, const char *attempt, cz_err *err) {
     if (!ev->artifacts || !cJSON_GetArraySize(ev->artifacts))
         return 0;
-    char *json = cJSON_PrintUnformatted(ev->artifacts);
+    char *json = cz_json_print(ev->artifacts);
     const char *p[] = {ev->job_id, attempt, json};
     long n = cz_db_exec(
         c,
@@ -153,7 +153,7 @@ static int record_artifacts(PGconn *c, const cz_event *ev, const char *attempt, 
 static int record_qa(PGconn *c, const cz_event *ev, const char *attempt, cz_err *err) {
     if (!ev->qa)
         return 0;
-    char *json = cJSON_PrintUnformatted(ev->qa);
+    char *json = cz_json_print(ev->qa);
     const char *p[] = {ev->job_id, attempt, json};
     long n = cz_db_exec(c,
                         "INSERT INTO qa_reports (job_id, attempt, report) VALUES ($1, $2, $3)"
@@ -201,7 +201,7 @@ static int refused(PGconn *c, const cz_event *ev, cz_err *err) {
 
 static int record_history(PGconn *c, const cz_event *ev, const char *attempt, const char *event,
                           const char *state, cz_err *err) {
-    char *detail = cJSON_PrintUnformatted(ev->root);
+    char *detail = cz_json_print(ev->root);
     const char *p[] = {ev->job_id, attempt, event, state, detail};
     long n = cz_db_exec(c,
                         "INSERT INTO job_events (job_id, attempt, event, state, detail)"
@@ -385,7 +385,7 @@ static int schedule_retry(PGconn *c, const cz_event *ev, const char *attempt, in
 
 /* A copy of what failed goes to the dead-letter topic, via the outbox. */
 static int dead_letter(PGconn *c, const cz_event *ev, cz_err *err) {
-    char *event = cJSON_PrintUnformatted(ev->root);
+    char *event = cz_json_print(ev->root);
     const char *p[] = {ev->job_id, event};
     long n = cz_db_exec(
         c,
@@ -809,7 +809,7 @@ static int cz_buf_add(cz_buf *b, const char *s) {
 /* Appends @p s to the JSON array text in @p b as a JSON string. */
 static int append_json_string(cz_buf *b, const char *s) {
     cJSON *str = cJSON_CreateString(s);
-    char *t = str ? cJSON_PrintUnformatted(str) : NULL;
+    char *t = str ? cz_json_print(str) : NULL;
     cJSON_Delete(str);
     int rc = t ? cz_buf_add(b, t) : -1;
     free(t);

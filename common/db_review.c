@@ -22,7 +22,7 @@ int cz_db_review_open_tx(PGconn *c, const cz_event *ev, cz_err *err) {
     cJSON *derived = NULL;
     if (!cJSON_IsArray(given) || !cJSON_GetArraySize(given))
         given = derived = cz_review_reasons(ev->qa, NULL, false, NULL);
-    char *reasons = cJSON_PrintUnformatted(given);
+    char *reasons = cz_json_print(given);
     cJSON_Delete(derived);
     if (!reasons)
         return cz_err_set(err, "out of memory");
@@ -313,7 +313,7 @@ static int apply_decision(PGconn *c, const cz_review_decision *d, int attempt, c
         cJSON_AddStringToObject(rv, "reason", d->reason);
     if (d->kind == CZ_REVIEW_REGENERATE)
         cJSON_AddStringToObject(rv, "regenerated_job", d->new_job_id);
-    char *text = cJSON_PrintUnformatted(e);
+    char *text = cz_json_print(e);
     cJSON_Delete(e);
     cz_event ev;
     if (!text || cz_event_parse(text, strlen(text), &ev, err)) {

@@ -2,7 +2,10 @@
  *
  * The canonical writer is a recursive walk into a growing buffer. Keys are
  * sorted with strcmp, which orders UTF-8 by code point, so the order does not
- * depend on the order a client happened to send. */
+ * depend on the order a client happened to send. The same writer, keeping
+ * the members' order, replaces cJSON's printer everywhere: cJSON 1.7.15
+ * rounds 16-digit integers to 15 digits (its round-trip check allows an
+ * error of one there), which changed seeds in what workers wrote. */
 #include "json.h"
 
 #include <math.h>
@@ -104,7 +107,7 @@ static int cmp_keys(const void *a, const void *b) {
     return strcmp(x->string, y->string);
 }
 
-static void put_value(buf *b, const cJSON *v) {
+static void put_value(buf *b, const cJSON *v, bool sorted) {
     if (cJSON_IsNull(v)) {
         buf_puts(b, "null");
     } else if (cJSON_IsBool(v)) {
@@ -119,7 +122,7 @@ static void put_value(buf *b, const cJSON *v) {
         for (const cJSON *e = v->child; e; e = e->next, i++) {
             if (i)
                 buf_put(b, ",", 1);
-            put_value(b, e);
+            put_value(b, e, sorted);
         }
         buf_put(b, "]", 1);
     } else if (cJSON_IsObject(v)) {
@@ -132,7 +135,7 @@ static void put_value(buf *b, const cJSON *v) {
         int i = 0;
         for (const cJSON *e = v->child; e; e = e->next)
             members[i++] = e;
-        if (n > 1)
+        if (sorted && n > 1)
             qsort(members, (size_t)n, sizeof *members, cmp_keys);
         buf_put(b, "{", 1);
         for (i = 0; i < n; i++) {
@@ -140,7 +143,7 @@ static void put_value(buf *b, const cJSON *v) {
                 buf_put(b, ",", 1);
             put_string(b, members[i]->string);
             buf_put(b, ":", 1);
-            put_value(b, members[i]);
+            put_value(b, members[i], sorted);
         }
         buf_put(b, "}", 1);
         free(members);
@@ -149,14 +152,24 @@ static void put_value(buf *b, const cJSON *v) {
     }
 }
 
-char *cz_json_canonical(const cJSON *v) {
+static char *print(const cJSON *v, bool sorted) {
+    if (!v)
+        return NULL;
     buf b = {0};
-    put_value(&b, v);
+    put_value(&b, v, sorted);
     if (b.oom) {
         free(b.p);
         return NULL;
     }
     return b.p;
+}
+
+char *cz_json_canonical(const cJSON *v) {
+    return print(v, true);
+}
+
+char *cz_json_print(const cJSON *v) {
+    return print(v, false);
 }
 
 const char *cz_json_str(const cJSON *o, const char *key) {

@@ -14,6 +14,14 @@
  */
 char *cz_json_canonical(const cJSON *v);
 
+/**
+ * @brief Serialises @p v compactly, members in their order, integers up to
+ * 2^53 exactly. Use it instead of cJSON_Print*, which rounds 16-digit
+ * integers (seeds) to 15 digits.
+ * @returns a string the caller frees with free(), or NULL on allocation failure.
+ */
+char *cz_json_print(const cJSON *v);
+
 /** @brief The string member @p key of object @p o, or NULL if absent or not a string. */
 const char *cz_json_str(const cJSON *o, const char *key);
 

@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include "clock.h"
+#include "json.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -52,7 +53,7 @@ void cz_log_job(cz_log_level level, const char *job_id, const char *trace_id, co
     if (trace_id)
         cJSON_AddStringToObject(o, "trace_id", trace_id);
     cJSON_AddStringToObject(o, "msg", msg);
-    char *line = cJSON_PrintUnformatted(o);
+    char *line = cz_json_print(o);
     cJSON_Delete(o);
     if (!line)
         return;

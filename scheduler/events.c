@@ -133,7 +133,7 @@ static void prepare(notices *n, PGconn *db, const batch *b, const cz_config *cfg
             rc = NULL;
         }
     }
-    char *list = cJSON_GetArraySize(ended) ? cJSON_PrintUnformatted(ended) : NULL;
+    char *list = cJSON_GetArraySize(ended) ? cz_json_print(ended) : NULL;
     cJSON_Delete(ended);
     if (!list) {
         cz_redis_give_back(n->redis, rc);

@@ -24,6 +24,7 @@
 #include "../common/db_jobs.h"
 #include "../common/event.h"
 #include "../common/log.h"
+#include "../common/json.h"
 
 #define SWEEP_BATCH 100
 
@@ -52,7 +53,7 @@ static void expire_leases(PGconn *db, const cz_config *cfg) {
         char detail[96];
         snprintf(detail, sizeof detail, "no sign of life from the worker for %d s", cfg->lease_s);
         cJSON_AddStringToObject(f, "detail", detail);
-        char *text = cJSON_PrintUnformatted(o);
+        char *text = cz_json_print(o);
         cJSON_Delete(o);
         cz_event ev;
         if (text && cz_event_parse(text, strlen(text), &ev, &err) == 0) {

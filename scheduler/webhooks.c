@@ -57,6 +57,7 @@
 #include "../common/metrics.h"
 #include "../common/netguard.h"
 #include "../common/webhook.h"
+#include "../common/json.h"
 
 #define WEBHOOK_LOCK "7410003"
 #define POLL_MS 1000
@@ -696,7 +697,7 @@ static void record(cz_webhooks *w, bool wait) {
         w->unrecorded_since_ms = cz_mono_ms() + 1000 - RECORD_EVERY_MS;
         return;
     }
-    char *json = cJSON_PrintUnformatted(w->unrecorded);
+    char *json = cz_json_print(w->unrecorded);
     if (!json)
         abort(); /* cannot record: stop rather than resend blindly */
     w->recording = w->unrecorded;

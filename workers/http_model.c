@@ -133,7 +133,7 @@ static char *cz_http_body(const cz_gen_request *req) {
     cJSON_AddNumberToObject(o, "duration_s", req->duration_s);
     cJSON_AddNumberToObject(o, "sample_rate", CZ_GEN_SAMPLE_RATE);
     cJSON_AddNumberToObject(o, "channels", 2);
-    char *s = cJSON_PrintUnformatted(o);
+    char *s = cz_json_print(o);
     cJSON_Delete(o);
     return s;
 }

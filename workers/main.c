@@ -196,7 +196,7 @@ static int render_main(int argc, char **argv) {
         res.chosen = NULL;
     }
     cJSON_AddItemToObject(sum, "artifacts", artifacts);
-    char *text = cJSON_Print(sum);
+    char *text = cz_json_print(sum);
     puts(text);
     free(text);
     cJSON_Delete(sum);

@@ -55,7 +55,7 @@ cJSON *cz_worker_event(cz_worker *w, const cz_job_msg *job, cz_job_event type) {
 }
 
 int cz_worker_send(cz_worker *w, const cz_job_msg *job, const char *topic, const cJSON *msg) {
-    char *text = cJSON_PrintUnformatted(msg);
+    char *text = cz_json_print(msg);
     if (!text)
         return -1;
     cz_msg_meta meta = {

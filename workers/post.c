@@ -185,7 +185,7 @@ int cz_post_master_cli(int argc, char **argv) {
         cJSON_Delete(qa);
         return 1;
     }
-    char *text = cJSON_PrintUnformatted(qa);
+    char *text = cz_json_print(qa);
     printf("%s\n", text);
     free(text);
     cJSON_Delete(qa);
@@ -373,7 +373,7 @@ static int cz_post_write_manifest(cz_worker *w, const cz_job_msg *job, const cJS
     if (cz_artifact_prepare(cz_worker_config(w)->artifact_dir, job->job_id, job->attempt,
                             "manifest.json", &file, err))
         return -1;
-    char *text = cJSON_Print(manifest);
+    char *text = cz_json_print(manifest);
     FILE *out = text ? fopen(file.tmp, "w") : NULL;
     int rc = out && fputs(text, out) >= 0 && fputc('\n', out) != EOF ? 0 : -1;
     if (out && fclose(out))

@@ -88,3 +88,14 @@ def test_provenance_manifest(finished, psql):
     assert outputs == {a["format"]: a["sha256"] for a in job["artifacts"] if a["kind"] == "master"}
     assert m["chain"]["target_lufs"] == -14 and m["chain"]["limiter"]["oversampling"] == 4
     assert m["fingerprint"]["algorithm"] == "chromaprint" and m["fingerprint"]["items"] > 50
+
+
+def test_a_sixteen_digit_seed_is_recorded_exactly(tenant_api, psql):
+    """Seeds go up to 2^53 - 1; every document that names one must name
+    that one, not a neighbour rounded to 15 digits."""
+    seed = 6211499860674059
+    api = tenant_api
+    job = api.wait(api.submit(prompt="provenance of a large seed", duration_s=2, seed=seed)["id"])
+    assert job["state"] == "succeeded" and job["seed"] == seed
+    uri = psql("SELECT uri FROM artifacts WHERE job_id = :'p1' AND kind = 'manifest'", job["id"])
+    assert json.loads(pathlib.Path(uri.removeprefix("file://")).read_text())["seed"] == seed
