@@ -1,7 +1,6 @@
 /* Track features: the Camelot wheel (see track.h). */
 #include "track.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 int cz_camelot_number(int key, int mode) {
@@ -12,7 +11,12 @@ int cz_camelot_number(int key, int mode) {
 }
 
 void cz_camelot_code(int key, int mode, char out[4]) {
-    snprintf(out, 4, "%d%c", cz_camelot_number(key, mode), mode ? 'B' : 'A');
+    int number = cz_camelot_number(key, mode), i = 0;
+    if (number >= 10)
+        out[i++] = '1';
+    out[i++] = (char)('0' + number % 10);
+    out[i++] = mode ? 'B' : 'A';
+    out[i] = '\0';
 }
 
 int cz_camelot_distance(int key_a, int mode_a, int key_b, int mode_b) {
