@@ -1,13 +1,19 @@
 """/metrics on every process: the API, the scheduler and each worker serve
 the Prometheus text format (checked with prometheus_client's parser), with
-every metric docs/operations.md lists, and the figures move as jobs run."""
+every metric docs/operations.md lists, and the figures move as jobs run:
+counters by comparing scrapes before and after, gauges by sampling them
+while the stack is driven through what they report (a scale-up, a burst,
+a review, a webhook backlog, Kafka down)."""
+import os
+import subprocess
+import threading
 import time
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, Api
+from conftest import ROOT, Api, new_key
 from webhook_helpers import Receiver
 
 SCHEDULER = ["cadenza_jobs_total", "cadenza_jobs_in_state", "cadenza_job_duration_seconds",
@@ -124,6 +130,140 @@ def test_every_process_serves_the_metrics_and_they_move(env, tenant_api, psql):
             value(w0, "cadenza_worker_jobs_total", pool=pool, outcome="done") + 2
         assert value(w1, "cadenza_worker_busy_seconds_total", pool=pool) > \
             value(w0, "cadenza_worker_busy_seconds_total", pool=pool)
+
+
+class Sampler:
+    """Scrapes every process in the background, every quarter second, and
+    keeps each sample's series of values, so a test can ask what a gauge
+    went through rather than what it is at one instant."""
+
+    def __init__(self, where):
+        self.where, self.series, self.lock = where, {}, threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopping.wait(0.25):
+            for proc, url in self.where.items():
+                try:
+                    samples, _ = scrape(url)
+                except OSError:
+                    continue  # a worker being replaced
+                with self.lock:
+                    for key, v in samples.items():
+                        self.series.setdefault((proc, key), []).append(v)
+
+    def seen(self, proc, name, **labels):
+        with self.lock:
+            return list(self.series.get((proc, (name, frozenset(labels.items()))), []))
+
+    def wait(self, what, proc, name, timeout=60, **labels):
+        """Waits until some value of the series satisfies @p what."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(what(v) for v in self.seen(proc, name, **labels)):
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"{proc} {name}{labels}: {self.seen(proc, name, **labels)[-20:]}")
+
+    def mark(self):
+        """Forgets the series so far: later waits see only what follows."""
+        with self.lock:
+            self.series.clear()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+
+
+def kafka(action):
+    subprocess.run([str(ROOT / "deploy/local/kafka.sh"), action], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_the_gauges_follow_what_the_stack_does(env, cli, tenant_api):
+    _, operator = new_key(cli, role="operator")
+    ops = Api(env["CADENZA_API_URL"], operator)
+    curator = Api(env["CADENZA_API_URL"], cli("keys", "create", "--tenant", tenant_api.tenant,
+                                              "--role", "curator").stdout.strip())
+    where = urls(env)
+    sampler = Sampler({k: where[k] for k in ("scheduler", "api", "inference")})
+    try:
+        # Replicas, desired then running, up and back down.
+        assert ops.json("PUT", "/v1/pools/post", {"desired": 2, "reason": "metrics"})[0] == 200
+        sampler.wait(lambda v: v == 2, "scheduler", "cadenza_pool_replicas",
+                     pool="post", kind="desired")
+        sampler.wait(lambda v: v == 2, "scheduler", "cadenza_pool_replicas",
+                     pool="post", kind="running")
+        assert ops.json("PUT", "/v1/pools/post", {"desired": 1, "reason": "metrics"})[0] == 200
+        sampler.mark()
+        sampler.wait(lambda v: v == 1, "scheduler", "cadenza_pool_replicas",
+                     pool="post", kind="running")
+
+        # A burst on one inference replica: lag, queued jobs, a busy worker
+        # and its throughput rise, then the lag drains back to nothing.
+        sampler.mark()
+        # (long enough that the collector, every 2 s, sees them waiting)
+        burst = [tenant_api.submit(prompt=f"gauges burst {i}, strings", duration_s=30)["id"]
+                 for i in range(16)]
+        sampler.wait(lambda v: v >= 3, "scheduler", "cadenza_kafka_lag", pool="inference")
+        # Published at once, they wait as dispatched until a worker takes them.
+        sampler.wait(lambda v: v >= 3, "scheduler", "cadenza_jobs_in_state", state="dispatched")
+        sampler.wait(lambda v: v == 1, "inference", "cadenza_worker_busy", pool="inference")
+        for job in burst:
+            assert tenant_api.wait(job, timeout=300)["state"] == "succeeded"
+        sampler.wait(lambda v: v > 0, "scheduler", "cadenza_pool_throughput_per_replica",
+                     pool="inference")
+        sampler.mark()
+        sampler.wait(lambda v: v == 0, "scheduler", "cadenza_kafka_lag", pool="inference")
+        sampler.wait(lambda v: v == 0, "inference", "cadenza_worker_busy", pool="inference")
+
+        # A job waiting in review ages the queue; approving it ends the wait.
+        sampler.mark()
+        flagged = tenant_api.submit(prompt="gauges: a person listens first", duration_s=2,
+                                    seed=31, review="always")
+        assert tenant_api.wait(flagged["id"], states={"in_review"})["state"] == "in_review"
+        sampler.wait(lambda v: v >= 2, "scheduler", "cadenza_review_queue_oldest_seconds")
+        s, _, task = curator.json("POST", "/v1/review/claim", {})
+        assert s == 200 and task["job_id"] == flagged["id"], task
+        assert curator.json("POST", f"/v1/review/{flagged['id']}/approve", {})[0] == 200
+
+        # A seeded job fills a cache entry; forty repeats, each answered from
+        # the cache with a webhook to a receiver that takes 3 s an answer,
+        # build a delivery backlog with deliveries overdue, which drains.
+        entries = sampler.seen("api", "cadenza_cache_entries")[-1]
+        request = {"prompt": f"gauges cached {os.getpid()} {time.time()}", "duration_s": 2,
+                   "seed": 4040}
+        assert tenant_api.wait(tenant_api.submit(**request)["id"])["state"] == "succeeded"
+        sampler.wait(lambda v: v > entries, "api", "cadenza_cache_entries")
+        rx = Receiver(lambda n, req: (200, {}, b"ok", 3))
+        sampler.mark()
+        base = max(sampler.seen("scheduler", "cadenza_webhook_backlog") or [0])
+        for i in range(40):
+            repeat = tenant_api.submit(**request, webhook={"url": rx.url}, metadata={"n": i})
+            assert repeat["state"] == "succeeded" and repeat["cached_from"], repeat
+        sampler.wait(lambda v: v >= base + 20, "scheduler", "cadenza_webhook_backlog")
+        sampler.wait(lambda v: v > 0, "scheduler", "cadenza_webhook_overdue_seconds")
+        rx.wait(count=40, timeout=60)
+        sampler.mark()
+        sampler.wait(lambda v: v <= base, "scheduler", "cadenza_webhook_backlog")
+        rx.close()
+
+        # Kafka down: accepted jobs wait in the outbox, then flow when it is back.
+        kafka("stop")
+        held = [tenant_api.submit(prompt=f"gauges outbox {i}", duration_s=1)["id"]
+                for i in range(3)]
+        sampler.wait(lambda v: v >= 3, "scheduler", "cadenza_outbox_backlog")
+        kafka("start")
+        for job in held:
+            assert tenant_api.wait(job, timeout=240)["state"] == "succeeded"
+        sampler.mark()
+        sampler.wait(lambda v: v == 0, "scheduler", "cadenza_outbox_backlog")
+    finally:
+        sampler.stop()
+        kafka("start")
+        ops.json("PUT", "/v1/pools/post", {"desired": 1, "reason": "metrics clean-up"})
 
 
 def test_metrics_listeners_answer_only_metrics(env):
