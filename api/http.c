@@ -12,6 +12,7 @@
 #include "../common/metrics.h"
 #include "keycache.h"
 #include "ratelimit.h"
+#include "request.h"
 #include "../common/json.h"
 
 unsigned cz_role_bit(const char *name) {
@@ -268,4 +269,39 @@ bool cz_http_is_json_type(const char *content_type) {
     size_t n = strlen("application/json");
     return content_type && !strncasecmp(content_type, "application/json", n) &&
            (content_type[n] == '\0' || content_type[n] == ';');
+}
+
+cJSON *cz_http_read_object(cz_http_req *r, const char *const *allowed, enum MHD_Result *res) {
+    if (r->body_too_large) {
+        *res = cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
+        return NULL;
+    }
+    if (!r->body_len)
+        return cJSON_CreateObject();
+    const char *ct =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!cz_http_is_json_type(ct)) {
+        *res = cz_http_problem(r, 415, "unsupported-media-type",
+                               "send the body as Content-Type: application/json", NULL);
+        return NULL;
+    }
+    cJSON *o;
+    cz_request_error e;
+    if (cz_request_read_object(r->body, r->body_len, &o, &e)) {
+        *res = cz_http_problem(r, (unsigned)e.status, e.type, e.detail, e.field);
+        return NULL;
+    }
+    for (const cJSON *m = o->child; m; m = m->next) {
+        bool known = false;
+        for (int i = 0; allowed[i]; i++)
+            known |= !strcmp(m->string, allowed[i]);
+        if (!known) {
+            char detail[120];
+            snprintf(detail, sizeof detail, "unknown field \"%.60s\"", m->string);
+            *res = cz_http_problem(r, 422, "unknown-field", detail, m->string);
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
 }

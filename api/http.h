@@ -30,6 +30,7 @@ typedef struct cz_api {
     struct cz_keycache *keys;       /* recently authenticated keys (keycache.h) */
     struct cz_sse *sse;             /* live event streams (sse.h) */
     struct cz_redis_pool *redis;    /* cache, cancel flags, rate limits, announcements */
+    struct cz_playlists *playlists; /* the catalogue in memory (common/playlists.h) */
     cz_netguard guard;              /* where webhook URLs may point (CADENZA_WEBHOOK_ALLOW) */
 } cz_api;
 
@@ -106,6 +107,14 @@ int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result);
  * limiter fails closed) has been queued and the caller returns @p *result.
  */
 int cz_http_rate_limit(cz_api *api, cz_http_req *r, enum MHD_Result *result);
+
+/**
+ * @brief Reads the optional JSON body: an object whose fields are among the
+ * NULL-terminated @p allowed. No body (or an empty one) reads as {}.
+ * @returns the object (caller frees), or NULL with the problem (413, 415,
+ * 400, 422) queued in @p res.
+ */
+struct cJSON *cz_http_read_object(cz_http_req *r, const char *const *allowed, enum MHD_Result *res);
 
 /** @brief True when @p content_type is application/json (parameters allowed). */
 bool cz_http_is_json_type(const char *content_type);

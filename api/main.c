@@ -13,6 +13,7 @@
 #include "../common/db.h"
 #include "../common/kafka.h"
 #include "../common/log.h"
+#include "../common/playlists.h"
 #include "committer.h"
 #include "keycache.h"
 #include "ratelimit.h"
@@ -69,12 +70,16 @@ static int serve(const cz_config *cfg) {
     api.ratelimit = api.redis ? cz_ratelimit_new(api.redis) : NULL;
     api.keys = cz_keycache_new(cfg->api_key_cache_ms);
     api.sse = api.committer ? cz_sse_start(cfg, &err) : NULL;
-    struct MHD_Daemon *d =
-        api.committer && api.sse && api.ratelimit && api.keys ? cz_server_start(&api, &err) : NULL;
+    api.playlists =
+        api.sse ? cz_playlists_start(cfg->database_url, cfg->playlist_sync_ms, &err) : NULL;
+    struct MHD_Daemon *d = api.committer && api.sse && api.playlists && api.ratelimit && api.keys
+                               ? cz_server_start(&api, &err)
+                               : NULL;
     if (!d) {
         cz_log_error("%s", api.ratelimit && api.keys ? err.msg : "out of memory");
         cz_sse_stop(api.sse);
         cz_sse_free(api.sse);
+        cz_playlists_stop(api.playlists);
         cz_keycache_free(api.keys);
         cz_committer_stop(api.committer);
         cz_ratelimit_free(api.ratelimit);
@@ -95,6 +100,7 @@ static int serve(const cz_config *cfg) {
     cz_sse_stop(api.sse); /* ends the event streams, so their connections can close */
     MHD_stop_daemon(d);   /* waits for the request threads */
     cz_sse_free(api.sse);
+    cz_playlists_stop(api.playlists);
     cz_committer_stop(api.committer);
     cz_ratelimit_free(api.ratelimit);
     cz_redis_pool_free(api.redis);

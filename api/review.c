@@ -39,44 +39,6 @@ static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_er
                            NULL);
 }
 
-/* The optional JSON body of a review request: an object whose fields are
- * among @p allowed. No body (or an empty one) reads as {}.
- * @returns the object (caller frees), or NULL with the problem queued in @p res. */
-static cJSON *read_body(cz_http_req *r, const char *const *allowed, enum MHD_Result *res) {
-    if (r->body_too_large) {
-        *res = cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
-        return NULL;
-    }
-    if (!r->body_len)
-        return cJSON_CreateObject();
-    const char *ct =
-        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!cz_http_is_json_type(ct)) {
-        *res = cz_http_problem(r, 415, "unsupported-media-type",
-                               "send the body as Content-Type: application/json", NULL);
-        return NULL;
-    }
-    cJSON *o;
-    cz_request_error e;
-    if (cz_request_read_object(r->body, r->body_len, &o, &e)) {
-        *res = cz_http_problem(r, (unsigned)e.status, e.type, e.detail, e.field);
-        return NULL;
-    }
-    for (const cJSON *m = o->child; m; m = m->next) {
-        bool known = false;
-        for (int i = 0; allowed[i]; i++)
-            known |= !strcmp(m->string, allowed[i]);
-        if (!known) {
-            char detail[120];
-            snprintf(detail, sizeof detail, "unknown field \"%.60s\"", m->string);
-            *res = cz_http_problem(r, 422, "unknown-field", detail, m->string);
-            cJSON_Delete(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
 /* 204: done, nothing to say. */
 static enum MHD_Result no_content(cz_http_req *r) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -134,7 +96,7 @@ enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     (void)id;
     static const char *const fields[] = {"lease_s", NULL};
     enum MHD_Result res;
-    cJSON *body = read_body(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, fields, &res);
     if (!body)
         return res;
     int lease = api->cfg->review_lease_s;
@@ -223,7 +185,7 @@ static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
                               cz_review_decision_kind kind) {
     static const char *const fields[] = {"reason", NULL};
     enum MHD_Result res;
-    cJSON *body = read_body(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, fields, &res);
     if (!body)
         return res;
     const cJSON *why = cJSON_GetObjectItemCaseSensitive(body, "reason");

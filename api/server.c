@@ -19,6 +19,7 @@
 #include "../common/redis.h"
 #include "jobs.h"
 #include "openapi.h"
+#include "playlists.h"
 #include "pools.h"
 #include "request.h"
 #include "review.h"
@@ -115,6 +116,11 @@ static enum MHD_Result h_cache(cz_api *api, cz_http_req *r, const char *id) {
     return cz_jobs_cache_stats(api, r);
 }
 
+static enum MHD_Result h_playlists_post(cz_api *api, cz_http_req *r, const char *id) {
+    (void)id;
+    return cz_playlists_post(api, r);
+}
+
 static enum MHD_Result h_pools_list(cz_api *api, cz_http_req *r, const char *id) {
     (void)id;
     return cz_pools_list(api, r);
@@ -188,6 +194,9 @@ static const struct route {
     {"GET", "/review", PUBLIC, cz_review_page_redirect},
     {"GET", "/review/", PUBLIC, cz_review_page},
     {"GET", "/review/{id}", PUBLIC, cz_review_page},
+    {"POST", "/v1/users/{id}/signals", SUBMIT, cz_signals_post},
+    {"POST", "/v1/playlists", SUBMIT, h_playlists_post},
+    {"GET", "/v1/playlists/{id}", READ_JOBS, cz_playlists_read},
     {"GET", "/v1/pools", OPERATE, h_pools_list},
     {"PUT", "/v1/pools/{name}", OPERATE, cz_pools_put},
 };

@@ -9,6 +9,7 @@
  *   cadenzactl get ID
  *   cadenzactl watch ID
  *   cadenzactl catalog import DIR [--artist NAME]
+ *   cadenzactl catalog seed --tracks N [--seed S]
  *   cadenzactl pools list
  *   cadenzactl pools scale NAME N [--reason TEXT]
  *   cadenzactl pools autoscale NAME on|off [--reason TEXT]
@@ -47,6 +48,7 @@
 #include "../common/fingerprint.h"
 #include "../common/hash.h"
 #include "../common/json.h"
+#include "catalog_seed.h"
 
 static int usage(void) {
     fprintf(stderr,
@@ -60,6 +62,7 @@ static int usage(void) {
             "       cadenzactl get ID\n"
             "       cadenzactl watch ID\n"
             "       cadenzactl catalog import DIR [--artist NAME]\n"
+            "       cadenzactl catalog seed --tracks N [--seed S]\n"
             "       cadenzactl review list [--limit N]\n"
             "       cadenzactl review claim [--lease S]\n"
             "       cadenzactl review approve|regenerate JOB [--reason TEXT]\n"
@@ -969,6 +972,8 @@ int main(int argc, char **argv) {
                  : (fprintf(stderr, "cadenzactl: %s is not a job id\n", argv[2]), 2);
     else if (!strcmp(argv[1], "catalog") && argc > 2 && !strcmp(argv[2], "import"))
         rc = catalog_import(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "catalog") && argc > 2 && !strcmp(argv[2], "seed"))
+        rc = cz_cli_catalog_seed(argc - 3, argv + 3);
     else if (!strcmp(argv[1], "review"))
         rc = review(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "status") && argc == 2)

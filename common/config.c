@@ -55,4 +55,8 @@ void cz_config_load(cz_config *cfg) {
     cfg->webhook_endpoint_concurrency =
         cz_env_int("CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY", 16, 1, 1024);
     cfg->webhook_rotation_s = cz_env_int("CADENZA_WEBHOOK_ROTATION_S", 86400, 0, 30 * 86400);
+    cfg->playlist_ttl_s = cz_env_int("CADENZA_PLAYLIST_TTL_S", 600, 1, 7 * 86400);
+    cfg->playlist_sync_ms = cz_env_int("CADENZA_PLAYLIST_SYNC_MS", 2000, 50, 3600000);
+    cfg->playlist_refresh_s = cz_env_int("CADENZA_PLAYLIST_REFRESH_S", 30, 1, 86400);
+    cfg->playlist_top = cz_env_int("CADENZA_PLAYLIST_PRECOMPUTE", 100, 0, 100000);
 }

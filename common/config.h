@@ -39,6 +39,10 @@ typedef struct cz_config {
     int webhook_concurrency;          /* CADENZA_WEBHOOK_CONCURRENCY: attempts in flight, overall */
     int webhook_endpoint_concurrency; /* CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY: per receiver */
     int webhook_rotation_s; /* CADENZA_WEBHOOK_ROTATION_S: an old secret's life after rotation */
+    int playlist_ttl_s;     /* CADENZA_PLAYLIST_TTL_S: how long a cached playlist is served */
+    int playlist_sync_ms;   /* CADENZA_PLAYLIST_SYNC_MS: how often new tracks are read */
+    int playlist_refresh_s; /* CADENZA_PLAYLIST_REFRESH_S: the scheduler's precompute round */
+    int playlist_top;       /* CADENZA_PLAYLIST_PRECOMPUTE: most requested playlists kept fresh */
     int review_lease_s;     /* CADENZA_REVIEW_LEASE_S: how long a curator's claim lasts */
 } cz_config;
 

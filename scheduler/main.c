@@ -5,8 +5,9 @@
  * Postgres), the sweeper (lease expiry, clean-up), the webhook dispatcher
  * (due deliveries -> HTTP), the autoscaler (Kafka lag -> each pool's
  * desired replicas, autoscaler.h), the metrics collector (collector.h; GET
- * /metrics on CADENZA_METRICS_LISTEN), and in local mode the supervisor of
- * the worker processes (supervisor.h). SIGINT/SIGTERM stop them all: the
+ * /metrics on CADENZA_METRICS_LISTEN), playlist precomputation (the most
+ * requested playlists kept fresh in Redis, precompute.h), and in local
+ * mode the supervisor of the worker processes (supervisor.h). SIGINT/SIGTERM stop them all: the
  * relay flushes what is in flight, the consumer commits its offsets, the
  * dispatcher records the attempts that finished, the supervisor drains its
  * workers, and the process exits. */
@@ -22,6 +23,7 @@
 #include "autoscaler.h"
 #include "collector.h"
 #include "events.h"
+#include "precompute.h"
 #include "relay.h"
 #include "supervisor.h"
 #include "sweeper.h"
@@ -62,6 +64,12 @@ static void *collector_thread(void *arg) {
     return NULL;
 }
 
+static void *precompute_thread(void *arg) {
+    (void)arg;
+    cz_precompute_run(config, &stop);
+    return NULL;
+}
+
 static void *events_thread(void *arg) {
     (void)arg;
     cz_events_run(config, &stop);
@@ -95,14 +103,15 @@ int main(void) {
      * bind is logged (and its scrape target shows down), not fatal. */
     if (cz_metrics_serve(cz_env("CADENZA_METRICS_LISTEN", NULL), &err))
         cz_log_error("%s: serving no metrics", err.msg);
-    pthread_t relay, events, sweeper, webhooks, supervisor, autoscaler, collector;
+    pthread_t relay, events, sweeper, webhooks, supervisor, autoscaler, collector, precompute;
     if (pthread_create(&relay, NULL, relay_thread, NULL) ||
         pthread_create(&events, NULL, events_thread, NULL) ||
         pthread_create(&sweeper, NULL, sweeper_thread, NULL) ||
         pthread_create(&webhooks, NULL, webhooks_thread, NULL) ||
         pthread_create(&supervisor, NULL, supervisor_thread, NULL) ||
         pthread_create(&autoscaler, NULL, autoscaler_thread, NULL) ||
-        pthread_create(&collector, NULL, collector_thread, NULL)) {
+        pthread_create(&collector, NULL, collector_thread, NULL) ||
+        pthread_create(&precompute, NULL, precompute_thread, NULL)) {
         cz_log_error("cannot start threads");
         return 1;
     }
@@ -119,6 +128,7 @@ int main(void) {
     pthread_join(supervisor, NULL);
     pthread_join(autoscaler, NULL);
     pthread_join(collector, NULL);
+    pthread_join(precompute, NULL);
     cz_log_info("scheduler stopped");
     return 0;
 }

@@ -26,6 +26,9 @@ ENDPOINTS = [
     ("POST", "/v1/review/{other}/regenerate", {"curator", "admin"}),
     ("POST", "/v1/review/{other}/release", {"curator", "admin"}),
     ("GET", "/v1/catalog/1/audio", {"curator", "admin"}),
+    ("POST", "/v1/playlists", {"submitter", "admin"}),
+    ("GET", "/v1/playlists/{other}", {"submitter", "curator", "admin"}),
+    ("POST", "/v1/users/listener-1/signals", {"submitter", "admin"}),
 ]
 
 
