@@ -208,11 +208,27 @@ static int id_list(const cJSON *v, int max, bool sort, cJSON **out, char *detail
     return 0;
 }
 
+/* Copies field @p name, when present, if it is one of @p names.
+ * @returns 0, or -1 with the problem in @p detail. */
+static int one_of(const cJSON *b, const char *name, const char *const *names, cJSON *c,
+                  char *detail, size_t n) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, name);
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v) || !cz_playlist_known(names, v->valuestring)) {
+        char list[160];
+        names_of(names, list, sizeof list);
+        snprintf(detail, n, "%s must be one of %s", name, list);
+        return -1;
+    }
+    cJSON_AddStringToObject(c, name, v->valuestring);
+    return 0;
+}
+
 /* Checks a playlist request and builds its canonical form in *@p out.
  * @returns NULL, or the failing field with the problem in @p detail. */
 static const char *canonical_request(const cJSON *b, cJSON **out, char *detail, size_t n) {
     cJSON *c = *out = cJSON_CreateObject();
-    char names[160];
     const cJSON *v;
     if ((v = cJSON_GetObjectItemCaseSensitive(b, "user"))) {
         if (!cJSON_IsString(v) || !user_id_ok(v->valuestring)) {
@@ -221,22 +237,10 @@ static const char *canonical_request(const cJSON *b, cJSON **out, char *detail, 
         }
         cJSON_AddStringToObject(c, "user", v->valuestring);
     }
-    if ((v = cJSON_GetObjectItemCaseSensitive(b, "mood"))) {
-        if (!cJSON_IsString(v) || !cz_playlist_known(cz_playlist_moods, v->valuestring)) {
-            names_of(cz_playlist_moods, names, sizeof names);
-            snprintf(detail, n, "mood must be one of %s", names);
-            return "mood";
-        }
-        cJSON_AddStringToObject(c, "mood", v->valuestring);
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(b, "activity"))) {
-        if (!cJSON_IsString(v) || !cz_playlist_known(cz_playlist_activities, v->valuestring)) {
-            names_of(cz_playlist_activities, names, sizeof names);
-            snprintf(detail, n, "activity must be one of %s", names);
-            return "activity";
-        }
-        cJSON_AddStringToObject(c, "activity", v->valuestring);
-    }
+    if (one_of(b, "mood", cz_playlist_moods, c, detail, n))
+        return "mood";
+    if (one_of(b, "activity", cz_playlist_activities, c, detail, n))
+        return "activity";
     const cJSON *lt = cJSON_GetObjectItemCaseSensitive(b, "length_tracks");
     const cJSON *lm = cJSON_GetObjectItemCaseSensitive(b, "length_minutes");
     if (lt && lm) {

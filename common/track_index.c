@@ -20,6 +20,25 @@
 
 /* ---- string tables ------------------------------------------------------- */
 
+/* Appends @p s with its NUL to the text at *@p text. @returns its offset, or -1. */
+static long text_put(char **text, size_t *len, size_t *cap, const char *s) {
+    size_t n = strlen(s) + 1;
+    if (*len + n > UINT32_MAX)
+        return -1;
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap * 2 : 65536;
+        while (c < *len + n)
+            c *= 2;
+        char *t = realloc(*text, c);
+        if (!t)
+            return -1;
+        *text = t, *cap = c;
+    }
+    memcpy(*text + *len, s, n);
+    *len += n;
+    return (long)(*len - n);
+}
+
 static uint32_t hash(const char *s) {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (; *s; s++)
@@ -57,8 +76,7 @@ static int st_rehash(cz_strtab *t, uint32_t nslots) {
 
 /* Adds @p s, which is not there yet. @returns its number, or -1. */
 static long st_add(cz_strtab *t, const char *s) {
-    size_t len = strlen(s) + 1;
-    if (t->n == UINT32_MAX - 1 || t->text_len + len > UINT32_MAX)
+    if (t->n == UINT32_MAX - 1)
         return -1;
     if ((t->n + 1) * 2 > t->nslots && st_rehash(t, t->nslots ? t->nslots * 2 : 64))
         return -1;
@@ -69,18 +87,10 @@ static long st_add(cz_strtab *t, const char *s) {
             return -1;
         t->at = at, t->cap = cap;
     }
-    if (t->text_len + len > t->text_cap) {
-        size_t cap = t->text_cap ? t->text_cap * 2 : 4096;
-        while (cap < t->text_len + len)
-            cap *= 2;
-        char *text = realloc(t->text, cap);
-        if (!text)
-            return -1;
-        t->text = text, t->text_cap = cap;
-    }
-    memcpy(t->text + t->text_len, s, len);
-    t->at[t->n] = (uint32_t)t->text_len;
-    t->text_len += len;
+    long at = text_put(&t->text, &t->text_len, &t->text_cap, s);
+    if (at < 0)
+        return -1;
+    t->at[t->n] = (uint32_t)at;
     uint32_t i = hash(s) & (t->nslots - 1);
     while (t->slots[i])
         i = (i + 1) & (t->nslots - 1);
@@ -147,24 +157,6 @@ static int grow(cz_track_index *ix) {
     return 0;
 }
 
-static long add_title(cz_track_index *ix, const char *title) {
-    size_t len = strlen(title) + 1;
-    if (ix->titles_len + len > UINT32_MAX)
-        return -1;
-    if (ix->titles_len + len > ix->titles_cap) {
-        size_t cap = ix->titles_cap ? ix->titles_cap * 2 : 65536;
-        while (cap < ix->titles_len + len)
-            cap *= 2;
-        char *t = realloc(ix->titles, cap);
-        if (!t)
-            return -1;
-        ix->titles = t, ix->titles_cap = cap;
-    }
-    memcpy(ix->titles + ix->titles_len, title, len);
-    ix->titles_len += len;
-    return (long)(ix->titles_len - len);
-}
-
 /* Adds a track; the caller holds the write lock. @returns 0, 1 when the id
  * is there already, -1 when out of memory. */
 static int add_locked(cz_track_index *ix, const char *id, const char *tenant, const char *title,
@@ -173,7 +165,8 @@ static int add_locked(cz_track_index *ix, const char *id, const char *tenant, co
         return 1;
     if (ix->n == ix->cap && grow(ix))
         return -1;
-    long a = st_intern(&ix->artists, artist), t = 0, at = add_title(ix, title);
+    long a = st_intern(&ix->artists, artist), t = 0,
+         at = text_put(&ix->titles, &ix->titles_len, &ix->titles_cap, title);
     if (tenant && *tenant && (t = st_intern(&ix->tenants, tenant)) >= 0)
         t++;
     if (a < 0 || t < 0 || at < 0)
