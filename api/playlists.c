@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/clock.h"
 #include "../common/db.h"
 #include "../common/ids.h"
 #include "../common/json.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/playlist.h"
 #include "../common/playlists.h"
 #include "../common/redis.h"
@@ -285,6 +287,9 @@ static const char *canonical_request(const cJSON *b, cJSON **out, char *detail, 
 }
 
 static enum MHD_Result answer(cz_http_req *r, const char *body, bool hit) {
+    cz_metric_add(cz_metric_counter("cadenza_playlists_total", "Playlists answered, by cache.",
+                                    hit ? "cache=\"hit\"" : "cache=\"miss\""),
+                  1);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp)

@@ -20,6 +20,7 @@
 #include "ids.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "playlist.h"
 #include "redis.h"
 
@@ -48,7 +49,10 @@ static void *follow(void *arg) {
             if (n < 0)
                 cz_log_warn("playlists: reading tracks: %s", err.msg);
             else if (!atomic_exchange(&p->ready, true) || n > 0)
-                cz_log_info("playlists: %ld tracks added, %u in the catalogue", n, p->ix->n);
+                cz_log_info("playlists: %ld added to the catalogue, %u tracks in all", n, p->ix->n);
+            cz_metric_set(cz_metric_gauge("cadenza_playlist_catalogue_tracks",
+                                          "Tracks in this process's playlist catalogue.", ""),
+                          p->ix->n);
         }
         pthread_mutex_lock(&p->lock);
         struct timespec until;

@@ -8,9 +8,13 @@ import subprocess
 import time
 import uuid
 
+import urllib.request
+
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, Api, new_key
+from test_cache_sse import redis_cli
 
 TRACKS = 5000
 TEMPO_STEP = 0.08  # of the previous track's tempo
@@ -53,6 +57,16 @@ def listener(env, cli, catalogue):
         time.sleep(0.2)  # the catalogue is being read, or s0 has not been seen yet
     assert s == 200, body
     return api
+
+
+def metric(url, name, **labels):
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
 
 
 def playlist(api, **request):
@@ -224,11 +238,13 @@ def test_malformed_and_wrongly_typed_bodies(listener):
 def test_cache_hits_and_reading_back(listener, env, cli, catalogue):
     request = {"mood": "melancholic", "length_tracks": 12, "novelty": 0.4,
                "exclude": ["s9", "s3", "s3"]}
+    hits = metric(env["CADENZA_API_URL"], "cadenza_playlists_total", cache="hit")
     first, h1 = playlist(listener, **request)
     assert h1["Cadenza-Cache"] == "miss"
     # The same request, written differently (exclusions reordered): a hit.
     again, h2 = playlist(listener, **dict(request, exclude=["s3", "s9"]))
     assert h2["Cadenza-Cache"] == "hit" and again == first
+    assert metric(env["CADENZA_API_URL"], "cadenza_playlists_total", cache="hit") == hits + 1
     assert first["request"]["exclude"] == ["s3", "s9"]
     s, _, stored = listener.json("GET", f"/v1/playlists/{first['id']}")
     assert s == 200 and stored == first
@@ -268,18 +284,23 @@ def test_the_scheduler_keeps_requested_playlists_fresh(listener, env):
     """A listener's signal drops their cached playlist; the scheduler, which
     counts requests, makes it again ahead of the next one."""
     request = {"user": "regular", "activity": "commute", "length_tracks": 15}
+    made = metric(env["CADENZA_SCHED_METRICS_URL"], "cadenza_playlists_precomputed_total")
     first, h = playlist(listener, **request)
     assert h["Cadenza-Cache"] == "miss"
     s, _, _ = listener.json("POST", "/v1/users/regular/signals",
                             {"track_id": first["tracks"][0]["track_id"], "kind": "like"})
     assert s == 202
-    deadline = time.monotonic() + 20  # the local precompute round is every 2 s
-    while True:
-        body, h = playlist(listener, **request)
-        if h["Cadenza-Cache"] == "hit" and body["id"] != first["id"]:
-            break
+    # Nobody asks meanwhile: the scheduler remakes it on its own (the local
+    # precompute round comes every 2 s), and files it under the listener again.
+    mine = f"cz:pl:user:{listener.tenant}:regular"
+    assert redis_cli(env, "EXISTS", mine) == "0"
+    deadline = time.monotonic() + 20
+    while redis_cli(env, "EXISTS", mine) == "0":
         assert time.monotonic() < deadline, "the playlist was not made again ahead of time"
-        time.sleep(0.5)
+        time.sleep(0.2)
+    body, h = playlist(listener, **request)
+    assert h["Cadenza-Cache"] == "hit" and body["id"] != first["id"], (h, body["id"])
+    assert metric(env["CADENZA_SCHED_METRICS_URL"], "cadenza_playlists_precomputed_total") > made
     # Made after the signal: the liked track now has company for a reason.
     assert any(t["reason"].startswith("Because you liked") for t in body["tracks"]), body
 
