@@ -43,6 +43,21 @@ static void test_numbers(void **state) {
                      "[0,-0,1.5,9007199254740991,0.1,-14,1e-07]");
 }
 
+/* cz_json_print keeps the members' order, and writes a 16-digit seed as it
+ * is (cJSON_PrintUnformatted gives 6211499860674060 for it). */
+static void test_print_keeps_order_and_exact_integers(void **state) {
+    (void)state;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "z", 6211499860674059.0);
+    cJSON_AddStringToObject(o, "a", "x");
+    cJSON_AddNumberToObject(o, "m", 0.25);
+    char *got = cz_json_print(o);
+    assert_string_equal(got, "{\"z\":6211499860674059,\"a\":\"x\",\"m\":0.25}");
+    free(got);
+    cJSON_Delete(o);
+    assert_null(cz_json_print(NULL));
+}
+
 static void test_string_escapes(void **state) {
     (void)state;
     expect_canonical("[\"a\\\"b\\\\c\\n\\t\\u0001\", \"caf\\u00e9\"]",
@@ -85,6 +100,7 @@ int main(void) {
         cmocka_unit_test(test_same_meaning_same_bytes),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_string_escapes),
+        cmocka_unit_test(test_print_keeps_order_and_exact_integers),
         cmocka_unit_test(test_event_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
