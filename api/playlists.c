@@ -333,7 +333,6 @@ enum MHD_Result cz_playlists_post(cz_api *api, cz_http_req *r) {
     redisContext *rc = cz_redis_borrow(api->redis, &err);
     char *cached = rc ? cz_playlists_cached(rc, hash) : NULL;
     if (cached) {
-        cz_playlists_count(rc, hash);
         cz_redis_give_back(api->redis, rc);
         res = answer(r, cached, true);
         free(cached);
@@ -356,7 +355,6 @@ enum MHD_Result cz_playlists_post(cz_api *api, cz_http_req *r) {
         if ((rc = cz_redis_borrow(api->redis, &err))) {
             cz_playlists_cache(rc, hash, r->key.tenant, cz_json_str(req, "user"), canonical, json,
                                api->cfg->playlist_ttl_s);
-            cz_playlists_count(rc, hash);
         }
         cz_redis_give_back(api->redis, rc);
         res = answer(r, json, false);

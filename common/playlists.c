@@ -330,9 +330,15 @@ void cz_playlists_hash(const char *tenant, const char *canonical, char out[CZ_SH
 }
 
 char *cz_playlists_cached(redisContext *r, const char *hash) {
-    redisReply *rep = redisCommand(r, "GET cz:pl:%s", hash);
-    char *out = rep && rep->type == REDIS_REPLY_STRING ? strndup(rep->str, rep->len) : NULL;
-    freeReplyObject(rep);
+    /* One round trip: the answer, and the request counted towards demand. */
+    redisAppendCommand(r, "GET cz:pl:%s", hash);
+    redisAppendCommand(r, "ZINCRBY cz:pl:popular 1 %s", hash);
+    redisReply *got = NULL, *counted = NULL;
+    if (redisGetReply(r, (void **)&got) == REDIS_OK)
+        redisGetReply(r, (void **)&counted);
+    char *out = got && got->type == REDIS_REPLY_STRING ? strndup(got->str, got->len) : NULL;
+    freeReplyObject(got);
+    freeReplyObject(counted);
     return out;
 }
 
@@ -352,10 +358,6 @@ void cz_playlists_cache(redisContext *r, const char *hash, const char *tenant, c
             break;
         freeReplyObject(rep);
     }
-}
-
-void cz_playlists_count(redisContext *r, const char *hash) {
-    freeReplyObject(redisCommand(r, "ZINCRBY cz:pl:popular 1 %s", hash));
 }
 
 void cz_playlists_forget_user(redisContext *r, const char *tenant, const char *user) {

@@ -66,7 +66,10 @@ cz_pl_status cz_playlists_answer(cz_playlists *p, PGconn *c, const char *tenant,
 /** @brief The cache key's hash for @p canonical request of @p tenant. */
 void cz_playlists_hash(const char *tenant, const char *canonical, char out[CZ_SHA256_HEX]);
 
-/** @brief The cached answer for @p hash, or NULL (absent, or Redis failed). */
+/**
+ * @brief The cached answer for @p hash, or NULL (absent, or Redis failed);
+ * either way the request is counted towards precomputation.
+ */
 char *cz_playlists_cached(redisContext *r, const char *hash);
 
 /**
@@ -76,9 +79,6 @@ char *cz_playlists_cached(redisContext *r, const char *hash);
  */
 void cz_playlists_cache(redisContext *r, const char *hash, const char *tenant, const char *user,
                         const char *canonical, const char *body, int ttl_s);
-
-/** @brief Counts one request for @p hash towards precomputation. */
-void cz_playlists_count(redisContext *r, const char *hash);
 
 /** @brief Drops the cached answers of listener @p user of @p tenant. */
 void cz_playlists_forget_user(redisContext *r, const char *tenant, const char *user);
