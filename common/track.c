@@ -12,7 +12,9 @@ int cz_camelot_number(int key, int mode) {
 }
 
 void cz_camelot_code(int key, int mode, char out[4]) {
-    snprintf(out, 4, "%d%c", cz_camelot_number(key, mode), mode ? 'B' : 'A');
+    // 1..12 by construction; the modulo lets the compiler see it fits.
+    unsigned n = (unsigned)cz_camelot_number(key, mode) % 13u;
+    snprintf(out, 4, "%u%c", n, mode ? 'B' : 'A');
 }
 
 int cz_camelot_distance(int key_a, int mode_a, int key_b, int mode_b) {
