@@ -17,8 +17,8 @@
 typedef struct cz_track_features {
     float duration_s;
     float tempo_bpm;
-    int key;  /* 0..11, 0 = C */
-    int mode; /* 1 major, 0 minor */
+    int key;      /* 0..11, 0 = C */
+    int mode;     /* 1 major, 0 minor */
     float energy; /* 0..1 */
     float loudness_lufs;
     int n_moods, n_genres;
