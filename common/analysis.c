@@ -41,7 +41,8 @@
 #define CZ_AN_TARGET_RATE 11025 /* decimate to the lowest rate at or above this */
 #define CZ_AN_FFT 4096
 #define CZ_AN_HOP 2048
-#define CZ_AN_BEAT_WIN 1024
+#define CZ_AN_BEAT_WIN 512   /* the beat tracker's window */
+#define CZ_AN_ONSET_WIN 1024 /* the onset detector's */
 #define CZ_AN_BEAT_HOP 256
 #define CZ_AN_BANDS 10
 #define CZ_AN_BAND_LO 60.0
@@ -69,7 +70,7 @@ typedef struct cz_an {
     long frames; /* input frames seen */
 } cz_an;
 
-static int cz_an_begin(cz_an *an, int channels, int rate, cz_err *err) {
+static int cz_an_begin(cz_an *an, int channels, int rate, bool meter, cz_err *err) {
     memset(an, 0, sizeof *an);
     if (channels < 1 || channels > 64 || rate < 8000 || rate > 768000)
         return cz_err_set(err, "analysis: unusable format (%d channels at %d Hz)", channels, rate);
@@ -77,6 +78,8 @@ static int cz_an_begin(cz_an *an, int channels, int rate, cz_err *err) {
     an->rate = rate;
     an->factor = rate / CZ_AN_TARGET_RATE > 1 ? rate / CZ_AN_TARGET_RATE : 1;
     an->low_rate = (double)rate / an->factor;
+    if (!meter)
+        return 0;
     an->meter = ebur128_init((unsigned)channels, (unsigned long)rate, EBUR128_MODE_I);
     if (!an->meter)
         return cz_err_set(err, "analysis: out of memory starting the loudness meter");
@@ -93,7 +96,7 @@ static void cz_an_end(cz_an *an) {
 static int cz_an_feed(cz_an *an, const float *pcm, long frames, cz_err *err) {
     if (frames <= 0)
         return 0;
-    if (ebur128_add_frames_float(an->meter, pcm, (size_t)frames) != EBUR128_SUCCESS)
+    if (an->meter && ebur128_add_frames_float(an->meter, pcm, (size_t)frames) != EBUR128_SUCCESS)
         return cz_err_set(err, "analysis: the loudness meter refused %ld frames", frames);
     size_t need = an->n + (size_t)frames / (size_t)an->factor + 1;
     if (need > an->cap) {
@@ -202,7 +205,7 @@ static int cz_an_rhythm(const cz_an *an, double *bpm, double *onset_rate, cz_err
     uint_t sr = (uint_t)lround(an->low_rate);
     pthread_mutex_lock(&cz_an_plan_lock);
     aubio_tempo_t *tempo = new_aubio_tempo("default", CZ_AN_BEAT_WIN, CZ_AN_BEAT_HOP, sr);
-    aubio_onset_t *onset = new_aubio_onset("specflux", CZ_AN_BEAT_WIN, CZ_AN_BEAT_HOP, sr);
+    aubio_onset_t *onset = new_aubio_onset("specflux", CZ_AN_ONSET_WIN, CZ_AN_BEAT_HOP, sr);
     pthread_mutex_unlock(&cz_an_plan_lock);
     fvec_t *in = new_fvec(CZ_AN_BEAT_HOP), *beat = new_fvec(1), *hit = new_fvec(1);
     size_t hops = an->n / CZ_AN_BEAT_HOP, nb = 0, onsets = 0;
@@ -488,55 +491,49 @@ static void cz_an_moods(cz_track_features *f, double centroid) {
 
 /* ---------------------------------------------------------------- embedding */
 
-/* Each component is standardised, (x - mean) / sd, with these fixed
- * constants (typical values of music, measured on the composer's styles),
- * weighted, clipped to +-4 and the whole vector scaled to unit length. */
+/* Each component is standardised, (x - mean) / sd, with fixed constants,
+ * weighted, clipped to +-4 and the whole vector scaled to unit length. The
+ * means and deviations are those of 38 renders of the composer (15 styles,
+ * 2026-11-21), with a floor under the deviations where those renders
+ * varied less than music at large does. The twelve chroma shares all use
+ * one mean (1/12) and deviation; the weights keep one group (twelve chroma
+ * shares, ten bands) from outvoting the rest. */
+#define CZ_AN_CHROMA_SD 0.04
+#define CZ_AN_CHROMA_WEIGHT 0.5
+
 typedef struct cz_an_norm {
     double mean, sd, weight;
 } cz_an_norm;
 
-static const cz_an_norm cz_an_norms[CZ_EMBED_DIM] = {
-    /* 0-11 chroma shares (sum 1), C .. B */
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
-    {0.0833, 0.04, 0.5},
+static const cz_an_norm cz_an_norms[CZ_EMBED_DIM - 12] = {
     /* 12-21 band shares in dB, 60 Hz .. 5 kHz, low to high */
-    {-6.0, 6.0, 0.7},
-    {-6.0, 6.0, 0.7},
-    {-7.0, 6.0, 0.7},
-    {-8.0, 6.0, 0.7},
-    {-10.0, 6.0, 0.7},
-    {-12.0, 6.0, 0.7},
-    {-15.0, 6.0, 0.7},
-    {-18.0, 6.0, 0.7},
-    {-21.0, 6.0, 0.7},
-    {-24.0, 6.0, 0.7},
+    {-8.5, 8.0, 0.7},
+    {-9.7, 4.0, 0.7},
+    {-9.2, 3.0, 0.7},
+    {-9.7, 3.0, 0.7},
+    {-11.7, 4.0, 0.7},
+    {-10.7, 3.0, 0.7},
+    {-14.0, 4.0, 0.7},
+    {-16.7, 4.0, 0.7},
+    {-17.2, 4.0, 0.7},
+    {-19.0, 4.0, 0.7},
     /* 22-23 spectral centroid, mean and sd (Hz) */
-    {1200.0, 600.0, 1.0},
-    {500.0, 300.0, 0.7},
+    {1480.0, 350.0, 1.0},
+    {390.0, 100.0, 0.7},
     /* 24 spectral flatness */
-    {0.05, 0.05, 0.7},
+    {0.026, 0.015, 0.7},
     /* 25-26 spectral flux, mean and sd */
-    {0.25, 0.12, 1.0},
-    {0.10, 0.06, 0.7},
+    {0.32, 0.04, 1.0},
+    {0.09, 0.03, 0.7},
     /* 27 onsets per second */
-    {3.0, 2.0, 1.0},
+    {4.2, 1.6, 1.0},
     /* 28-29 tempo: log2(bpm / 110), and its position within the octave */
-    {0.0, 0.5, 1.0},
-    {0.0, 0.7, 0.5},
+    {0.05, 0.35, 1.0},
+    {0.35, 0.64, 0.5},
     /* 30 level variation, frame to frame (dB) */
-    {5.0, 3.0, 0.7},
+    {5.7, 1.5, 0.7},
     /* 31 key clarity (the key profile's correlation) */
-    {0.6, 0.2, 0.5},
+    {0.80, 0.08, 0.5},
 };
 
 static void cz_an_embed(cz_track_features *f, const cz_an_spectrum *s, double onset_rate,
@@ -563,8 +560,12 @@ static void cz_an_embed(cz_track_features *f, const cz_an_spectrum *s, double on
     x[31] = clarity;
     double norm = 0, z[CZ_EMBED_DIM];
     for (int i = 0; i < CZ_EMBED_DIM; i++) {
-        const cz_an_norm *n = &cz_an_norms[i];
-        z[i] = n->weight * (x[i] - n->mean) / n->sd;
+        if (i < 12) {
+            z[i] = CZ_AN_CHROMA_WEIGHT * (x[i] - 1.0 / 12) / CZ_AN_CHROMA_SD;
+        } else {
+            const cz_an_norm *n = &cz_an_norms[i - 12];
+            z[i] = n->weight * (x[i] - n->mean) / n->sd;
+        }
         z[i] = z[i] > 4 ? 4 : z[i] < -4 ? -4 : z[i];
         norm += z[i] * z[i];
     }
@@ -575,14 +576,15 @@ static void cz_an_embed(cz_track_features *f, const cz_an_spectrum *s, double on
 
 /* ---------------------------------------------------------------- the whole */
 
-static int cz_an_finish(cz_an *an, cz_track_features *out, cz_err *err) {
+/* @p lufs: the integrated loudness when the caller measured it, else NAN
+ * (then the meter fed along the way measures it). */
+static int cz_an_finish(cz_an *an, double lufs, cz_track_features *out, cz_err *err) {
     memset(out, 0, sizeof *out);
     double seconds = (double)an->frames / an->rate;
     if (seconds < CZ_AN_MIN_S)
         return cz_err_set(err, "analysis: %.2f s of audio is too short (need %.0f s)", seconds,
                           CZ_AN_MIN_S);
-    double lufs;
-    if (ebur128_loudness_global(an->meter, &lufs) != EBUR128_SUCCESS)
+    if (an->meter && ebur128_loudness_global(an->meter, &lufs) != EBUR128_SUCCESS)
         return cz_err_set(err, "analysis: the loudness meter failed");
     if (!(lufs >= CZ_AN_SILENT_LUFS))
         return cz_err_set(err, "analysis: the audio is silent or too quiet (%.1f LUFS, need %.0f)",
@@ -602,18 +604,23 @@ static int cz_an_finish(cz_an *an, cz_track_features *out, cz_err *err) {
     return 0;
 }
 
-int cz_analysis_run(const float *pcm, long frames, int channels, int rate, cz_track_features *out,
-                    cz_err *err) {
+int cz_analysis_run_measured(const float *pcm, long frames, int channels, int rate,
+                             double loudness_lufs, cz_track_features *out, cz_err *err) {
     if (!pcm || !out || frames < 0)
         return cz_err_set(err, "analysis: no audio or no output given");
     cz_an an;
-    int rc = cz_an_begin(&an, channels, rate, err);
+    int rc = cz_an_begin(&an, channels, rate, isnan(loudness_lufs), err);
     if (rc == 0)
         rc = cz_an_feed(&an, pcm, frames, err);
     if (rc == 0)
-        rc = cz_an_finish(&an, out, err);
+        rc = cz_an_finish(&an, loudness_lufs, out, err);
     cz_an_end(&an);
     return rc;
+}
+
+int cz_analysis_run(const float *pcm, long frames, int channels, int rate, cz_track_features *out,
+                    cz_err *err) {
+    return cz_analysis_run_measured(pcm, frames, channels, rate, NAN, out, err);
 }
 
 int cz_analysis_file(const char *path, cz_track_features *out, cz_err *err) {
@@ -625,7 +632,7 @@ int cz_analysis_file(const char *path, cz_track_features *out, cz_err *err) {
     if (!f)
         return cz_err_set(err, "cannot open audio file %s: %s", path, sf_strerror(NULL));
     cz_an an;
-    int rc = cz_an_begin(&an, info.channels, info.samplerate, err);
+    int rc = cz_an_begin(&an, info.channels, info.samplerate, true, err);
     float *buf = rc == 0 ? malloc((size_t)CZ_AN_READ_FRAMES * info.channels * sizeof *buf) : NULL;
     if (rc == 0 && !buf)
         rc = cz_err_set(err, "analysis: out of memory reading %s", path);
@@ -638,7 +645,7 @@ int cz_analysis_file(const char *path, cz_track_features *out, cz_err *err) {
     if (rc == 0 && sf_error(f))
         rc = cz_err_set(err, "reading %s failed: %s", path, sf_strerror(f));
     cz_err why;
-    if (rc == 0 && cz_an_finish(&an, out, &why))
+    if (rc == 0 && cz_an_finish(&an, NAN, out, &why))
         rc = cz_err_set(err, "%s: %.400s", path, why.msg);
     free(buf);
     cz_an_end(&an);

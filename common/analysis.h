@@ -36,6 +36,15 @@ int cz_analysis_run(const float *pcm, long frames, int channels, int rate, cz_tr
                     cz_err *err);
 
 /**
+ * @brief cz_analysis_run() for audio whose integrated loudness (BS.1770,
+ * every channel) the caller has measured already, as the post worker has
+ * its master's: @p loudness_lufs is used as is and the meter is skipped
+ * (a third of the work). NAN measures it as cz_analysis_run() does.
+ */
+int cz_analysis_run_measured(const float *pcm, long frames, int channels, int rate,
+                             double loudness_lufs, cz_track_features *out, cz_err *err);
+
+/**
  * @brief Reads an audio file libsndfile can read (streaming it) and analyses
  * it like cz_analysis_run().
  * @returns 0, or -1 with @p err filled.
