@@ -8,12 +8,14 @@
  * for features that look at nothing above 5 kHz), into one buffer. The
  * rest runs on that buffer once the audio has ended:
  *
- *   - tempo: libaubio's beat tracker (1024-sample window, 256 hop); the
- *     median of the tempos it reports at its beats, folded by octaves into
- *     [CZ_ANALYSIS_TEMPO_MIN, CZ_ANALYSIS_TEMPO_MAX);
- *   - onsets: libaubio's spectral-flux onset detector, counted per second;
- *     its detection function, compressed, is the onset envelope whose
- *     autocorrelation picks the tempo's octave and measures it precisely;
+ *   - tempo: libaubio's beat tracker (512-sample window, 256 hop) proposes
+ *     one, the median of the tempos it reports at its beats; the onset
+ *     envelope's autocorrelation picks its octave (with a prior around
+ *     110 bpm) and measures it precisely; then it is folded by octaves
+ *     into [CZ_ANALYSIS_TEMPO_MIN, CZ_ANALYSIS_TEMPO_MAX);
+ *   - onsets: libaubio's spectral-flux onset detector (1024 window, 256
+ *     hop), counted per second; its detection function, log-compressed
+ *     and smoothed, is that onset envelope;
  *   - FFT frames (FFTW r2c, 4096 samples, Hann, hop 2048): a chroma vector
  *     (magnitudes of 55-2100 Hz bins summed per pitch class), ten band
  *     energies on log-spaced bands 60-5000 Hz, spectral centroid, flatness
@@ -131,9 +133,8 @@ static int cz_an_cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Halves or doubles @p bpm until it lies in the range. */
-static double cz_an_fold(double bpm) {
-    if (!(bpm > 0))
+double cz_analysis_fold_tempo(double bpm) {
+    if (!(bpm > 0) || !isfinite(bpm))
         return 0;
     while (bpm < CZ_ANALYSIS_TEMPO_MIN)
         bpm *= 2;
@@ -265,7 +266,7 @@ static int cz_an_rhythm(const cz_an *an, double *bpm, double *onset_rate, cz_err
             ac[l] = sum / (double)(hops - l);
         }
         double fps = an->low_rate / CZ_AN_BEAT_HOP;
-        *bpm = cz_an_fold(cz_an_tempo_pick(beat_bpm, ac, nlag, fps));
+        *bpm = cz_analysis_fold_tempo(cz_an_tempo_pick(beat_bpm, ac, nlag, fps));
         *onset_rate = (double)onsets / ((double)an->n / an->low_rate);
     }
     free(bpms);

@@ -25,6 +25,13 @@
 #define CZ_ANALYSIS_TEMPO_MAX 200.0
 
 /**
+ * @brief Folds @p bpm by octaves into [CZ_ANALYSIS_TEMPO_MIN,
+ * CZ_ANALYSIS_TEMPO_MAX): doubled while under, halved while at or over.
+ * @returns the folded tempo, or 0 for a tempo that is not positive.
+ */
+double cz_analysis_fold_tempo(double bpm);
+
+/**
  * @brief Analyses @p frames of interleaved float PCM (@p channels at
  * @p rate Hz) into @p out: duration, tempo, key, mode, energy, loudness,
  * moods and embedding. Genres are left empty (they come from the request or

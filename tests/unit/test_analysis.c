@@ -159,6 +159,19 @@ static void test_tempo_of_drum_patterns(void **state) {
     }
 }
 
+static void test_tempo_folding(void **state) {
+    (void)state;
+    assert_true(cz_analysis_fold_tempo(120) == 120);
+    assert_true(cz_analysis_fold_tempo(60) == 60);
+    assert_true(cz_analysis_fold_tempo(45) == 90);
+    assert_true(cz_analysis_fold_tempo(25) == 100);
+    assert_true(cz_analysis_fold_tempo(200) == 100);
+    assert_true(cz_analysis_fold_tempo(199) == 199);
+    assert_true(cz_analysis_fold_tempo(420) == 105);
+    assert_true(cz_analysis_fold_tempo(0) == 0);
+    assert_true(cz_analysis_fold_tempo(-5) == 0);
+}
+
 static void test_key_and_mode_of_cadences(void **state) {
     (void)state;
     static const struct { int key, mode; } keys[] = {{0, 1}, {9, 0}, {7, 1}, {6, 0}, {2, 0}};
@@ -295,6 +308,7 @@ static void test_refuses_silence_and_bad_input(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tempo_of_drum_patterns),
+        cmocka_unit_test(test_tempo_folding),
         cmocka_unit_test(test_key_and_mode_of_cadences),
         cmocka_unit_test(test_energy_loud_dense_over_quiet_sparse),
         cmocka_unit_test(test_embedding_similarity),
