@@ -11,7 +11,7 @@
 
 CC      ?= gcc
 PKGS    := libpq rdkafka hiredis libcjson libmicrohttpd libcurl openssl sndfile libebur128 \
-           fluidsynth libchromaprint soxr
+           fluidsynth libchromaprint soxr aubio fftw3f
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -22,7 +22,9 @@
  * tools, so they need the database's credentials rather than an API key. `catalog import`
  * fingerprints every audio file in DIR (chromaprint, common/fingerprint.c) into catalog_tracks,
  * which the post workers check every master against; it also talks to Postgres directly, as an
- * operator's tool. A file already imported (same bytes) is reported, not duplicated. Everything
+ * operator's tool. A file already imported (same bytes) is reported, not duplicated. Each file
+ * is also analysed (common/analysis.c) into its playlist row in `tracks` ('c' || its id), also
+ * when it was imported before, so running the import again fills rows missing. Everything
  * else talks to the API (CADENZA_API_URL, CADENZA_API_KEY), `review` with a curator's key:
  * list the queue, claim a task (exit 3 when nothing waits), approve, reject, regenerate or
  * release it; `review policy` sets a tenant's review policy in Postgres, as an operator's tool.
@@ -33,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/analysis.h"
 #include "../common/config.h"
 #include "../common/db.h"
 #include "../common/db_catalog.h"
@@ -547,6 +551,22 @@ static int import_one(PGconn *c, const char *path, const char *name, const char 
     int64_t id;
     bool created;
     int rc = cz_db_catalog_import(c, &t, &id, &created, &err);
+    // Its playlist row: analysed now, also for a file imported before
+    // features existed (re-running the import fills what is missing).
+    int has = rc ? -1 : cz_db_catalog_has_features(c, id, &err);
+    cz_track_features f;
+    const char *features = has > 0 ? "exists" : "added";
+    if (rc == 0 && has < 0)
+        rc = -1;
+    if (rc == 0 && has == 0 &&
+        (cz_analysis_file(path, &f, &err) || cz_db_catalog_add_features(c, id, &f, &err) < 0)) {
+        fprintf(stderr,
+                "cadenzactl: catalogue track %lld has no features: %s (import it again once "
+                "that is fixed)\n",
+                (long long)id, err.msg);
+        cz_fp_free(&fp);
+        return 1;
+    }
     if (rc) {
         fprintf(stderr, "cadenzactl: cannot import %s: %s\n", path, err.msg);
     } else {
@@ -557,6 +577,12 @@ static int import_one(PGconn *c, const char *path, const char *name, const char 
         cJSON_AddStringToObject(o, "title", title);
         cJSON_AddNumberToObject(o, "duration_s", fp.duration_s);
         cJSON_AddNumberToObject(o, "fingerprint_items", (double)fp.n);
+        cJSON_AddStringToObject(o, "features", features);
+        if (has == 0) {
+            cJSON_AddNumberToObject(o, "tempo_bpm", round(f.tempo_bpm * 100) / 100);
+            cJSON_AddStringToObject(o, "key", cz_analysis_key_name(f.key));
+            cJSON_AddStringToObject(o, "mode", f.mode ? "major" : "minor");
+        }
         char *line = cz_json_print(o);
         printf("%s\n", line);
         free(line);

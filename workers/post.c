@@ -5,7 +5,9 @@
  * (its sha256); resample it to the output rate with libsoxr if it differs;
  * master it (master.c) to the job's loudness target; build the QA report
  * (qa.c); write the master in FLAC (always: the audio endpoint's default)
- * and in every other requested format; fingerprint the master and look it
+ * and in every other requested format while a second thread analyses it
+ * for playlists (tempo, key, energy, moods, embedding: common/analysis.h,
+ * the QA report's `analysis`); fingerprint the master and look it
  * up in the catalogue; write the provenance manifest; then emit `post_done`,
  * or `needs_review` with its reasons when a QA rule failed, the request
  * asked for review or the tenant reviews every track (common/review.h).
@@ -20,10 +22,12 @@
  * catalogue cannot be read, the job is not passed unchecked: the stage asks
  * for the message again later, like any other outage. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/analysis.h"
 #include "../common/artifact.h"
 #include "../common/clock.h"
 #include "../common/db.h"
@@ -278,6 +282,51 @@ static int cz_post_catalog_check(cz_post *p, const cz_fp *fp, cJSON *qa, cz_err 
     return 0;
 }
 
+/* The master's analysis for playlists (common/analysis.h), run on a second
+ * thread while the master is encoded and fingerprinted (it only reads the
+ * samples, as they do): the job waits for it only where it takes longer. */
+typedef struct cz_post_analysis {
+    const cz_audio *a;
+    double lufs;       /* the chain's measurement of the master */
+    int64_t ms;        /* the analysis */
+    int64_t waited_ms; /* the job's wait for it once the encodings were done */
+    int rc;
+    cz_track_features f;
+    cz_err err;
+} cz_post_analysis;
+
+static void *cz_post_analysis_run(void *arg) {
+    cz_post_analysis *an = arg;
+    int64_t t0 = cz_mono_ms();
+    an->rc = cz_analysis_run_measured(an->a->samples, (long)an->a->frames, (int)an->a->channels,
+                                      (int)an->a->sample_rate, an->lufs, &an->f, &an->err);
+    an->ms = cz_mono_ms() - t0;
+    return NULL;
+}
+
+/* Adds the features to the QA report as `analysis`, with the request's
+ * genres (the controls' genre and flavour); the scheduler's transition to
+ * succeeded turns them into the job's `tracks` row (migrations/0013).
+ * Audio that cannot be analysed gets `"analysis": null` and a warning, not
+ * a failed job: the master itself is fine. chain.analysis_ms says how long
+ * the analysis took, chain.analysis_wait_ms how much of it the job waited
+ * for after its encodings and fingerprint were done. */
+static void cz_post_analysis_add(const cz_job_msg *job, cz_post_analysis *an, cJSON *qa) {
+    if (an->rc) {
+        cz_log_job(CZ_LOG_WARN, job->job_id, job->trace_id, "no track features: %s", an->err.msg);
+        cJSON_AddNullToObject(qa, "analysis");
+        return;
+    }
+    const cJSON *controls = cJSON_GetObjectItemCaseSensitive(job->request, "controls");
+    cz_analysis_add_genre(&an->f, cz_json_str(controls, "genre"));
+    cz_analysis_add_genre(&an->f, cz_json_str(controls, "flavor"));
+    cJSON *o = cz_analysis_json(&an->f);
+    cJSON_AddItemToObject(qa, "analysis", o ? o : cJSON_CreateNull());
+    cJSON *chain = cJSON_GetObjectItemCaseSensitive(qa, "chain");
+    cJSON_AddNumberToObject(chain, "analysis_ms", (double)an->ms);
+    cJSON_AddNumberToObject(chain, "analysis_wait_ms", (double)an->waited_ms);
+}
+
 /* Writes the master as @p format and appends its artifact to @p artifacts. */
 static int cz_post_write(cz_worker *w, const cz_job_msg *job, const cz_audio *a,
                          const struct cz_post_format *f, cJSON *artifacts, cz_err *err) {
@@ -430,6 +479,11 @@ static int cz_post_run(cz_worker *w, const cz_job_msg *job, const cJSON *raw, cz
     cJSON *manifest = NULL;
     cz_fp fp = {0};
     bool tenant_always = false;
+    cz_post_analysis an = {.a = a, .lufs = rep.output.integrated_lufs};
+    pthread_t analyser;
+    bool threaded = pthread_create(&analyser, NULL, cz_post_analysis_run, &an) == 0;
+    if (!threaded)
+        cz_post_analysis_run(&an);
     int rc = cz_post_write_all(w, job, a, artifacts, &err);
     if (rc == 0 &&
         (rc = cz_fp_compute(a->samples, a->frames, a->channels, a->sample_rate, &fp, &err)) == 0) {
@@ -438,6 +492,11 @@ static int cz_post_run(cz_worker *w, const cz_job_msg *job, const cJSON *raw, cz
                  ? 1
                  : 0;
     }
+    int64_t waited = cz_mono_ms();
+    if (threaded)
+        pthread_join(analyser, NULL);
+    an.waited_ms = threaded ? cz_mono_ms() - waited : an.ms;
+    cz_post_analysis_add(job, &an, qa);
     if (rc == 0) {
         manifest = cz_post_manifest(w, job, raw, artifacts, settings, &fp);
         cJSON_AddItemToObject(manifest, "qa", cJSON_Duplicate(qa, true));

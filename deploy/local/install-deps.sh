@@ -15,8 +15,9 @@ PACKAGES=(
     # client libraries the C code links against
     libpq-dev librdkafka-dev libhiredis-dev libcjson-dev libmicrohttpd-dev
     libcurl4-openssl-dev libssl-dev
-    # audio: decoding/encoding, loudness, fingerprints, resampling, synthesis
-    libsndfile1-dev libebur128-dev libchromaprint-dev libsoxr-dev
+    # audio: decoding/encoding, loudness, fingerprints, resampling, synthesis,
+    # and track features (tempo with aubio, spectra with FFTW single precision)
+    libsndfile1-dev libebur128-dev libchromaprint-dev libsoxr-dev libaubio-dev libfftw3-dev
     libfluidsynth-dev fluid-soundfont-gm ffmpeg
     # the services of the local stack
     postgresql-15 postgresql-contrib redis-server openjdk-17-jre-headless maven
