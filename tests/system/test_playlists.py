@@ -318,3 +318,25 @@ def test_playlists_are_served_with_redis_down(listener, catalogue):
     finally:
         subprocess.run([str(ROOT / "deploy/local/redis.sh"), "start"], check=True,
                        capture_output=True)
+
+
+def test_a_succeeded_job_is_playable_by_its_tenant_only(listener, env, cli, catalogue):
+    """A job's master, analysed by the post worker, joins its tenant's
+    catalogue: it can seed that tenant's playlists and nobody else's."""
+    job = listener.wait(listener.submit(prompt=f"playlist seed {uuid.uuid4().hex[:8]}, lofi piano",
+                                        duration_s=8, seed=5150)["id"])
+    assert job["state"] == "succeeded", job.get("failure")
+    deadline = time.monotonic() + 10
+    while True:
+        s, _, body = listener.json("POST", "/v1/playlists",
+                                   {"seed_tracks": [job["id"]], "length_tracks": 10})
+        if s == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # the API reads new tracks every half second
+    assert s == 200, body
+    assert body["tracks"][0]["reason"].startswith("Sounds like")
+    check_rules(body, catalogue)
+    _, key = new_key(cli)
+    s, _, problem = Api(env["CADENZA_API_URL"], key).json(
+        "POST", "/v1/playlists", {"seed_tracks": [job["id"]]})
+    assert s == 422 and problem["field"] == "seed_tracks[0]", problem
