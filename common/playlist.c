@@ -500,7 +500,8 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
         cz_playlist_free(out);
         return cz_err_set(err, "out of memory");
     }
-    memcpy(b.exclude, rq->exclude, (size_t)rq->n_exclude * sizeof *b.exclude);
+    if (rq->n_exclude > 0) /* exclude may be NULL when there is none */
+        memcpy(b.exclude, rq->exclude, (size_t)rq->n_exclude * sizeof *b.exclude);
     qsort(b.exclude, (size_t)rq->n_exclude, sizeof *b.exclude, cmp_u32);
     b.aimed =
         !rq->popularity_only && query_vector(ix, rq, taste, b.mood ? b.mood : b.activity, b.q);
