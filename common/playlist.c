@@ -392,7 +392,11 @@ static int pick(const build *b, const cz_playlist *p, const scored *c, int n, co
         uint32_t i = c[k].track;
         if (used[k] || !fits_after(b, p, i))
             continue;
-        float v = c[k].score - 1.2f * fabsf(ix->energy[i] - target);
+        /* Without a mood or activity there is no arc to follow: its flat
+         * 0.5 would pull every listener towards mid-energy tracks. */
+        float v = c[k].score;
+        if (b->activity || b->mood)
+            v -= 1.2f * fabsf(ix->energy[i] - target);
         if (p->n) {
             uint32_t prev = p->items[p->n - 1].track;
             v -= 0.5f * fabsf(ix->tempo[i] - ix->tempo[prev]) / ix->tempo[prev];
