@@ -298,6 +298,9 @@ static bool may_hear(const build *b, uint32_t i) {
     return true;
 }
 
+/* How far outside its arc's range an activity's tracks may be in energy. */
+#define ENERGY_SLACK 0.2f
+
 /* One pass over the catalogue: the @p h->cap tracks nearest the query
  * (or the most popular, with no query or for the baseline). */
 static void retrieve(const build *b, heap *h) {
@@ -305,10 +308,20 @@ static void retrieve(const build *b, heap *h) {
     float lo, hi;
     cz_playlist_tempo_range(b->rq->activity, &lo, &hi);
     bool by_popularity = !b->aimed || b->rq->popularity_only;
+    /* An activity bounds the energy too, or a taste far from it (hip-hop
+     * for sleep) fills the pool with tracks the arc cannot use. */
+    float e_lo = 0, e_hi = 1;
+    if (b->activity) {
+        const context *a = b->activity;
+        e_lo = fminf(a->start, fminf(a->peak, a->end)) - ENERGY_SLACK;
+        e_hi = fmaxf(a->start, fmaxf(a->peak, a->end)) + ENERGY_SLACK;
+    }
     for (uint32_t i = 0; i < ix->n; i++) {
         if (ix->tenant[i] && ix->tenant[i] != b->tenant)
             continue;
         if (hi > 0 && (ix->tempo[i] < lo || ix->tempo[i] > hi))
+            continue;
+        if (ix->energy[i] < e_lo || ix->energy[i] > e_hi)
             continue;
         float s = by_popularity ? ix->popularity[i]
                                 : (float)dot8(b->q, ix->emb + (size_t)i * CZ_EMBED_DIM) / 16129.0f;
@@ -396,7 +409,7 @@ static int pick(const build *b, const cz_playlist *p, const scored *c, int n, co
          * 0.5 would pull every listener towards mid-energy tracks. */
         float v = c[k].score;
         if (b->activity || b->mood)
-            v -= 1.2f * fabsf(ix->energy[i] - target);
+            v -= 2.0f * fabsf(ix->energy[i] - target);
         if (p->n) {
             uint32_t prev = p->items[p->n - 1].track;
             v -= 0.5f * fabsf(ix->tempo[i] - ix->tempo[prev]) / ix->tempo[prev];
