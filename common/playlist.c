@@ -483,6 +483,9 @@ static void explain(const build *b, const cz_playlist *p, uint32_t i, int at, in
 
 /* ---- the whole ----------------------------------------------------------- */
 
+/* How many times a playlist may take a track back at a dead end. */
+#define MAX_BACKTRACKS 100
+
 void cz_playlist_free(cz_playlist *p) {
     free(p->items);
     memset(p, 0, sizeof *p);
@@ -512,8 +515,9 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
     b.exclude = malloc(((size_t)rq->n_exclude + 1) * sizeof *b.exclude);
     out->items = calloc((size_t)limit, sizeof *out->items);
     bool *used = calloc((size_t)cap, sizeof *used);
-    if (!h.a || !b.exclude || !out->items || !used) {
-        free(h.a), free(b.exclude), free(used);
+    cz_playlist_entry *best = malloc((size_t)limit * sizeof *best); /* before a backtrack */
+    if (!h.a || !b.exclude || !out->items || !used || !best) {
+        free(h.a), free(b.exclude), free(used), free(best);
         cz_playlist_free(out);
         return cz_err_set(err, "out of memory");
     }
@@ -527,7 +531,8 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
     rerank(&b, h.a, h.n);
     /* Sequence from the best few hundred; widen to all when stuck. */
     int pool = h.n < 12 * est + 400 ? h.n : 12 * est + 400;
-    double seconds = 0;
+    double seconds = 0, best_s = 0;
+    int backtracks = 0, best_n = 0;
     for (int at = 0; at < limit; at++) {
         if (rq->length_minutes > 0 && seconds >= rq->length_minutes * 60.0)
             break;
@@ -537,6 +542,23 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
         int k = pick(&b, out, h.a, pool, used, at, total);
         if (k < 0 && pool < h.n)
             k = pick(&b, out, h.a, pool = h.n, used, at, total);
+        if (k < 0 && out->n > 1 && backtracks < MAX_BACKTRACKS) {
+            /* A dead end: take the last track back (it stays used, so
+             * another takes its place) and go on from there, keeping the
+             * longest list so far in case that ends sooner. */
+            if (out->n > best_n) {
+                memcpy(best, out->items, (size_t)out->n * sizeof *best);
+                best_n = out->n, best_s = seconds;
+            }
+            backtracks++;
+            seconds -= ix->duration[out->items[--out->n].track];
+            at = out->n - 1;
+            continue;
+        }
+        if (k < 0 && best_n > out->n) {
+            memcpy(out->items, best, (size_t)best_n * sizeof *best);
+            out->n = best_n, seconds = best_s;
+        }
         if (k < 0) {
             snprintf(out->note, sizeof out->note,
                      h.n ? "no track left could follow within the tempo, key and repeat rules"
@@ -553,6 +575,6 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
         snprintf(out->note, sizeof out->note, "%d tracks is the most a playlist holds",
                  CZ_PLAYLIST_MAX_TRACKS);
     out->duration_s = seconds;
-    free(h.a), free(b.exclude), free(used);
+    free(h.a), free(b.exclude), free(used), free(best);
     return 0;
 }

@@ -25,7 +25,9 @@
  *    key by at most one step on the Camelot wheel, and no artist or
  *    near-duplicate (embedding similarity >= CZ_PLAYLIST_NEAR_DUP) repeats
  *    within CZ_PLAYLIST_WINDOW tracks. When no candidate fits, the pool is
- *    widened; if still none, the playlist ends early and says why.
+ *    widened; if still none, the last track is taken back and another
+ *    tried in its place (a bounded number of times); failing that, the
+ *    playlist ends early (the longest it reached) and says why.
  *
  * Each track carries a one-line reason naming what put it there.
  * Everything here is deterministic: the same catalogue, signals and
