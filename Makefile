@@ -44,7 +44,8 @@ FUZZ_FLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fno-omit-fram
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_LIB := api/request.c common/json.c common/prompt.c common/hash.c common/err.c common/ids.c \
             common/webhook.c
-all: $(BINS) $(BUILD)/bench/fp_bench $(BUILD)/bench/wh_receiver $(BUILD)/bench/wh_events
+all: $(BINS) $(BUILD)/bench/fp_bench $(BUILD)/bench/wh_receiver $(BUILD)/bench/wh_events \
+     $(BUILD)/bench/pl_eval
 
 # Benchmark drivers written in C link common/ like the binaries do.
 $(BUILD)/bench/%: tests/bench/%.c $(COMMON)

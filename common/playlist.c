@@ -298,6 +298,9 @@ static bool may_hear(const build *b, uint32_t i) {
     return true;
 }
 
+/* How far outside its arc's range an activity's tracks may be in energy. */
+#define ENERGY_SLACK 0.2f
+
 /* One pass over the catalogue: the @p h->cap tracks nearest the query
  * (or the most popular, with no query or for the baseline). */
 static void retrieve(const build *b, heap *h) {
@@ -305,10 +308,20 @@ static void retrieve(const build *b, heap *h) {
     float lo, hi;
     cz_playlist_tempo_range(b->rq->activity, &lo, &hi);
     bool by_popularity = !b->aimed || b->rq->popularity_only;
+    /* An activity bounds the energy too, or a taste far from it (hip-hop
+     * for sleep) fills the pool with tracks the arc cannot use. */
+    float e_lo = 0, e_hi = 1;
+    if (b->activity) {
+        const context *a = b->activity;
+        e_lo = fminf(a->start, fminf(a->peak, a->end)) - ENERGY_SLACK;
+        e_hi = fmaxf(a->start, fmaxf(a->peak, a->end)) + ENERGY_SLACK;
+    }
     for (uint32_t i = 0; i < ix->n; i++) {
         if (ix->tenant[i] && ix->tenant[i] != b->tenant)
             continue;
         if (hi > 0 && (ix->tempo[i] < lo || ix->tempo[i] > hi))
+            continue;
+        if (ix->energy[i] < e_lo || ix->energy[i] > e_hi)
             continue;
         float s = by_popularity ? ix->popularity[i]
                                 : (float)dot8(b->q, ix->emb + (size_t)i * CZ_EMBED_DIM) / 16129.0f;
@@ -392,7 +405,11 @@ static int pick(const build *b, const cz_playlist *p, const scored *c, int n, co
         uint32_t i = c[k].track;
         if (used[k] || !fits_after(b, p, i))
             continue;
-        float v = c[k].score - 1.2f * fabsf(ix->energy[i] - target);
+        /* Without a mood or activity there is no arc to follow: its flat
+         * 0.5 would pull every listener towards mid-energy tracks. */
+        float v = c[k].score;
+        if (b->activity || b->mood)
+            v -= 2.0f * fabsf(ix->energy[i] - target);
         if (p->n) {
             uint32_t prev = p->items[p->n - 1].track;
             v -= 0.5f * fabsf(ix->tempo[i] - ix->tempo[prev]) / ix->tempo[prev];
@@ -466,6 +483,9 @@ static void explain(const build *b, const cz_playlist *p, uint32_t i, int at, in
 
 /* ---- the whole ----------------------------------------------------------- */
 
+/* How many times a playlist may take a track back at a dead end. */
+#define MAX_BACKTRACKS 100
+
 void cz_playlist_free(cz_playlist *p) {
     free(p->items);
     memset(p, 0, sizeof *p);
@@ -495,12 +515,14 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
     b.exclude = malloc(((size_t)rq->n_exclude + 1) * sizeof *b.exclude);
     out->items = calloc((size_t)limit, sizeof *out->items);
     bool *used = calloc((size_t)cap, sizeof *used);
-    if (!h.a || !b.exclude || !out->items || !used) {
-        free(h.a), free(b.exclude), free(used);
+    cz_playlist_entry *best = malloc((size_t)limit * sizeof *best); /* before a backtrack */
+    if (!h.a || !b.exclude || !out->items || !used || !best) {
+        free(h.a), free(b.exclude), free(used), free(best);
         cz_playlist_free(out);
         return cz_err_set(err, "out of memory");
     }
-    memcpy(b.exclude, rq->exclude, (size_t)rq->n_exclude * sizeof *b.exclude);
+    if (rq->n_exclude > 0) /* exclude may be NULL when there is none */
+        memcpy(b.exclude, rq->exclude, (size_t)rq->n_exclude * sizeof *b.exclude);
     qsort(b.exclude, (size_t)rq->n_exclude, sizeof *b.exclude, cmp_u32);
     b.aimed =
         !rq->popularity_only && query_vector(ix, rq, taste, b.mood ? b.mood : b.activity, b.q);
@@ -509,7 +531,8 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
     rerank(&b, h.a, h.n);
     /* Sequence from the best few hundred; widen to all when stuck. */
     int pool = h.n < 12 * est + 400 ? h.n : 12 * est + 400;
-    double seconds = 0;
+    double seconds = 0, best_s = 0;
+    int backtracks = 0, best_n = 0;
     for (int at = 0; at < limit; at++) {
         if (rq->length_minutes > 0 && seconds >= rq->length_minutes * 60.0)
             break;
@@ -519,6 +542,23 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
         int k = pick(&b, out, h.a, pool, used, at, total);
         if (k < 0 && pool < h.n)
             k = pick(&b, out, h.a, pool = h.n, used, at, total);
+        if (k < 0 && out->n > 1 && backtracks < MAX_BACKTRACKS) {
+            /* A dead end: take the last track back (it stays used, so
+             * another takes its place) and go on from there, keeping the
+             * longest list so far in case that ends sooner. */
+            if (out->n > best_n) {
+                memcpy(best, out->items, (size_t)out->n * sizeof *best);
+                best_n = out->n, best_s = seconds;
+            }
+            backtracks++;
+            seconds -= ix->duration[out->items[--out->n].track];
+            at = out->n - 1;
+            continue;
+        }
+        if (k < 0 && best_n > out->n) {
+            memcpy(out->items, best, (size_t)best_n * sizeof *best);
+            out->n = best_n, seconds = best_s;
+        }
         if (k < 0) {
             snprintf(out->note, sizeof out->note,
                      h.n ? "no track left could follow within the tempo, key and repeat rules"
@@ -535,6 +575,6 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
         snprintf(out->note, sizeof out->note, "%d tracks is the most a playlist holds",
                  CZ_PLAYLIST_MAX_TRACKS);
     out->duration_s = seconds;
-    free(h.a), free(b.exclude), free(used);
+    free(h.a), free(b.exclude), free(used), free(best);
     return 0;
 }

@@ -13,7 +13,8 @@
  * 2. Retrieval. One pass over every track the tenant may hear scores its
  *    similarity to a query vector that mixes the taste, the seed tracks
  *    and the context's centre (the mean of the tracks tagged with the
- *    mood); an activity also bounds the tempo. The best few thousand go on.
+ *    mood); an activity also bounds the tempo and the energy. The best few
+ *    thousand go on.
  * 3. Re-ranking. Each candidate's score adds taste similarity, fit to the
  *    context (energy, mood tag, mode), and popularity turned by novelty:
  *    novelty 0 favours popular and familiar tracks, 1 favours the less
@@ -24,7 +25,9 @@
  *    key by at most one step on the Camelot wheel, and no artist or
  *    near-duplicate (embedding similarity >= CZ_PLAYLIST_NEAR_DUP) repeats
  *    within CZ_PLAYLIST_WINDOW tracks. When no candidate fits, the pool is
- *    widened; if still none, the playlist ends early and says why.
+ *    widened; if still none, the last track is taken back and another
+ *    tried in its place (a bounded number of times); failing that, the
+ *    playlist ends early (the longest it reached) and says why.
  *
  * Each track carries a one-line reason naming what put it there.
  * Everything here is deterministic: the same catalogue, signals and
