@@ -298,8 +298,10 @@ static bool may_hear(const build *b, uint32_t i) {
     return true;
 }
 
-/* How far outside its arc's range an activity's tracks may be in energy. */
+/* How far outside its arc's range an activity's tracks may be in energy,
+ * and how far from its level a mood's. */
 #define ENERGY_SLACK 0.2f
+#define MOOD_SLACK 0.3f
 
 /* One pass over the catalogue: the @p h->cap tracks nearest the query
  * (or the most popular, with no query or for the baseline). */
@@ -315,6 +317,12 @@ static void retrieve(const build *b, heap *h) {
         const context *a = b->activity;
         e_lo = fminf(a->start, fminf(a->peak, a->end)) - ENERGY_SLACK;
         e_hi = fmaxf(a->start, fmaxf(a->peak, a->end)) + ENERGY_SLACK;
+    }
+    if (b->mood) { /* an explicit mood overrides the taste: its level, give or take */
+        float lo_m = fmaxf(e_lo, b->mood->start - MOOD_SLACK);
+        float hi_m = fminf(e_hi, b->mood->start + MOOD_SLACK);
+        if (lo_m <= hi_m) /* else a mood at odds with the activity: the activity decides */
+            e_lo = lo_m, e_hi = hi_m;
     }
     for (uint32_t i = 0; i < ix->n; i++) {
         if (ix->tenant[i] && ix->tenant[i] != b->tenant)

@@ -13,7 +13,8 @@
  * 2. Retrieval. One pass over every track the tenant may hear scores its
  *    similarity to a query vector that mixes the taste, the seed tracks
  *    and the context's centre (the mean of the tracks tagged with the
- *    mood); an activity also bounds the tempo and the energy. The best few
+ *    mood); an activity also bounds the tempo and the energy, and a mood
+ *    the energy: explicit controls override the taste. The best few
  *    thousand go on.
  * 3. Re-ranking. Each candidate's score adds taste similarity, fit to the
  *    context (energy, mood tag, mode), and popularity turned by novelty:

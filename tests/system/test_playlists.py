@@ -340,3 +340,17 @@ def test_a_succeeded_job_is_playable_by_its_tenant_only(listener, env, cli, cata
     s, _, problem = Api(env["CADENZA_API_URL"], key).json(
         "POST", "/v1/playlists", {"seed_tracks": [job["id"]]})
     assert s == 422 and problem["field"] == "seed_tracks[0]", problem
+
+
+def test_an_explicit_mood_overrides_the_taste(listener, catalogue):
+    """A listener who likes calm ambient music and asks for something
+    energetic gets energetic tracks, the nearest to their taste."""
+    calm = [t for t in catalogue.values() if t["genres"] == ["ambient"]][:25]
+    s, _, _ = listener.json("POST", "/v1/users/calm-fan/signals", {
+        "signals": [{"track_id": t["id"], "kind": "like"} for t in calm]})
+    assert s == 202
+    usual, _ = playlist(listener, user="calm-fan", length_tracks=20)
+    asked, _ = playlist(listener, user="calm-fan", mood="energetic", length_tracks=20)
+    mean = lambda p: sum(t["energy"] for t in p["tracks"]) / len(p["tracks"])
+    assert mean(usual) < 0.4 and all(t["energy"] >= 0.55 for t in asked["tracks"]), \
+        (mean(usual), [t["energy"] for t in asked["tracks"]])
