@@ -4,6 +4,7 @@
  * mutex (a lookup is a few hundred nanoseconds of work). A new entry takes
  * its slot from whatever was there: the table is small and entries live a
  * second, so there is nothing to gain from smarter eviction. */
+#include "../common/hash.h"
 #include "keycache.h"
 
 #include <openssl/crypto.h>
@@ -40,10 +41,7 @@ cz_keycache *cz_keycache_new(int ttl_ms) {
 }
 
 static unsigned slot_of(const char *key) {
-    uint32_t h = 2166136261u; /* FNV-1a over the prefix */
-    for (int i = 0; i < CZ_KEY_PREFIX && key[i]; i++)
-        h = (h ^ (unsigned char)key[i]) * 16777619u;
-    return h % SLOTS;
+    return cz_fnv1a(key, CZ_KEY_PREFIX) % SLOTS;
 }
 
 int cz_keycache_get(cz_keycache *kc, const char *key, cz_key_info *out) {

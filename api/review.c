@@ -139,17 +139,10 @@ enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     return res;
 }
 
-enum MHD_Result cz_review_release(cz_api *api, cz_http_req *r, const char *id) {
-    if (!cz_uuid_valid(id))
-        return cz_http_problem(r, 404, "not-found", "no review task for this job", NULL);
-    cz_err err;
-    PGconn *c = cz_db_pool_get(api->db);
-    int rc = cz_db_review_release(c, r->key.tenant, id, r->key.id, &err);
-    cz_db_pool_put(api->db, c);
-    switch (rc) {
-    case CZ_REVIEW_OK:
-        cz_log_job(CZ_LOG_INFO, id, NULL, "review task released by key %lld", r->key.id);
-        return no_content(r);
+/* The answer when a task is not there to release or decide: gone,
+ * decided, its job no longer in review, or claimed by another curator. */
+static enum MHD_Result task_problem(cz_http_req *r, int status) {
+    switch (status) {
     case CZ_REVIEW_NOT_FOUND:
         return cz_http_problem(r, 404, "not-found", "no review task for this job", NULL);
     case CZ_REVIEW_DECIDED:
@@ -157,13 +150,28 @@ enum MHD_Result cz_review_release(cz_api *api, cz_http_req *r, const char *id) {
     case CZ_REVIEW_NOT_IN_REVIEW:
         return cz_http_problem(r, 409, "job-not-in-review",
                                "the job is no longer waiting for review (canceled)", NULL);
-    case CZ_REVIEW_NOT_HELD:
+    default:
+        return cz_http_problem(r, 409, "claimed-by-another",
+                               "another curator holds a live claim on this task", NULL);
+    }
+}
+
+enum MHD_Result cz_review_release(cz_api *api, cz_http_req *r, const char *id) {
+    if (!cz_uuid_valid(id))
+        return cz_http_problem(r, 404, "not-found", "no review task for this job", NULL);
+    cz_err err;
+    PGconn *c = cz_db_pool_get(api->db);
+    int rc = cz_db_review_release(c, r->key.tenant, id, r->key.id, &err);
+    cz_db_pool_put(api->db, c);
+    if (rc == CZ_REVIEW_OK) {
+        cz_log_job(CZ_LOG_INFO, id, NULL, "review task released by key %lld", r->key.id);
+        return no_content(r);
+    }
+    if (rc == CZ_REVIEW_NOT_HELD)
         return cz_http_problem(r, 409, "not-claimed",
                                "this key holds no live claim on the task; nothing to release",
                                NULL);
-    default:
-        return unavailable(r, "review release", &err);
-    }
+    return rc < 0 ? unavailable(r, "review release", &err) : task_problem(r, rc);
 }
 
 /* ---- decisions -------------------------------------------------------------- */
@@ -244,20 +252,8 @@ static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
     if (rc)
         return unavailable(r, "review decision", &err);
 
-    switch (o.status) {
-    case CZ_REVIEW_OK:
-        break;
-    case CZ_REVIEW_NOT_FOUND:
-        return cz_http_problem(r, 404, "not-found", "no review task for this job", NULL);
-    case CZ_REVIEW_DECIDED:
-        return cz_http_problem(r, 409, "review-decided", "the task has been decided already", NULL);
-    case CZ_REVIEW_NOT_IN_REVIEW:
-        return cz_http_problem(r, 409, "job-not-in-review",
-                               "the job is no longer waiting for review (canceled)", NULL);
-    default:
-        return cz_http_problem(r, 409, "claimed-by-another",
-                               "another curator holds a live claim on this task", NULL);
-    }
+    if (o.status != CZ_REVIEW_OK)
+        return task_problem(r, o.status);
     /* Identical requests that attached while the decision was made. */
     c = cz_db_pool_get(api->db);
     if (cz_db_job_complete_followers(c, id, &err))

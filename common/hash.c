@@ -1,4 +1,4 @@
-/* SHA-256 helpers: see hash.h. */
+/* SHA-256 and FNV-1a: see hash.h. */
 #include "hash.h"
 
 #include <errno.h>
@@ -7,6 +7,13 @@
 #include <string.h>
 
 #include "ids.h"
+
+uint32_t cz_fnv1a(const char *s, size_t max) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < max && s[i]; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
 
 void cz_sha256_hex(const void *data, size_t len, char out[CZ_SHA256_HEX]) {
     unsigned char md[32];

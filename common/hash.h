@@ -3,10 +3,14 @@
 #define CZ_HASH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
 #define CZ_SHA256_HEX 65
+
+/** @brief FNV-1a of at most @p max bytes of the string @p s: for hash tables in memory. */
+uint32_t cz_fnv1a(const char *s, size_t max);
 
 /** @brief Writes the SHA-256 of @p len bytes at @p data as hex into @p out. */
 void cz_sha256_hex(const void *data, size_t len, char out[CZ_SHA256_HEX]);

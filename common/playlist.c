@@ -244,7 +244,7 @@ static int32_t dot8(const int8_t *x, const int8_t *y) {
 /* The query: taste, seeds and the context's centre, each a unit vector
  * with its weight. @returns false when there is nothing to aim at. */
 static bool query_vector(const cz_track_index *ix, const cz_playlist_request *rq,
-                         const cz_taste *taste, const context *ctx, int8_t q[CZ_EMBED_DIM]) {
+                         const cz_taste *taste, int tag, int8_t q[CZ_EMBED_DIM]) {
     float v[CZ_EMBED_DIM] = {0};
     bool any = false;
     if (taste && taste->strength > 0) {
@@ -258,7 +258,6 @@ static bool query_vector(const cz_track_index *ix, const cz_playlist_request *rq
             v[d] += 1.5f * e[d] / 127.0f / (float)rq->n_seeds;
         any = true;
     }
-    int tag = ctx && ctx->tag ? cz_track_index_tag(ix, ctx->tag) : -1;
     if (tag >= 0 && ix->tag_count[tag]) {
         float len = 0;
         for (int d = 0; d < CZ_EMBED_DIM; d++)
@@ -284,6 +283,7 @@ typedef struct build {
     const context *activity, *mood;
     uint32_t tenant;
     uint32_t *exclude; /* sorted */
+    int tag;           /* the context's tag (the mood's, else the activity's), or -1 */
     int8_t q[CZ_EMBED_DIM];
     bool aimed; /* q means something */
 } build;
@@ -355,8 +355,7 @@ static float context_fit(const build *b, uint32_t i) {
     if (!c)
         return 0;
     float fit = 0;
-    int tag = c->tag ? cz_track_index_tag(b->ix, c->tag) : -1;
-    if (tag >= 0 && (b->ix->tags[i] & (1ull << tag)))
+    if (b->tag >= 0 && (b->ix->tags[i] & (1ull << b->tag)))
         fit += 0.15f;
     if (c->mode >= 0 && b->ix->mode[i] == c->mode)
         fit += 0.05f;
@@ -510,6 +509,8 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
                .tenant = cz_track_index_tenant(ix, rq->tenant)};
     if (!b.tenant && rq->tenant)
         b.tenant = UINT32_MAX; /* a tenant with no tracks of its own */
+    const context *ctx = b.mood ? b.mood : b.activity;
+    b.tag = ctx && ctx->tag ? cz_track_index_tag(ix, ctx->tag) : -1;
     /* By minutes, the count is estimated for sizing, then tracks are added
      * until the time is reached. */
     int est = rq->length_tracks ? rq->length_tracks : (int)ceil(rq->length_minutes * 60.0 / 120.0);
@@ -532,8 +533,7 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
     if (rq->n_exclude > 0) /* exclude may be NULL when there is none */
         memcpy(b.exclude, rq->exclude, (size_t)rq->n_exclude * sizeof *b.exclude);
     qsort(b.exclude, (size_t)rq->n_exclude, sizeof *b.exclude, cmp_u32);
-    b.aimed =
-        !rq->popularity_only && query_vector(ix, rq, taste, b.mood ? b.mood : b.activity, b.q);
+    b.aimed = !rq->popularity_only && query_vector(ix, rq, taste, b.tag, b.q);
 
     retrieve(&b, &h);
     rerank(&b, h.a, h.n);

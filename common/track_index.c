@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "hash.h"
 
 #define SYNC_BATCH 50000
 #define SYNC_BEHIND 1024 /* rows re-read behind the highest seq (late commits) */
@@ -40,10 +41,7 @@ static long text_put(char **text, size_t *len, size_t *cap, const char *s) {
 }
 
 static uint32_t hash(const char *s) {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+    return cz_fnv1a(s, SIZE_MAX);
 }
 
 static long st_find(const cz_strtab *t, const char *s) {
@@ -284,6 +282,10 @@ long cz_track_index_sync(cz_track_index *ix, PGconn *c, cz_err *err) {
         pthread_rwlock_wrlock(&ix->lock);
         int rc = 0;
         for (int i = 0; i < rows && rc >= 0; i++) {
+            long long seq = atoll(PQgetvalue(r, i, 0));
+            from = seq;
+            if (seq <= ix->seq && st_find(&ix->ids, PQgetvalue(r, i, 1)) >= 0)
+                continue; /* the window re-read behind the last sync: had it */
             cz_track_features f = {0};
             f.duration_s = strtof(PQgetvalue(r, i, 5), NULL);
             f.tempo_bpm = strtof(PQgetvalue(r, i, 6), NULL);
@@ -304,10 +306,8 @@ long cz_track_index_sync(cz_track_index *ix, PGconn *c, cz_err *err) {
                 break;
             }
             added += rc == 0;
-            long long seq = atoll(PQgetvalue(r, i, 0));
             if (seq > ix->seq)
                 ix->seq = seq;
-            from = seq;
         }
         pthread_rwlock_unlock(&ix->lock);
         PQclear(r);
