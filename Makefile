@@ -5,53 +5,87 @@
 #   make test       the same set-up, then unit tests (ASan+UBSan) and system tests
 #   make bench      benchmarks, each beside its baseline
 #   make fuzz       libFuzzer over request parsing (FUZZ_SECONDS, default 300)
-#   make up/down    start/stop the local stack in the background
+#   make up         start the local stack in the background
+#   make stop       stop it, keeping its data; make down stops it and removes its state
 #   make fmt        clang-format every C file
 #   make lint       validate the deployment files (tools/lint.sh)
 
 CC      ?= gcc
-PKGS    := libpq rdkafka hiredis libcjson libmicrohttpd libcurl openssl sndfile libebur128 \
-           fluidsynth libchromaprint soxr aubio fftw3f
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
-CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I. -MMD -MP
+
+# The libraries each part needs (pkg-config names). Each binary links its
+# own list and nothing more: the API and the scheduler have no FluidSynth,
+# aubio or FFTW, and only the worker and the CLI carry the audio stack.
+PKG_BASE   := libpq rdkafka hiredis libcjson libmicrohttpd libcurl openssl
+PKG_AUDIO  := sndfile libebur128 libchromaprint soxr aubio fftw3f fluidsynth
+PKG_ALL    := $(PKG_BASE) $(PKG_AUDIO)
+pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null) -lm -pthread
+CFLAGS  += $(call pkg_cflags,$(PKG_ALL))
+API_LIBS    := $(call pkg_libs,$(PKG_BASE))
+SCHED_LIBS  := $(call pkg_libs,$(PKG_BASE))
+WORKER_LIBS := $(call pkg_libs,$(PKG_ALL))
+CLI_LIBS    := $(call pkg_libs,$(PKG_BASE) sndfile libebur128 libchromaprint aubio fftw3f)
+ALL_LIBS    := $(call pkg_libs,$(PKG_ALL))
 
 BUILD   := build
-COMMON  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/*.c))
-API     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard api/*.c)) $(BUILD)/gen/openapi_json.o \
-           $(BUILD)/gen/review_assets.o
-SCHED   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard scheduler/*.c))
-WORKER  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard workers/*.c))
-CLI     := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
+objs     = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+# common/ is four static libraries, one per folder: a binary takes from
+# each only the objects it references, so a folder it does not use adds
+# neither code nor libraries to it.
+LIB_DIRS  := common common/db common/music common/playlist
+LIB_NAMES := $(subst /,_,$(LIB_DIRS))
+LIBS_CZ   := $(BUILD)/lib/libcz_common_playlist.a $(BUILD)/lib/libcz_common_db.a \
+             $(BUILD)/lib/libcz_common_music.a $(BUILD)/lib/libcz_common.a
+$(foreach d,$(LIB_DIRS),$(eval \
+    $(BUILD)/lib/libcz_$(subst /,_,$(d)).a: $(call objs,$(wildcard $(d)/*.c))))
+
+API_SRC    := $(wildcard api/*.c)
+SCHED_SRC  := $(wildcard scheduler/*.c)
+WORKER_SRC := $(wildcard workers/*.c workers/*/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
+API     := $(call objs,$(API_SRC)) $(BUILD)/gen/openapi_json.o $(BUILD)/gen/review_assets.o
+SCHED   := $(call objs,$(SCHED_SRC))
+WORKER  := $(call objs,$(WORKER_SRC))
+CLI     := $(call objs,$(CLI_SRC))
 BINS    := bin/cadenza-api bin/cadenza-scheduler bin/cadenza-worker bin/cadenzactl
 
-# Unit tests link the module they test (everything but main.c) and common/.
-ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# Unit tests link one sanitized library: every source but the mains,
+# compiled once with ASan and UBSan into build/asan/, then archived.
+ASAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
-UNIT_LIB := $(filter-out %/main.c,$(wildcard common/*.c api/*.c scheduler/*.c workers/*.c)) \
-            $(BUILD)/gen/openapi_json.c $(BUILD)/gen/review_assets.c
+ASAN_SRC := $(filter-out %/main.c,$(LIB_SRC) $(API_SRC) $(SCHED_SRC) $(WORKER_SRC) $(CLI_SRC))
+ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(ASAN_SRC)) \
+            $(BUILD)/asan/gen/openapi_json.o $(BUILD)/asan/gen/review_assets.o
 
-.PHONY: all deps up down run test unit system bench fmt fmt-check clean logs fuzz fuzz-smoke lint
+# Objects made on the way to a program are kept, so a second make has nothing to do.
+.SECONDARY:
+
+.PHONY: all deps up down stop run test unit system bench fmt fmt-check clean logs fuzz fuzz-smoke \
+        lint check-sql
 
 # libFuzzer over request parsing and validation (clang only). `make fuzz`
 # runs FUZZ_SECONDS (default 300); `make test` runs a short smoke of it.
 # New inputs the fuzzer finds go to build/fuzz/corpus; the committed seeds
 # in tests/fuzz/corpus/request are only read.
 FUZZ_SECONDS ?= 300
-FUZZ_FLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fno-omit-frame-pointer \
+FUZZ_FLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -fno-omit-frame-pointer \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_LIB := api/request.c common/json.c common/prompt.c common/hash.c common/err.c common/ids.c \
-            common/webhook.c
+FUZZ_LIB := api/request.c common/json.c common/music/prompt.c common/hash.c common/err.c \
+            common/ids.c common/webhook.c
 all: $(BINS) $(BUILD)/bench/fp_bench $(BUILD)/bench/wh_receiver $(BUILD)/bench/wh_events \
      $(BUILD)/bench/pl_eval
 
 # Benchmark drivers written in C link common/ like the binaries do.
-$(BUILD)/bench/%: tests/bench/%.c $(COMMON)
+$(BUILD)/bench/pl_eval: $(BUILD)/cli/synth_catalog.o
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBS_CZ)
 	@mkdir -p $(dir $@)
 	@echo "  BENCH   $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(LIBS_CZ) $(ALL_LIBS)
 
 # The OpenAPI document is written in YAML and served as JSON: converted at
 # build time, so the binary carries exactly what api/openapi.yaml says.
@@ -60,10 +94,6 @@ $(BUILD)/gen/openapi_json.c: api/openapi.yaml tools/openapi_to_c.py
 	@echo "  GEN     $@"
 	@python3 tools/openapi_to_c.py $< $@
 
-$(BUILD)/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c api/openapi.h
-	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -c -o $@ $<
-
 # The curators' page (api/review/) is embedded the same way: the binary
 # serves the committed files at /review/, with nothing to find on disk.
 $(BUILD)/gen/review_assets.c: $(wildcard api/review/*) tools/embed_files.py
@@ -71,34 +101,65 @@ $(BUILD)/gen/review_assets.c: $(wildcard api/review/*) tools/embed_files.py
 	@echo "  GEN     $@"
 	@python3 tools/embed_files.py api/review $@
 
-$(BUILD)/gen/review_assets.o: $(BUILD)/gen/review_assets.c api/assets.h
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+$(BUILD)/asan/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC/SAN  $<"
+	@$(CC) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
+
+# Header dependencies come from the compiler (-MMD -MP): the .d files
+# beside the objects.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
-bin/cadenza-api: $(API) $(COMMON)
-bin/cadenza-scheduler: $(SCHED) $(COMMON)
-bin/cadenza-worker: $(WORKER) $(COMMON)
-bin/cadenzactl: $(CLI) $(COMMON)
-$(BINS):
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC/SAN  $<"
+	@$(CC) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
+
+$(BUILD)/lib/%.a:
+	@mkdir -p $(dir $@)
+	@echo "  AR      $@"
+	@rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/asan/libcz.a: $(ASAN_OBJ)
+	@echo "  AR      $@"
+	@rm -f $@ && ar rcs $@ $^
+
+bin/cadenza-api: $(API) $(LIBS_CZ)
 	@mkdir -p bin
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(CC) $(CFLAGS) -o $@ $(API) $(LIBS_CZ) $(API_LIBS)
+bin/cadenza-scheduler: $(SCHED) $(LIBS_CZ)
+	@mkdir -p bin
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $(SCHED) $(LIBS_CZ) $(SCHED_LIBS)
+bin/cadenza-worker: $(WORKER) $(LIBS_CZ)
+	@mkdir -p bin
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $(WORKER) $(LIBS_CZ) $(WORKER_LIBS)
+bin/cadenzactl: $(CLI) $(LIBS_CZ)
+	@mkdir -p bin
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $(CLI) $(LIBS_CZ) $(CLI_LIBS)
 
-$(BUILD)/unit/%: tests/unit/%.c $(UNIT_LIB) $(wildcard */*.h)
+$(BUILD)/unit/%: $(BUILD)/asan/tests/unit/%.o $(BUILD)/asan/libcz.a
 	@mkdir -p $(dir $@)
 	@echo "  UNIT    $@"
-	@$(CC) $(CFLAGS) -O1 $(ASAN) -o $@ $< $(UNIT_LIB) $(LDLIBS) -lcmocka
+	@$(CC) $(CFLAGS) -O1 $(ASAN) -o $@ $< $(BUILD)/asan/libcz.a $(ALL_LIBS) -lcmocka
 
-$(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_LIB) $(wildcard */*.h)
+$(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_LIB)
 	@mkdir -p $(dir $@) $(BUILD)/fuzz/corpus
 	@echo "  FUZZ    $@"
 	@clang $(FUZZ_FLAGS) $(shell pkg-config --cflags libcjson openssl) -o $@ $< $(FUZZ_LIB) \
 		$(shell pkg-config --libs libcjson openssl) -lm
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 fuzz: $(BUILD)/fuzz/fuzz_request
 	$< -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -timeout=10 -rss_limit_mb=2048 \
@@ -121,6 +182,9 @@ up: deps
 down:
 	deploy/local/stack.sh down
 
+stop:
+	deploy/local/stack.sh stop
+
 logs:
 	deploy/local/stack.sh logs
 
@@ -134,6 +198,7 @@ system: up
 	python3 -m pytest -v tests/system
 
 test: deps
+	$(MAKE) fmt-check
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
@@ -146,11 +211,14 @@ bench: deps
 lint:
 	tools/lint.sh
 
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
+
 fmt:
-	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/bench/*.c tests/fuzz/*.c)
+	@clang-format -i $(C_FILES)
 
 fmt-check:
-	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/unit/*.c tests/bench/*.c tests/fuzz/*.c)
+	@echo "  FORMAT  clang-format --dry-run on $(words $(C_FILES)) files"
+	@clang-format --dry-run --Werror $(C_FILES)
 
 clean:
 	rm -rf $(BUILD) bin

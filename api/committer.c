@@ -5,15 +5,15 @@
  * marked finished. A committer thread takes up to batch_max items off the
  * front, stores them without holding the lock, then marks them finished
  * and broadcasts `done` (every waiter re-checks its own item). */
-#include "committer.h"
+#include "api/committer.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/db.h"
-#include "../common/log.h"
+#include "common/db/db.h"
+#include "common/log.h"
 
 typedef struct item {
     cz_job_submit *s;

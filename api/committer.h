@@ -18,8 +18,8 @@
 #ifndef CZ_COMMITTER_H
 #define CZ_COMMITTER_H
 
-#include "../common/db_jobs.h"
-#include "../common/err.h"
+#include "common/db/jobs.h"
+#include "common/err.h"
 
 typedef struct cz_committer cz_committer;
 

@@ -1,5 +1,5 @@
 /* HTTP responses, authentication and rate limiting: see http.h. */
-#include "http.h"
+#include "api/http.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -7,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "../common/metrics.h"
-#include "keycache.h"
-#include "ratelimit.h"
-#include "request.h"
-#include "../common/json.h"
+#include "api/keycache.h"
+#include "api/ratelimit.h"
+#include "api/request.h"
+#include "common/clock.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
 
 unsigned cz_role_bit(const char *name) {
     static const char *const names[] = {"submitter", "curator", "operator", "admin"};

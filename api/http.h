@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../common/config.h"
-#include "../common/db.h"
-#include "../common/db_keys.h"
-#include "../common/netguard.h"
+#include "common/config.h"
+#include "common/db/db.h"
+#include "common/db/keys.h"
+#include "common/netguard.h"
 
 struct cz_committer;
 struct cz_keycache;
@@ -30,7 +30,7 @@ typedef struct cz_api {
     struct cz_keycache *keys;       /* recently authenticated keys (keycache.h) */
     struct cz_sse *sse;             /* live event streams (sse.h) */
     struct cz_redis_pool *redis;    /* cache, cancel flags, rate limits, announcements */
-    struct cz_playlists *playlists; /* the catalogue in memory (common/playlists.h) */
+    struct cz_playlists *playlists; /* the catalogue in memory (common/playlist/service.h) */
     cz_netguard guard;              /* where webhook URLs may point (CADENZA_WEBHOOK_ALLOW) */
 } cz_api;
 

@@ -4,7 +4,7 @@
  * only after Postgres has committed the job row together with its outbox
  * row; everything after that (Kafka, workers) is driven from those rows.
  * Kafka being down does not stop submissions. */
-#include "jobs.h"
+#include "api/jobs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,17 +17,17 @@
 
 #include <time.h>
 
-#include "../common/artifact.h"
-#include "../common/cache.h"
-#include "../common/db_jobs.h"
-#include "../common/hash.h"
-#include "../common/ids.h"
-#include "../common/json.h"
-#include "../common/redis.h"
-#include "../common/job_state.h"
-#include "../common/log.h"
-#include "committer.h"
-#include "request.h"
+#include "api/committer.h"
+#include "api/request.h"
+#include "common/artifact.h"
+#include "common/cache.h"
+#include "common/db/jobs.h"
+#include "common/hash.h"
+#include "common/ids.h"
+#include "common/job_state.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/redis.h"
 
 static const char *header(cz_http_req *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);

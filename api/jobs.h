@@ -4,7 +4,7 @@
 #ifndef CZ_JOBS_H
 #define CZ_JOBS_H
 
-#include "http.h"
+#include "api/http.h"
 
 /** @brief POST /v1/jobs: validate, store job + outbox row (group commit, committer.h), 202.
  * With an Idempotency-Key, a repeat gets the first response; a different

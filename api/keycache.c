@@ -4,8 +4,8 @@
  * mutex (a lookup is a few hundred nanoseconds of work). A new entry takes
  * its slot from whatever was there: the table is small and entries live a
  * second, so there is nothing to gain from smarter eviction. */
-#include "../common/hash.h"
-#include "keycache.h"
+#include "api/keycache.h"
+#include "common/hash.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/clock.h"
+#include "common/clock.h"
 
 #define SLOTS 1024
 

@@ -11,11 +11,11 @@
  *
  * Entries are found by the key's prefix (not secret) and accepted only when
  * the SHA-256 of the whole presented key equals the cached digest, compared
- * with CRYPTO_memcmp, for the reason given in common/db_keys.c. */
+ * with CRYPTO_memcmp, for the reason given in common/db/keys.c. */
 #ifndef CZ_KEYCACHE_H
 #define CZ_KEYCACHE_H
 
-#include "../common/db_keys.h"
+#include "common/db/keys.h"
 
 typedef struct cz_keycache cz_keycache;
 

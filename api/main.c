@@ -9,16 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/config.h"
-#include "../common/db.h"
-#include "../common/kafka.h"
-#include "../common/log.h"
-#include "../common/playlists.h"
-#include "committer.h"
-#include "keycache.h"
-#include "ratelimit.h"
-#include "server.h"
-#include "sse.h"
+#include "api/committer.h"
+#include "api/keycache.h"
+#include "api/ratelimit.h"
+#include "api/server.h"
+#include "api/sse.h"
+#include "common/config.h"
+#include "common/db/db.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/playlist/service.h"
 
 static int migrate(const cz_config *cfg) {
     cz_err err;

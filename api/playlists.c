@@ -6,22 +6,22 @@
  * first; a miss is computed from the in-memory catalogue, stored, cached
  * and counted towards the scheduler's precomputation. The answer says
  * which in its `Cadenza-Cache: hit|miss` header. */
-#include "playlists.h"
+#include "api/playlists.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/clock.h"
-#include "../common/db.h"
-#include "../common/ids.h"
-#include "../common/json.h"
-#include "../common/log.h"
-#include "../common/metrics.h"
-#include "../common/playlist.h"
-#include "../common/playlists.h"
-#include "../common/redis.h"
+#include "common/clock.h"
+#include "common/db/db.h"
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/playlist/engine.h"
+#include "common/playlist/service.h"
+#include "common/redis.h"
 
 #define USER_MAX 63 /* characters of a listener id */
 #define TRACK_ID_MAX 64

@@ -1,10 +1,10 @@
 /* The playlist endpoints: listeners' signals, playlists made or served
- * from the cache, and playlists read back (common/playlists.h does the
+ * from the cache, and playlists read back (common/playlist/service.h does the
  * work). Handlers run after the router has checked the key and role. */
 #ifndef CZ_API_PLAYLISTS_H
 #define CZ_API_PLAYLISTS_H
 
-#include "http.h"
+#include "api/http.h"
 
 /** @brief POST /v1/users/{id}/signals: record what a listener did (202). */
 enum MHD_Result cz_signals_post(cz_api *api, cz_http_req *r, const char *user);

@@ -5,7 +5,7 @@
  * The checks that need the stored row (min <= desired <= max) are made by
  * cz_db_pool_update under the row's lock; the shape of each field is
  * checked here first. */
-#include "pools.h"
+#include "api/pools.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -13,9 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../common/db_pools.h"
-#include "../common/json.h"
-#include "../common/log.h"
+#include "common/db/pools.h"
+#include "common/json.h"
+#include "common/log.h"
 
 static enum MHD_Result unavailable(cz_http_req *r, const cz_err *err) {
     cz_log_error("pool store: %s", err->msg);

@@ -4,7 +4,7 @@
 #ifndef CZ_POOLS_H
 #define CZ_POOLS_H
 
-#include "http.h"
+#include "api/http.h"
 
 /** @brief GET /v1/pools: every pool with its settings and what was last observed. */
 enum MHD_Result cz_pools_list(cz_api *api, cz_http_req *r);

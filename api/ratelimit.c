@@ -1,7 +1,7 @@
 /* Per-key token buckets in Redis: see ratelimit.h. Connections come from
  * the API's Redis pool (common/redis.h), which also spares callers a
  * connect attempt per request while Redis is unreachable. */
-#include "ratelimit.h"
+#include "api/ratelimit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

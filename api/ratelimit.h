@@ -20,8 +20,8 @@
 
 #include <stdbool.h>
 
-#include "../common/err.h"
-#include "../common/redis.h"
+#include "common/err.h"
+#include "common/redis.h"
 
 typedef struct cz_ratelimit cz_ratelimit;
 

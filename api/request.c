@@ -3,7 +3,7 @@
  * Each field has a checker that reads the client's value and writes the
  * canonical value into the output object. A table lists the fields, so an
  * unknown field is simply one that is not in the table. */
-#include "request.h"
+#include "api/request.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -14,9 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../common/json.h"
-#include "../common/prompt.h"
-#include "../common/webhook.h"
+#include "common/json.h"
+#include "common/music/prompt.h"
+#include "common/webhook.h"
 
 #define PROMPT_MAX 2000
 #define NAME_MAX_LEN 64
@@ -457,7 +457,7 @@ static const struct field *find_field(const char *name) {
 }
 
 /* Reads the prompt and the explicit fields into control tokens (see
- * common/prompt.h) and adds them to the canonical request as "controls",
+ * common/music/prompt.h) and adds them to the canonical request as "controls",
  * with the words that were not understood as "ignored". A duration the
  * prompt names ("45 seconds") becomes duration_s unless the field was given.
  * Runs before the defaults are filled in, so only what the client sent

@@ -5,7 +5,7 @@
  * and the result is a canonical request: prompt whitespace collapsed,
  * defaults filled in, a seed chosen when none was given, and the prompt read
  * into control tokens ("controls", with the words not understood listed in
- * "ignored"; see common/prompt.h). Its canonical JSON
+ * "ignored"; see common/music/prompt.h). Its canonical JSON
  * is what the job stores and what the request hash is computed over, so the
  * same request always hashes the same however a client spelled it.
  * Pure: no I/O, so the rules are unit-tested without a server. */
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/hash.h"
+#include "common/hash.h"
 
 #define CZ_REQUEST_MAX_BODY (64 * 1024)
 #define CZ_DEFAULT_MODEL "composer@1"

@@ -6,7 +6,7 @@
  * audit row); for an approval, the prompt cache learns the job before the
  * commit, as the scheduler does for jobs that succeed on their own; after
  * the commit every changed job is announced. */
-#include "review.h"
+#include "api/review.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,17 +16,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/artifact.h"
-#include "../common/cache.h"
-#include "../common/db_catalog.h"
-#include "../common/db_review.h"
-#include "../common/ids.h"
-#include "../common/json.h"
-#include "../common/log.h"
-#include "../common/redis.h"
-#include "assets.h"
-#include "jobs.h"
-#include "request.h"
+#include "api/assets.h"
+#include "api/jobs.h"
+#include "api/request.h"
+#include "common/artifact.h"
+#include "common/cache.h"
+#include "common/db/catalog.h"
+#include "common/db/review.h"
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/redis.h"
 
 #define CZ_REVIEW_LEASE_MAX_S 3600
 #define CZ_REVIEW_REASON_MAX 1000        /* characters */

@@ -15,7 +15,7 @@
 #ifndef CZ_API_REVIEW_H
 #define CZ_API_REVIEW_H
 
-#include "http.h"
+#include "api/http.h"
 
 /** @brief GET /v1/review/queue?limit=: the tenant's open tasks, oldest first. */
 enum MHD_Result cz_review_queue(cz_api *api, cz_http_req *r, const char *id);

@@ -5,26 +5,26 @@
  * data. The body is collected into a cz_http_req (at most 64 KiB; anything
  * beyond is counted but dropped, and the request is answered 413), and the
  * router runs on the last call. */
-#include "server.h"
+#include "api/server.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/cache.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "../common/metrics.h"
-#include "../common/redis.h"
-#include "jobs.h"
-#include "openapi.h"
-#include "playlists.h"
-#include "pools.h"
-#include "request.h"
-#include "review.h"
-#include "sse.h"
-#include "webhooks.h"
+#include "api/jobs.h"
+#include "api/openapi.h"
+#include "api/playlists.h"
+#include "api/pools.h"
+#include "api/request.h"
+#include "api/review.h"
+#include "api/sse.h"
+#include "api/webhooks.h"
+#include "common/cache.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/redis.h"
 
 /* ---- health -------------------------------------------------------------- */
 

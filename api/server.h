@@ -3,7 +3,7 @@
 #ifndef CZ_SERVER_H
 #define CZ_SERVER_H
 
-#include "http.h"
+#include "api/http.h"
 
 /**
  * @brief Starts serving on api->cfg->api_listen with api->cfg->api_threads

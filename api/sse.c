@@ -1,5 +1,5 @@
 /* Live job events: see sse.h. */
-#include "sse.h"
+#include "api/sse.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -11,12 +11,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/db.h"
-#include "../common/ids.h"
-#include "../common/job_state.h"
-#include "../common/log.h"
-#include "../common/redis.h"
+#include "common/clock.h"
+#include "common/db/db.h"
+#include "common/ids.h"
+#include "common/job_state.h"
+#include "common/log.h"
+#include "common/redis.h"
 
 #define SSE_BATCH 500             /* history rows read per job per look */
 #define SSE_TICK_MS 250           /* the hub's longest sleep */

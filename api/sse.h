@@ -18,7 +18,7 @@
 #ifndef CZ_SSE_H
 #define CZ_SSE_H
 
-#include "http.h"
+#include "api/http.h"
 
 typedef struct cz_sse cz_sse;
 

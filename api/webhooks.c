@@ -5,18 +5,18 @@
  * to jobs' own webhook URLs, is read with GET /v1/webhook-secret). A URL is
  * checked by the address guard when it is registered, and again by the
  * dispatcher whenever it connects. */
-#include "webhooks.h"
+#include "api/webhooks.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/db_webhooks.h"
-#include "../common/ids.h"
-#include "../common/json.h"
-#include "../common/log.h"
-#include "../common/webhook.h"
+#include "common/db/webhooks.h"
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/webhook.h"
 
 #define URL_MAX 2048
 #define DESCRIPTION_MAX 256

@@ -3,7 +3,7 @@
 #ifndef CZ_API_WEBHOOKS_H
 #define CZ_API_WEBHOOKS_H
 
-#include "http.h"
+#include "api/http.h"
 
 /* Handlers for the route table in api/server.c, which has already
  * admitted the key and its role (submitter, admin). Another tenant's

@@ -1,20 +1,20 @@
 /* `cadenzactl catalog seed --tracks N [--seed S]`: see catalog_seed.h.
  *
  * Tracks s0..s<N-1> of the synthetic catalogue made from seed S
- * (common/synth_catalog.h) are streamed with COPY into a temporary table,
+ * (cli/synth_catalog.h) are streamed with COPY into a temporary table,
  * then added to `tracks` with ON CONFLICT DO NOTHING, in one transaction:
  * seeding again with the same seed adds nothing, and a larger N adds the
  * rest. Readers (the API, the scheduler) pick the rows up by seq. */
-#include "catalog_seed.h"
+#include "cli/catalog_seed.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/config.h"
-#include "../common/db.h"
-#include "../common/synth_catalog.h"
+#include "cli/synth_catalog.h"
+#include "common/config.h"
+#include "common/db/db.h"
 
 #define MAX_TRACKS 10000000L
 

@@ -20,16 +20,16 @@
  * `keys` and `quota` talk to Postgres (CADENZA_DATABASE_URL): they are how
  * the first key of a tenant comes to exist, and they are an operator's
  * tools, so they need the database's credentials rather than an API key. `catalog import`
- * fingerprints every audio file in DIR (chromaprint, common/fingerprint.c) into catalog_tracks,
- * which the post workers check every master against; it also talks to Postgres directly, as an
- * operator's tool. A file already imported (same bytes) is reported, not duplicated. Each file
- * is also analysed (common/analysis.c) into its playlist row in `tracks` ('c' || its id), also
- * when it was imported before, so running the import again fills rows missing. Everything
- * else talks to the API (CADENZA_API_URL, CADENZA_API_KEY), `review` with a curator's key:
- * list the queue, claim a task (exit 3 when nothing waits), approve, reject, regenerate or
- * release it; `review policy` sets a tenant's review policy in Postgres, as an operator's tool.
- * Errors are one line on stderr and a non-zero exit: 1 for a failed operation, 2 for a usage
- * error. */
+ * fingerprints every audio file in DIR (chromaprint, common/music/fingerprint.c) into
+ * catalog_tracks, which the post workers check every master against; it also talks to Postgres
+ * directly, as an operator's tool. A file already imported (same bytes) is reported, not
+ * duplicated. Each file is also analysed (common/music/analysis.c) into its playlist row in
+ * `tracks` ('c' || its id), also when it was imported before, so running the import again fills
+ * rows missing. Everything else talks to the API (CADENZA_API_URL, CADENZA_API_KEY), `review` with
+ * a curator's key: list the queue, claim a task (exit 3 when nothing waits), approve, reject,
+ * regenerate or release it; `review policy` sets a tenant's review policy in Postgres, as an
+ * operator's tool. Errors are one line on stderr and a non-zero exit: 1 for a failed operation, 2
+ * for a usage error. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
@@ -43,16 +43,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/analysis.h"
-#include "../common/config.h"
-#include "../common/db.h"
-#include "../common/db_catalog.h"
-#include "../common/db_keys.h"
-#include "../common/db_review.h"
-#include "../common/fingerprint.h"
-#include "../common/hash.h"
-#include "../common/json.h"
-#include "catalog_seed.h"
+#include "cli/catalog_seed.h"
+#include "common/config.h"
+#include "common/db/catalog.h"
+#include "common/db/db.h"
+#include "common/db/keys.h"
+#include "common/db/review.h"
+#include "common/hash.h"
+#include "common/json.h"
+#include "common/music/analysis.h"
+#include "common/music/fingerprint.h"
 
 static int usage(void) {
     fprintf(stderr,

@@ -1,5 +1,5 @@
 /* Local artifact store: see artifact.h. */
-#include "artifact.h"
+#include "common/artifact.h"
 
 #include <errno.h>
 #include <fcntl.h>

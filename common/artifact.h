@@ -10,8 +10,8 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#include "err.h"
-#include "hash.h"
+#include "common/err.h"
+#include "common/hash.h"
 
 typedef struct cz_artifact_file {
     char path[1024]; /* final absolute path */

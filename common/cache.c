@@ -1,12 +1,12 @@
 /* The prompt cache: see cache.h. */
-#include "cache.h"
+#include "common/cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
-#include "redis.h"
+#include "common/redis.h"
 
 /* KEYS[1] the model's version key, ARGV model, key. */
 static const char lookup_lua[] =

@@ -1,5 +1,5 @@
 /* Time helpers: see clock.h. */
-#include "clock.h"
+#include "common/clock.h"
 
 #include <stdio.h>
 #include <time.h>

@@ -1,10 +1,10 @@
 /* Configuration from the environment: see config.h. */
-#include "config.h"
+#include "common/config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "webhook.h"
+#include "common/webhook.h"
 
 const char *cz_env(const char *name, const char *def) {
     const char *v = getenv(name);

@@ -1,5 +1,5 @@
 /* Error messages: see err.h. */
-#include "err.h"
+#include "common/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
 /* Status event schema: see event.h. */
-#include "event.h"
+#include "common/event.h"
 
 #include <string.h>
 
-#include "clock.h"
-#include "json.h"
+#include "common/clock.h"
+#include "common/json.h"
 
 cJSON *cz_event_new(cz_job_event type, const char *job_id, int attempt, const char *worker) {
     char now[CZ_RFC3339_LEN];

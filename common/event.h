@@ -16,9 +16,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "err.h"
-#include "ids.h"
-#include "job_state.h"
+#include "common/err.h"
+#include "common/ids.h"
+#include "common/job_state.h"
 
 #define CZ_EVENT_SCHEMA 1
 

@@ -1,5 +1,5 @@
 /* Failure classes and retry policy: see failure.h. */
-#include "failure.h"
+#include "common/failure.h"
 
 #include <string.h>
 

@@ -1,12 +1,12 @@
 /* SHA-256 and FNV-1a: see hash.h. */
-#include "hash.h"
+#include "common/hash.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "ids.h"
+#include "common/ids.h"
 
 uint32_t cz_fnv1a(const char *s, size_t max) {
     uint32_t h = 2166136261u;

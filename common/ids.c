@@ -1,5 +1,5 @@
 /* Identifiers: see ids.h. Randomness comes from OpenSSL's CSPRNG. */
-#include "ids.h"
+#include "common/ids.h"
 
 #include <ctype.h>
 #include <openssl/rand.h>

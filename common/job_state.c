@@ -1,5 +1,5 @@
 /* The job state machine: see job_state.h for the rules and why. */
-#include "job_state.h"
+#include "common/job_state.h"
 
 #include <string.h>
 

@@ -6,7 +6,7 @@
  * the members' order, replaces cJSON's printer everywhere: cJSON 1.7.15
  * rounds 16-digit integers to 15 digits (its round-trip check allows an
  * error of one there), which changed seeds in what workers wrote. */
-#include "json.h"
+#include "common/json.h"
 
 #include <math.h>
 #include <stdio.h>

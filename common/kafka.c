@@ -1,7 +1,7 @@
 /* Kafka producers, consumers and topics: see kafka.h. */
-#include "kafka.h"
+#include "common/kafka.h"
 
-#include "log.h"
+#include "common/log.h"
 
 #include <stdbool.h>
 #include <stdio.h>

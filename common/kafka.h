@@ -13,7 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "err.h"
+#include "common/err.h"
 
 #define CZ_TOPIC_GENERATE "cadenza.jobs.generate"
 #define CZ_TOPIC_POST "cadenza.jobs.post"

@@ -1,9 +1,9 @@
 /* JSON-lines logger: see log.h. Each line is formatted into a local buffer
  * and written with a single write(2), so lines from threads never interleave. */
-#include "log.h"
+#include "common/log.h"
 
-#include "clock.h"
-#include "json.h"
+#include "common/clock.h"
+#include "common/json.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>

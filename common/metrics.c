@@ -7,13 +7,13 @@
  * atomic 64-bit words (their bit patterns) and added to with a CAS loop;
  * histogram buckets are atomic integers. Series of one name are rendered
  * together, in the order they were first registered, under one HELP/TYPE. */
-#include "metrics.h"
+#include "common/metrics.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #ifndef CZ_METRICS_H
 #define CZ_METRICS_H
 
-#include "err.h"
+#include "common/err.h"
 
 typedef struct cz_metric cz_metric;
 

@@ -4,7 +4,7 @@
  * and its updates). Everything that is not ordinary public unicast is
  * refused by default; the reason a person reads names the most specific
  * class (metadata before link-local). */
-#include "netguard.h"
+#include "common/netguard.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

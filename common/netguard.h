@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "err.h"
+#include "common/err.h"
 
 #define CZ_NETGUARD_MAX 32
 /* Room for an address, its class and the host it came from. */

@@ -1,5 +1,5 @@
 /* Redis connections: see redis.h. */
-#include "redis.h"
+#include "common/redis.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
+#include "common/clock.h"
 
 #define CZ_REDIS_RETRY_MS 1000 /* pause after a failure before reconnecting */
 

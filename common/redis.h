@@ -6,7 +6,7 @@
 #include <hiredis/hiredis.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "common/err.h"
 
 /* The pub/sub channel prefix on which a job's changes are announced (the
  * job id follows); the message itself carries nothing: the history in

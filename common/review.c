@@ -1,5 +1,5 @@
 /* The review rules: see review.h. */
-#include "review.h"
+#include "common/review.h"
 
 #include <stdio.h>
 #include <string.h>

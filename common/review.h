@@ -2,7 +2,7 @@
  *
  * A job goes to in_review, instead of succeeding, when any of these holds:
  *   - a QA rule failed (loudness, true_peak, silence, source_clipping,
- *     dc_offset: workers/qa.c), including `catalog`, a catalogue track
+ *     dc_offset: workers/master/qa.c), including `catalog`, a catalogue track
  *     matched at or over the threshold;
  *   - its request says "review": "always";
  *   - its tenant's review policy is "always" (tenants.review_policy).

@@ -1,5 +1,5 @@
 /* Webhooks, the pure parts: see webhook.h. */
-#include "webhook.h"
+#include "common/webhook.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ids.h"
+#include "common/ids.h"
 
 static const char *const events[] = {
     "job.succeeded", "job.failed",  "job.canceled", "job.in_review",

@@ -24,8 +24,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "err.h"
-#include "job_state.h"
+#include "common/err.h"
+#include "common/job_state.h"
 
 /* "whsec_" + base64 of 32 bytes (44 characters) + NUL, with room for
  * longer secrets of up to 64 bytes imported from elsewhere. */

@@ -12,18 +12,18 @@
  * (cz_db_pool_autoscale): it applies only while autoscale is on and desired
  * is what was read, so several schedulers, or an operator changing the pool
  * meanwhile, never race into a wrong count. */
-#include "autoscaler.h"
+#include "scheduler/autoscaler.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/db.h"
-#include "../common/db_pools.h"
-#include "../common/kafka.h"
-#include "../common/log.h"
+#include "common/clock.h"
+#include "common/db/db.h"
+#include "common/db/pools.h"
+#include "common/kafka.h"
+#include "common/log.h"
 
 #define KAFKA_TIMEOUT_MS 3000
 

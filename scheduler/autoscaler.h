@@ -4,7 +4,7 @@
 
 #include <stdatomic.h>
 
-#include "../common/config.h"
+#include "common/config.h"
 
 /**
  * @brief Every CADENZA_AUTOSCALE_INTERVAL_MS until @p *stop: measures each

@@ -12,7 +12,7 @@
  *
  * Several schedulers would each count every event; in a cluster, scrape
  * one (the metrics are the same) or sum with care. */
-#include "collector.h"
+#include "scheduler/collector.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,9 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/db.h"
-#include "../common/log.h"
-#include "../common/metrics.h"
+#include "common/db/db.h"
+#include "common/log.h"
+#include "common/metrics.h"
 
 #define BATCH 5000
 

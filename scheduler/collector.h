@@ -5,7 +5,7 @@
 
 #include <stdatomic.h>
 
-#include "../common/config.h"
+#include "common/config.h"
 
 /**
  * @brief Every CADENZA_METRICS_INTERVAL_MS until @p *stop: counts the job

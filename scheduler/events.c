@@ -11,21 +11,21 @@
  * A database outage is different from a poison message: every event would
  * fail the same way, so the consumer retries the whole batch with a growing
  * pause until Postgres answers again. */
-#include "events.h"
+#include "scheduler/events.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/artifact.h"
-#include "../common/cache.h"
-#include "../common/db.h"
-#include "../common/db_jobs.h"
-#include "../common/event.h"
-#include "../common/json.h"
-#include "../common/kafka.h"
-#include "../common/log.h"
-#include "../common/redis.h"
+#include "common/artifact.h"
+#include "common/cache.h"
+#include "common/db/db.h"
+#include "common/db/jobs.h"
+#include "common/event.h"
+#include "common/json.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/redis.h"
 
 #define GROUP "cadenza-scheduler"
 #define BATCH_MAX 500

@@ -4,7 +4,7 @@
 
 #include <stdatomic.h>
 
-#include "../common/config.h"
+#include "common/config.h"
 
 /**
  * @brief Consumes cadenza.jobs.events and applies each event to Postgres

@@ -17,17 +17,17 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "../common/config.h"
-#include "../common/log.h"
-#include "../common/metrics.h"
-#include "autoscaler.h"
-#include "collector.h"
-#include "events.h"
-#include "precompute.h"
-#include "relay.h"
-#include "supervisor.h"
-#include "sweeper.h"
-#include "webhooks.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "scheduler/autoscaler.h"
+#include "scheduler/collector.h"
+#include "scheduler/events.h"
+#include "scheduler/precompute.h"
+#include "scheduler/relay.h"
+#include "scheduler/supervisor.h"
+#include "scheduler/sweeper.h"
+#include "scheduler/webhooks.h"
 
 static atomic_bool stop;
 

@@ -5,15 +5,15 @@
  * before the round after next, so an entry that is still asked for never
  * lapses; an entry nobody asks for any more sinks out of the demand set
  * and is left to expire. */
-#include "precompute.h"
+#include "scheduler/precompute.h"
 
 #include <unistd.h>
 
-#include "../common/db.h"
-#include "../common/log.h"
-#include "../common/metrics.h"
-#include "../common/playlists.h"
-#include "../common/redis.h"
+#include "common/db/db.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/playlist/service.h"
+#include "common/redis.h"
 
 void cz_precompute_run(const cz_config *cfg, atomic_bool *stop) {
     if (cfg->playlist_top <= 0)

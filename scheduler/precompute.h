@@ -5,13 +5,13 @@
 
 #include <stdatomic.h>
 
-#include "../common/config.h"
+#include "common/config.h"
 
 /**
  * @brief Every CADENZA_PLAYLIST_REFRESH_S until @p *stop: remakes the
  * CADENZA_PLAYLIST_PRECOMPUTE most requested playlists whose cached answer
  * is missing or would expire before the next round but one, with a fresh
- * taste (common/playlists.h), and lets the demand decay.
+ * taste (common/playlist/service.h), and lets the demand decay.
  */
 void cz_precompute_run(const cz_config *cfg, atomic_bool *stop);
 

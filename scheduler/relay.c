@@ -16,7 +16,7 @@
  * as long as its session lives; a second scheduler waits as a standby.
  * Wake-ups come from LISTEN cadenza_outbox (a trigger NOTIFYs at commit),
  * with a one-second poll as the fallback. */
-#include "relay.h"
+#include "scheduler/relay.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -27,12 +27,12 @@
 #include <sys/select.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/db.h"
-#include "../common/db_outbox.h"
-#include "../common/json.h"
-#include "../common/kafka.h"
-#include "../common/log.h"
+#include "common/clock.h"
+#include "common/db/db.h"
+#include "common/db/outbox.h"
+#include "common/json.h"
+#include "common/kafka.h"
+#include "common/log.h"
 
 #define RELAY_BATCH 500
 #define RELAY_MAX_IN_FLIGHT 20000

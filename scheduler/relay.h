@@ -4,7 +4,7 @@
 
 #include <stdatomic.h>
 
-#include "../common/config.h"
+#include "common/config.h"
 
 /**
  * @brief Runs the relay until @p *stop is set; returns after flushing what is

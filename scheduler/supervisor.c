@@ -24,7 +24,7 @@
  * thread that forked, which is this one, and it ends only after stopping
  * them. fork() in a threaded process: the child only calls
  * async-signal-safe functions before exec, with everything prepared first. */
-#include "supervisor.h"
+#include "scheduler/supervisor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,10 +38,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/db.h"
-#include "../common/db_pools.h"
-#include "../common/log.h"
+#include "common/clock.h"
+#include "common/db/db.h"
+#include "common/db/pools.h"
+#include "common/log.h"
 
 #define SLOTS 64
 #define TICK_MS 250

@@ -5,7 +5,7 @@
 
 #include <stdatomic.h>
 
-#include "../common/config.h"
+#include "common/config.h"
 
 /**
  * @brief Until @p *stop: keeps `cadenza-worker --pool NAME` processes

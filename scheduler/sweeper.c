@@ -10,21 +10,21 @@
  *
  * Several schedulers may sweep at once: the row lock and the guard make a
  * second sweep of the same job a no-op. */
-#include "sweeper.h"
+#include "scheduler/sweeper.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/artifact.h"
-#include "../common/clock.h"
-#include "../common/db.h"
-#include "../common/db_jobs.h"
-#include "../common/event.h"
-#include "../common/log.h"
-#include "../common/json.h"
+#include "common/artifact.h"
+#include "common/clock.h"
+#include "common/db/db.h"
+#include "common/db/jobs.h"
+#include "common/event.h"
+#include "common/json.h"
+#include "common/log.h"
 
 #define SWEEP_BATCH 100
 

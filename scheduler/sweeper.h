@@ -4,7 +4,7 @@
 
 #include <stdatomic.h>
 
-#include "../common/config.h"
+#include "common/config.h"
 
 /**
  * @brief Once a second until @p *stop: fails jobs whose lease expired as

@@ -1,7 +1,7 @@
 /* The webhook dispatcher.
  *
  * Deliveries are rows in Postgres, written in the transaction that changed
- * the job (common/db_webhooks.c), so they exist exactly when the change
+ * the job (common/db/webhooks.c), so they exist exactly when the change
  * does. This thread turns due rows into HTTP requests: it reads the rows
  * that are due (next_attempt_at <= now), signs each body (Standard
  * Webhooks, common/webhook.c), sends it with libcurl's multi interface,
@@ -36,7 +36,7 @@
  * watches, so a new delivery goes out within a millisecond or two of the
  * job's commit; retries are read when their time comes (the dispatcher
  * knows the earliest it scheduled), and a one-second poll catches the rest. */
-#include "webhooks.h"
+#include "scheduler/webhooks.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -49,15 +49,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/db.h"
-#include "../common/db_webhooks.h"
-#include "../common/ids.h"
-#include "../common/log.h"
-#include "../common/metrics.h"
-#include "../common/netguard.h"
-#include "../common/webhook.h"
-#include "../common/json.h"
+#include "common/clock.h"
+#include "common/db/db.h"
+#include "common/db/webhooks.h"
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/netguard.h"
+#include "common/webhook.h"
 
 #define WEBHOOK_LOCK "7410003"
 #define POLL_MS 1000

@@ -4,8 +4,8 @@
 
 #include <stdatomic.h>
 
-#include "../common/config.h"
-#include "../common/err.h"
+#include "common/config.h"
+#include "common/err.h"
 
 typedef struct cz_webhooks cz_webhooks;
 

@@ -14,12 +14,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common/artifact.h"
-#include "../common/clock.h"
-#include "../common/json.h"
-#include "../common/log.h"
-#include "backend.h"
-#include "stages.h"
+#include "common/artifact.h"
+#include "common/clock.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "workers/models/backend.h"
+#include "workers/stages.h"
 
 #define PROGRESS_EVERY_MS 2000
 #define CANCEL_CHECK_EVERY_MS 250

@@ -17,20 +17,20 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../common/config.h"
-#include "../common/json.h"
-#include "../common/log.h"
-#include "../common/prompt.h"
-#include "pool.h"
-#include "stages.h"
+#include "common/config.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/music/prompt.h"
+#include "workers/pool.h"
+#include "workers/stages.h"
 
 static atomic_bool stop;
 

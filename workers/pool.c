@@ -1,18 +1,18 @@
 /* The worker loop: see pool.h. */
-#include "pool.h"
+#include "workers/pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/event.h"
-#include "../common/ids.h"
-#include "../common/json.h"
-#include "../common/log.h"
-#include "../common/metrics.h"
-#include "../common/redis.h"
+#include "common/clock.h"
+#include "common/event.h"
+#include "common/ids.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/redis.h"
 
 struct cz_worker {
     const cz_config *cfg;

@@ -14,9 +14,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "../common/config.h"
-#include "../common/job_state.h"
-#include "../common/kafka.h"
+#include "common/config.h"
+#include "common/job_state.h"
+#include "common/kafka.h"
 
 typedef struct cz_worker cz_worker;
 

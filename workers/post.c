@@ -6,7 +6,7 @@
  * master it (master.c) to the job's loudness target; build the QA report
  * (qa.c); write the master in FLAC (always: the audio endpoint's default)
  * and in every other requested format while a second thread analyses it
- * for playlists (tempo, key, energy, moods, embedding: common/analysis.h,
+ * for playlists (tempo, key, energy, moods, embedding: common/music/analysis.h,
  * the QA report's `analysis`); fingerprint the master and look it
  * up in the catalogue; write the provenance manifest; then emit `post_done`,
  * or `needs_review` with its reasons when a QA rule failed, the request
@@ -27,20 +27,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/analysis.h"
-#include "../common/artifact.h"
-#include "../common/clock.h"
-#include "../common/db.h"
-#include "../common/db_catalog.h"
-#include "../common/fingerprint.h"
-#include "../common/fp_index.h"
-#include "../common/json.h"
-#include "../common/db_review.h"
-#include "../common/log.h"
-#include "../common/review.h"
-#include "master.h"
-#include "qa.h"
-#include "stages.h"
+#include "common/artifact.h"
+#include "common/clock.h"
+#include "common/db/catalog.h"
+#include "common/db/db.h"
+#include "common/db/review.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/music/analysis.h"
+#include "common/music/fingerprint.h"
+#include "common/music/fp_index.h"
+#include "common/review.h"
+#include "workers/master/master.h"
+#include "workers/master/qa.h"
+#include "workers/stages.h"
 
 #define CZ_POST_DEFAULT_RATE 48000
 #define CZ_POST_DEFAULT_THRESHOLD "0.75"
@@ -282,7 +282,7 @@ static int cz_post_catalog_check(cz_post *p, const cz_fp *fp, cJSON *qa, cz_err 
     return 0;
 }
 
-/* The master's analysis for playlists (common/analysis.h), run on a second
+/* The master's analysis for playlists (common/music/analysis.h), run on a second
  * thread while the master is encoded and fingerprinted (it only reads the
  * samples, as they do): the job waits for it only where it takes longer. */
 typedef struct cz_post_analysis {

@@ -3,8 +3,8 @@
 #ifndef CZ_STAGES_H
 #define CZ_STAGES_H
 
-#include "backend.h"
-#include "pool.h"
+#include "workers/models/backend.h"
+#include "workers/pool.h"
 
 /**
  * @brief Prepares the inference pool's state (models loaded once per process).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fingerprint matching benchmark (run by make bench via tests/bench/run.sh).
 #
-# Catalogue lookups: the post worker's inverted index (common/fp_index.c)
+# Catalogue lookups: the post worker's inverted index (common/music/fp_index.c)
 # holding a synthetic catalogue of 100k three-minute fingerprints, queried
 # with 30 s and 180 s masters: half distorted copies of catalogue stretches
 # (about 3% of bits flipped, harsher than an MP3 128k re-encode), half

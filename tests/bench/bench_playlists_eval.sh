@@ -2,9 +2,9 @@
 # Offline evaluation of playlists (run by make bench via tests/bench/run.sh).
 #
 # 20,000 synthetic tracks and 500 synthetic listeners with hidden tastes
-# (common/synth_catalog.c); each listener's history is made from the
+# (cli/synth_catalog.c); each listener's history is made from the
 # hidden taste alone, a fifth of their likes is held out, and a 50-track
-# playlist from the engine (common/playlist.c) is scored beside the
+# playlist from the engine (common/playlist/engine.c) is scored beside the
 # popularity-only baseline under the same sequencing rules: hit rate and
 # recall of held-out likes, hidden affinity, diversity, smoothness; then
 # the energy arc's fit per activity. See tests/bench/pl_eval.c for how the

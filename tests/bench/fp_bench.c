@@ -1,7 +1,7 @@
 /* Fingerprint matching benchmark (tests/bench/bench_fingerprint.sh runs it).
  *
  * Builds a synthetic catalogue of N fingerprints in the post worker's own
- * index (common/fp_index.c) and times queries against it: half are copies
+ * index (common/music/fp_index.c) and times queries against it: half are copies
  * of a random stretch of a catalogue track with a share of their bits
  * flipped (what a lossy re-encode does to a chromaprint fingerprint), half
  * are unrelated. Synthetic items follow chromaprint's habit of changing
@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../common/fingerprint.h"
-#include "../../common/fp_index.h"
+#include "common/music/fingerprint.h"
+#include "common/music/fp_index.h"
 
 #define ITEM_S 0.1238
 #define DRIFT 4        /* each bit flips from one item to the next with p = 2^-4 */

@@ -1,6 +1,6 @@
 /* Offline evaluation of playlists (tests/bench/bench_playlists_eval.sh runs it).
  *
- * A synthetic catalogue (common/synth_catalog.c) and synthetic listeners,
+ * A synthetic catalogue (cli/synth_catalog.c) and synthetic listeners,
  * each with a hidden taste (cz_synth_listener). A listener's history is
  * made from the hidden taste alone, never from the engine's scoring:
  *
@@ -40,8 +40,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../common/playlist.h"
-#include "../../common/synth_catalog.h"
+#include "cli/synth_catalog.h"
+#include "common/playlist/engine.h"
 
 #define SEED 0xCADE2A11ull
 #define HEARD 300

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../common/event.h"
-#include "../../common/kafka.h"
+#include "common/event.h"
+#include "common/kafka.h"
 
 static long long wall_us(void) {
     struct timespec t;

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../common/webhook.h"
+#include "common/webhook.h"
 
 #define MAX_RECORDS 1000000
 #define BODY_MAX (256 * 1024)

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../api/request.h"
-#include "../../common/hash.h"
+#include "api/request.h"
+#include "common/hash.h"
 
 static void check(int ok, const char *what) {
     if (!ok) {

@@ -1,5 +1,5 @@
 """Track features for playlists. The post worker analyses every master
-(common/analysis.c) into the QA report's `analysis`; a succeeded job gets
+(common/music/analysis.c) into the QA report's `analysis`; a succeeded job gets
 its `tracks` row from it (migrations/0013_job_tracks.sql), a cached repeat
 does not; `cadenzactl catalog import` analyses the files it imports into
 `tracks` rows of their own, and fills rows missing when run again."""
@@ -19,7 +19,7 @@ NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 
 
 def camelot(key, mode):
-    """The Camelot number and letter of a pitch class and mode (common/track.c)."""
+    """The Camelot number and letter of a pitch class and mode (common/music/track.c)."""
     major = key if mode else (key + 3) % 12
     return (7 * major + 7) % 12 + 1, "B" if mode else "A"
 

@@ -1,4 +1,4 @@
-/* Unit tests for track analysis (common/analysis.c) on synthesised audio:
+/* Unit tests for track analysis (common/music/analysis.c) on synthesised audio:
  * drum patterns at known tempos, chord progressions in known keys, a loud
  * dense signal against a quiet sparse one, and embeddings that must place
  * two takes of the same material closer than different material. */
@@ -8,13 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/analysis.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/music/analysis.h"
 
 #define RATE 44100
 
@@ -278,7 +279,7 @@ static void test_deterministic_and_json(void **state) {
     cJSON_Delete(j);
     // The stored bytes are little-endian float32.
     unsigned char bytes[4 * CZ_EMBED_DIM];
-    cz_analysis_embedding_bytes(&f1, bytes);
+    cz_track_embedding_bytes(&f1, bytes);
     uint32_t u = (uint32_t)bytes[0] | (uint32_t)bytes[1] << 8 | (uint32_t)bytes[2] << 16 |
                  (uint32_t)bytes[3] << 24;
     float e0;

@@ -1,5 +1,5 @@
 /* Unit tests for the worker's audio modules: loudness measurement and audio
- * files (workers/audio.c) and the mastering step (workers/master.c). Pieces
+ * files (workers/master/audio.c) and the mastering step (workers/master/master.c). Pieces
  * to master come from the renderer (its own tests are in test_render.c).
  *
  * The loudness reference is a 997 Hz sine at -30 dBFS peak on both channels of
@@ -13,8 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
-
 #include <ebur128.h>
 
 #include <math.h>
@@ -23,9 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../workers/audio.h"
-#include "../../workers/master.h"
-#include "../../workers/render.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "workers/composer/render.h"
+#include "workers/master/audio.h"
+#include "workers/master/master.h"
 
 #define RATE 48000u
 #define DEFAULT_SOUNDFONT "/usr/share/sounds/sf2/FluidR3_GM.sf2"

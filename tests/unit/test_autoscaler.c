@@ -3,9 +3,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka needs the headers above. */
 #include <cmocka.h>
 
-#include "../../scheduler/autoscaler.h"
+#include "scheduler/autoscaler.h"
 
 static void test_ceil_of_lag_per_target(void **state) {
     (void)state;

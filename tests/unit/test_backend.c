@@ -1,4 +1,4 @@
-/* Model backends (workers/backend.c, composer.c, http_model.c): the
+/* Model backends (workers/models/backend.c, composer.c, http.c): the
  * registry, composer@1's files (mix, MIDI, stems) and their determinism,
  * cancellation that leaves nothing behind, and http@1 against the reference
  * model server of the tests (tests/reference_model.py, started here) for
@@ -7,8 +7,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
 
 #include <dirent.h>
 #include <signal.h>
@@ -19,9 +17,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../common/json.h"
-#include "../../workers/backend.h"
-#include "../../workers/http_model.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/json.h"
+#include "workers/models/backend.h"
+#include "workers/models/http.h"
 
 typedef struct fixture {
     cz_config cfg;

@@ -1,4 +1,4 @@
-/* The composer (workers/compose.c, parts.c, style.c): every token of the
+/* The composer (workers/composer/compose.c, parts.c, style.c): every token of the
  * vocabulary has its style, mood or instrument; the form fills the duration
  * exactly; a given tempo and key are kept; asked-for instruments play in
  * their groups; solo and "no drums" hold; the same seed gives the same score
@@ -8,17 +8,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/json.h"
-#include "../../common/prompt.h"
-#include "../../workers/compose.h"
-#include "../../workers/style.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/json.h"
+#include "common/music/prompt.h"
+#include "workers/composer/compose.h"
+#include "workers/composer/style.h"
 
 static cz_controls controls_of(const char *prompt) {
     cz_prompt_fields f = {.prompt = prompt, .n_instruments = -1};

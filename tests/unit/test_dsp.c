@@ -1,20 +1,21 @@
-/* Unit tests for the post chain's signal processing (workers/dsp.c), its
- * QA scan (workers/qa.c) and presets (workers/master.c). Reference figures
+/* Unit tests for the post chain's signal processing (workers/master/dsp.c), its
+ * QA scan (workers/master/qa.c) and presets (workers/master/master.c). Reference figures
  * come from libebur128, which the chain's fast meter must agree with. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../workers/dsp.h"
-#include "../../workers/master.h"
-#include "../../workers/qa.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "workers/master/dsp.h"
+#include "workers/master/master.h"
+#include "workers/master/qa.h"
 
 #define RATE 48000u
 #define PI 3.14159265358979323846

@@ -3,9 +3,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka needs the headers above. */
 #include <cmocka.h>
 
-#include "../../common/failure.h"
+#include "common/failure.h"
 
 static void test_classes(void **state) {
     (void)state;

@@ -1,19 +1,20 @@
-/* Unit tests for fingerprints (common/fingerprint.c) and the catalogue index
- * (common/fp_index.c): chromaprint on generated audio, scores, and lookups
+/* Unit tests for fingerprints (common/music/fingerprint.c) and the catalogue index
+ * (common/music/fp_index.c): chromaprint on generated audio, scores, and lookups
  * that must find a shifted, damaged copy and must not match unrelated ones. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/fingerprint.h"
-#include "../../common/fp_index.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/music/fingerprint.h"
+#include "common/music/fp_index.h"
 
 #define RATE 44100u
 

@@ -3,10 +3,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <string.h>
 
-#include "../../common/job_state.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/job_state.h"
 
 static void test_happy_path(void **state) {
     (void)state;

@@ -3,12 +3,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/event.h"
-#include "../../common/json.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/event.h"
+#include "common/json.h"
 
 static void expect_canonical(const char *in, const char *want) {
     cJSON *v = cJSON_Parse(in);

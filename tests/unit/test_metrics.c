@@ -1,14 +1,16 @@
 /* The metrics registry and its exposition text (common/metrics.c). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/metrics.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/metrics.h"
 
 static void test_same_series_for_same_name_and_labels(void **state) {
     (void)state;

@@ -1,4 +1,4 @@
-/* Standard MIDI Files (workers/midi.c), read back by a small parser written
+/* Standard MIDI Files (workers/composer/midi.c), read back by a small parser written
  * here from the SMF 1.0 specification: the header, one track per playing
  * channel, the tempo, key and time signatures, programs and the release
  * NRPN, every note of the score with its tick, and the end of every track
@@ -8,17 +8,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../../common/prompt.h"
-#include "../../workers/compose.h"
-#include "../../workers/midi.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/music/prompt.h"
+#include "workers/composer/compose.h"
+#include "workers/composer/midi.h"
 
 typedef struct parsed {
     int format, tracks, division;

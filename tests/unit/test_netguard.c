@@ -1,16 +1,18 @@
 /* The webhook address guard (common/netguard.c): which addresses are
  * private, loopback, link-local, metadata..., the allow-list, and URLs. */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
 #include <string.h>
 
-#include "../../common/netguard.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/netguard.h"
 
 /* A sockaddr for a literal address, IPv4 or IPv6. */
 static const struct sockaddr *addr(const char *text) {

@@ -1,5 +1,5 @@
-/* Playlists (common/playlist.c) over synthetic catalogues built in memory
- * (common/synth_catalog.c): the Camelot wheel, the energy arcs, and the
+/* Playlists (common/playlist/engine.c) over synthetic catalogues built in memory
+ * (cli/synth_catalog.c): the Camelot wheel, the energy arcs, and the
  * rules every playlist keeps, checked over a table of requests (each mood,
  * each activity, none; novelty 0, 0.5, 1; lengths in tracks and minutes;
  * seeds; exclusions; a listener with likes, skips and dislikes; a tenant
@@ -9,18 +9,20 @@
  * track has a re-upload by another artist (the same features, so an
  * embedding similarity of 1), which the near-duplicate rule must keep
  * apart, and some tracks are private to tenant "acme" or "globex". */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/playlist.h"
-#include "../../common/synth_catalog.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "cli/synth_catalog.h"
+#include "common/playlist/engine.h"
 
 #define SEED 20261121ull
 

@@ -1,4 +1,4 @@
-/* Prompt to controls (common/prompt.c): the vocabulary, the number and key
+/* Prompt to controls (common/music/prompt.c): the vocabulary, the number and key
  * readers, field overrides, ignored words, the JSON round trip, and that
  * docs/composer.md documents every phrase. Run from the repository root. */
 #include <setjmp.h>
@@ -6,13 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/prompt.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/music/prompt.h"
 
 static cz_controls read_prompt(const char *prompt) {
     cz_prompt_fields f = {.prompt = prompt, .n_instruments = -1};

@@ -1,4 +1,4 @@
-/* Synthesis (workers/render.c): exact lengths, determinism whatever was
+/* Synthesis (workers/composer/render.c): exact lengths, determinism whatever was
  * rendered before, progress and cancellation, stems that sum to the mix, a
  * mix that does not depend on whether stems are kept, and clear errors. The
  * SoundFont comes from CADENZA_SOUNDFONT or the Debian fluid-soundfont-gm
@@ -8,16 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/prompt.h"
-#include "../../workers/compose.h"
-#include "../../workers/render.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/music/prompt.h"
+#include "workers/composer/compose.h"
+#include "workers/composer/render.h"
 
 #define RATE 48000u
 #define DEFAULT_SOUNDFONT "/usr/share/sounds/sf2/FluidR3_GM.sf2"

@@ -3,13 +3,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../api/request.h"
-#include "../../common/json.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "api/request.h"
+#include "common/json.h"
 
 static int parse(const char *body, cz_request *r, cz_request_error *e) {
     return cz_request_parse(body, strlen(body), 42, r, e);

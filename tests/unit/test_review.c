@@ -1,5 +1,5 @@
 /* The review rules (common/review.c) and the curves a curator's page draws
- * from the QA report (workers/qa.c: cz_qa_curves). */
+ * from the QA report (workers/master/qa.c: cz_qa_curves). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,11 +7,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* cmocka needs the headers above. */
 #include <cmocka.h>
 
-#include "../../common/json.h"
-#include "../../common/review.h"
-#include "../../workers/qa.h"
+#include "common/json.h"
+#include "common/review.h"
+#include "workers/master/qa.h"
 
 static const char *rule_at(const cJSON *reasons, int i) {
     const cJSON *r = cJSON_GetArrayItem(reasons, i);

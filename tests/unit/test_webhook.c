@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <string.h>
 
-#include "../../common/webhook.h"
+/* cmocka needs the headers above. */
+#include <cmocka.h>
+
+#include "common/webhook.h"
 
 /* The Standard Webhooks reference vector, as its libraries test it: the
  * only check that says a receiver's stock library accepts what we send. */

@@ -1,0 +1,229 @@
+/* SQL for the catalogue: see db_catalog.h.
+ *
+ * Fingerprints travel as bytea in binary form (no hex text in between): on
+ * import as a binary parameter, on load as a binary result, in batches of
+ * CZ_CATALOG_BATCH rows so a large catalogue never sits in one result. */
+#include "common/db/catalog.h"
+
+#include <chromaprint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/db/db.h"
+#include "common/music/analysis.h"
+
+#define CZ_CATALOG_BATCH 1000
+
+/* Items as little-endian bytes, whatever the host's order. */
+static unsigned char *cz_catalog_pack(const cz_fp *fp) {
+    unsigned char *b = malloc(fp->n * 4 + 1);
+    for (size_t i = 0; b && i < fp->n; i++) {
+        uint32_t v = fp->v[i];
+        b[4 * i] = (unsigned char)v;
+        b[4 * i + 1] = (unsigned char)(v >> 8);
+        b[4 * i + 2] = (unsigned char)(v >> 16);
+        b[4 * i + 3] = (unsigned char)(v >> 24);
+    }
+    return b;
+}
+
+int cz_db_catalog_import(PGconn *c, const cz_catalog_track *t, int64_t *id, bool *created,
+                         cz_err *err) {
+    unsigned char *fp = cz_catalog_pack(t->fp);
+    if (!fp)
+        return cz_err_set(err, "out of memory packing a fingerprint");
+    char duration[32], items[16], algo[16];
+    snprintf(duration, sizeof duration, "%.3f", t->fp->duration_s);
+    snprintf(items, sizeof items, "%zu", t->fp->n);
+    snprintf(algo, sizeof algo, "%d", CHROMAPRINT_ALGORITHM_DEFAULT);
+    const char *p[] = {t->title,         t->artist, duration, t->source_name, t->source_sha256,
+                       (const char *)fp, items,     algo,     t->source_uri};
+    int lengths[9] = {0, 0, 0, 0, 0, (int)(t->fp->n * 4), 0, 0, 0};
+    int formats[9] = {0, 0, 0, 0, 0, 1, 0, 0, 0};
+    // The update (the file's place, or nothing) makes RETURNING see an existing row too.
+    PGresult *r = PQexecParams(
+        c,
+        "INSERT INTO catalog_tracks (title, artist, duration_s, source_name, source_sha256,"
+        "                            fingerprint, fp_items, fp_algorithm, source_uri)"
+        " VALUES ($1, $2, $3::float8, $4, $5, $6::bytea, $7::int, $8::int, $9)"
+        " ON CONFLICT (source_sha256) DO UPDATE"
+        "   SET source_uri = COALESCE(EXCLUDED.source_uri, catalog_tracks.source_uri)"
+        " RETURNING id, (xmax = 0) AS created",
+        9, NULL, p, lengths, formats, 0);
+    free(fp);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        cz_err_set(err, "catalogue insert failed: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    *created = PQgetvalue(r, 0, 1)[0] == 't';
+    PQclear(r);
+    return 0;
+}
+
+static uint32_t cz_catalog_le32(const unsigned char *b) {
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* Adds one binary result row (id int8, fingerprint bytea) to @p ix. */
+static int cz_catalog_add_row(PGresult *r, int row, cz_fp_index *ix, int64_t *id, cz_err *err) {
+    const unsigned char *idb = (const unsigned char *)PQgetvalue(r, row, 0);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | idb[i]; // int8 arrives big-endian
+    *id = (int64_t)v;
+    int len = PQgetlength(r, row, 1);
+    const unsigned char *b = (const unsigned char *)PQgetvalue(r, row, 1);
+    size_t n = (size_t)len / 4;
+    uint32_t *items = malloc((n ? n : 1) * sizeof *items);
+    if (!items)
+        return cz_err_set(err, "out of memory loading catalogue track %lld", (long long)*id);
+    for (size_t i = 0; i < n; i++)
+        items[i] = cz_catalog_le32(b + 4 * i);
+    int rc = cz_fp_index_add(ix, *id, items, n, err);
+    free(items);
+    return rc;
+}
+
+long cz_db_catalog_load(PGconn *c, cz_fp_index *ix, int64_t *last_id, cz_err *err) {
+    long added = 0;
+    for (;;) {
+        char after[24], batch[16];
+        snprintf(after, sizeof after, "%lld", (long long)*last_id);
+        snprintf(batch, sizeof batch, "%d", CZ_CATALOG_BATCH);
+        const char *p[] = {after, batch};
+        PGresult *r = PQexecParams(c,
+                                   "SELECT id, fingerprint FROM catalog_tracks WHERE id > $1::int8"
+                                   " ORDER BY id LIMIT $2::int",
+                                   2, NULL, p, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            cz_err_set(err, "loading the catalogue failed: %s", PQerrorMessage(c));
+            PQclear(r);
+            return -1;
+        }
+        int rows = PQntuples(r);
+        for (int i = 0; i < rows; i++) {
+            int64_t id;
+            if (cz_catalog_add_row(r, i, ix, &id, err)) {
+                PQclear(r);
+                return -1;
+            }
+            *last_id = id;
+            added++;
+        }
+        PQclear(r);
+        if (rows < CZ_CATALOG_BATCH)
+            return added;
+    }
+}
+
+int cz_db_catalog_describe(PGconn *c, int64_t id, char *title, size_t title_n, char *artist,
+                           size_t artist_n, cz_err *err) {
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *p[] = {ids};
+    PGresult *r = cz_db_query(
+        c, "SELECT title, COALESCE(artist, '') FROM catalog_tracks WHERE id = $1::int8", 1, p, err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    snprintf(title, title_n, "%s", found ? PQgetvalue(r, 0, 0) : "");
+    snprintf(artist, artist_n, "%s", found ? PQgetvalue(r, 0, 1) : "");
+    PQclear(r);
+    return found;
+}
+
+int cz_db_catalog_source(PGconn *c, int64_t id, char *uri, size_t uri_n, char *title,
+                         size_t title_n, cz_err *err) {
+    char sid[24];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    const char *p[] = {sid};
+    PGresult *r = cz_db_query(c,
+                              "SELECT source_uri, title FROM catalog_tracks"
+                              " WHERE id = $1::bigint AND source_uri IS NOT NULL",
+                              1, p, err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found) {
+        snprintf(uri, uri_n, "%s", PQgetvalue(r, 0, 0));
+        snprintf(title, title_n, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return found;
+}
+
+/* ---- playlist rows (tracks) of catalogue tracks ---------------------------- */
+
+int cz_db_catalog_has_features(PGconn *c, int64_t id, cz_err *err) {
+    char tid[24];
+    snprintf(tid, sizeof tid, "c%lld", (long long)id);
+    const char *p[] = {tid};
+    PGresult *r = cz_db_query(c, "SELECT 1 FROM tracks WHERE id = $1", 1, p, err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    PQclear(r);
+    return found;
+}
+
+/* A text[] literal of @p n tags (letters, digits, '-' and ' ' only, as the
+ * analysis and the prompt vocabulary make them, but quoted all the same). */
+static void cz_catalog_tags(char out[CZ_TAGS_MAX * (CZ_TAG_LEN + 3) + 3],
+                            const char tags[][CZ_TAG_LEN], int n) {
+    size_t o = 0;
+    out[o++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (i)
+            out[o++] = ',';
+        out[o++] = '"';
+        for (const char *t = tags[i]; *t; t++)
+            if (*t != '"' && *t != '\\')
+                out[o++] = *t;
+        out[o++] = '"';
+    }
+    out[o++] = '}';
+    out[o] = '\0';
+}
+
+int cz_db_catalog_add_features(PGconn *c, int64_t id, const cz_track_features *f, cz_err *err) {
+    char cid[24], tid[24], dur[32], bpm[32], key[8], mode[8], energy[32], lufs[32];
+    char moods[CZ_TAGS_MAX * (CZ_TAG_LEN + 3) + 3], genres[sizeof moods];
+    unsigned char emb[4 * CZ_EMBED_DIM];
+    snprintf(cid, sizeof cid, "%lld", (long long)id);
+    snprintf(tid, sizeof tid, "c%lld", (long long)id);
+    snprintf(dur, sizeof dur, "%.3f", f->duration_s);
+    snprintf(bpm, sizeof bpm, "%.3f", f->tempo_bpm);
+    snprintf(key, sizeof key, "%d", f->key);
+    snprintf(mode, sizeof mode, "%d", f->mode);
+    snprintf(energy, sizeof energy, "%.4f", f->energy);
+    snprintf(lufs, sizeof lufs, "%.3f", f->loudness_lufs);
+    cz_catalog_tags(moods, f->moods, f->n_moods);
+    cz_catalog_tags(genres, f->genres, f->n_genres);
+    cz_track_embedding_bytes(f, emb);
+    const char *p[] = {
+        cid, tid, dur, bpm, key, mode, energy, lufs, moods, genres, (const char *)emb};
+    int lengths[11] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (int)sizeof emb};
+    int formats[11] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    PGresult *r = PQexecParams(
+        c,
+        "INSERT INTO tracks (id, source, tenant_id, title, artist, duration_s, tempo_bpm, key,"
+        "                    mode, energy, loudness_lufs, moods, genres, popularity, embedding)"
+        " SELECT $2, 'catalog', NULL, t.title, COALESCE(t.artist, ''), $3::real, $4::real,"
+        "        $5::smallint, $6::smallint, $7::real, $8::real, $9::text[], $10::text[], 0,"
+        "        $11::bytea"
+        "   FROM catalog_tracks t WHERE t.id = $1::bigint"
+        " ON CONFLICT (id) DO NOTHING",
+        11, NULL, p, lengths, formats, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        cz_err_set(err, "cannot store the features of catalogue track %s: %s", cid,
+                   PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    int n = atoi(PQcmdTuples(r));
+    PQclear(r);
+    return n > 0;
+}

@@ -1,0 +1,76 @@
+/* Postgres access over libpq: connecting, running parameterised statements
+ * with one error path, transactions, a fixed-size connection pool for the
+ * API's request threads, and the migration runner. Table-specific SQL lives
+ * in db_<table>.c; this file knows no table but schema_migrations. */
+#ifndef CZ_DB_H
+#define CZ_DB_H
+
+#include <libpq-fe.h>
+
+#include "common/err.h"
+
+/**
+ * @brief Connects to @p url and checks the connection.
+ * @returns the connection (close with PQfinish), or NULL with @p err filled.
+ */
+PGconn *cz_db_connect(const char *url, cz_err *err);
+
+/**
+ * @brief Runs @p sql with @p n text parameters (NULL entries are SQL NULL).
+ * @returns the result (PQclear it) when the statement succeeded, or NULL with
+ * @p err filled and the result already cleared.
+ */
+PGresult *cz_db_query(PGconn *c, const char *sql, int n, const char *const *params, cz_err *err);
+
+/**
+ * @brief Runs a statement that returns no rows we need.
+ * @returns the number of rows affected (>= 0), or -1 with @p err filled.
+ */
+long cz_db_exec(PGconn *c, const char *sql, int n, const char *const *params, cz_err *err);
+
+/** @brief BEGIN / COMMIT / ROLLBACK. @returns 0, or -1 with @p err filled. */
+int cz_db_begin(PGconn *c, cz_err *err);
+int cz_db_commit(PGconn *c, cz_err *err);
+void cz_db_rollback(PGconn *c);
+
+/**
+ * @brief The first column of @p r's only row, copied (caller frees); NULL
+ * when @p r is NULL or has no single row. Clears @p r.
+ */
+char *cz_db_take_text(PGresult *r);
+
+/** @brief Reconnects @p c if the server closed it. @returns 0 when usable. */
+int cz_db_ensure(PGconn *c);
+
+/**
+ * @brief Like cz_db_ensure(), and also reconnects @p c if the server hung up
+ * while it sat idle (a restart): libpq would only notice on the next query,
+ * which would fail. For connections that never LISTEN, since anything to
+ * read on an idle one is taken as the server's goodbye.
+ * @returns 0 when usable.
+ */
+int cz_db_ensure_idle(PGconn *c);
+
+/**
+ * @brief Applies every migrations/NNNN_*.sql in @p dir not yet recorded in
+ * schema_migrations, each in its own transaction, in name order. Running it
+ * again applies nothing. Concurrent runners serialise on an advisory lock.
+ * @returns the number applied (>= 0), or -1 with @p err filled.
+ */
+int cz_db_migrate(PGconn *c, const char *dir, cz_err *err);
+
+typedef struct cz_db_pool cz_db_pool;
+
+/** @brief Opens @p size connections to @p url. @returns the pool, or NULL with @p err. */
+cz_db_pool *cz_db_pool_new(const char *url, int size, cz_err *err);
+
+/** @brief Takes a connection, waiting while all are in use; reconnects a broken one. */
+PGconn *cz_db_pool_get(cz_db_pool *p);
+
+/** @brief Returns a connection taken with cz_db_pool_get(). */
+void cz_db_pool_put(cz_db_pool *p, PGconn *c);
+
+/** @brief Closes every connection and frees the pool; NULL-safe. */
+void cz_db_pool_free(cz_db_pool *p);
+
+#endif

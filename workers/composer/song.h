@@ -1,0 +1,116 @@
+/* A piece being composed, shared by the planner (compose.c) and the part
+ * writers (parts.c). compose.c fills in the plan; parts.c turns it into
+ * notes. Not for other modules: they call cz_compose() (compose.h). */
+#ifndef CZ_SONG_H
+#define CZ_SONG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "workers/composer/score.h"
+#include "workers/composer/style.h"
+
+#define CZ_MAX_SECTIONS 128 /* 600 s at 300 BPM is 750 bars */
+#define CZ_MAX_CHORDS 16
+#define CZ_MAX_MOTIF 16
+
+/* ---------------------------------------------------------------- random */
+
+/** splitmix64: tiny, fast, and the same on every platform. */
+typedef struct cz_rng {
+    uint64_t s;
+} cz_rng;
+
+uint64_t cz_rng_next(cz_rng *r);
+unsigned cz_rng_below(cz_rng *r, unsigned n); /* 0 .. n-1; n > 0 */
+double cz_rng_unit(cz_rng *r);                /* [0, 1) */
+double cz_rng_gauss(cz_rng *r);               /* about N(0, 1), within +-3 */
+
+/* ---------------------------------------------------------------- harmony */
+
+/** A chord: root as semitones above the tonic, intervals above the root. */
+typedef struct cz_chord {
+    int root;
+    int n;
+    int iv[6]; /* ascending, iv[0] == 0 */
+} cz_chord;
+
+typedef struct cz_prog {
+    int n;
+    cz_chord ch[CZ_MAX_CHORDS];
+    char text[128]; /* as written in style.c, for the plan */
+} cz_prog;
+
+/* ---------------------------------------------------------------- form */
+
+typedef enum cz_section_kind {
+    CZ_SEC_INTRO,
+    CZ_SEC_VERSE,
+    CZ_SEC_CHORUS,
+    CZ_SEC_BRIDGE,
+    CZ_SEC_BREAK,
+    CZ_SEC_OUTRO
+} cz_section_kind;
+
+typedef struct cz_section {
+    cz_section_kind kind;
+    int start_bar, bars;
+    int prog;       /* 0 verse, 1 chorus, 2 bridge */
+    int groove;     /* -1 no drums, 0 light, 1 main, 2 full */
+    int occurrence; /* how many sections of this kind came before */
+    unsigned roles; /* groups that play (CZ_ROLE_BIT) */
+    double energy;  /* 0.5 .. 1: scales velocities */
+} cz_section;
+
+/** A one-bar melodic idea: onsets and lengths in sixteenths, and the
+ * contour as scale steps from the note before. */
+typedef struct cz_motif {
+    int n;
+    int start[CZ_MAX_MOTIF], len[CZ_MAX_MOTIF], step[CZ_MAX_MOTIF];
+} cz_motif;
+
+/** The instrument in one slot of a group. */
+typedef struct cz_slot {
+    bool on;
+    int chan, bank, program, lo, hi;
+    unsigned flags; /* CZ_INS_* */
+    char token[24];
+} cz_slot;
+
+typedef struct cz_song {
+    /* the plan (compose.c) */
+    const cz_style *style;  /* rhythm, groove, instruments */
+    const cz_style *flavor; /* harmony: the style's own, or a second genre's */
+    double bpm, duration_s, valence, energy;
+    int tonic, minor;
+    cz_prog prog[3];
+    cz_slot slot[CZ_ROLE_COUNT][2]; /* [group][0 main, 1 second] */
+    int bars;                       /* bars before the final chord */
+    cz_section sec[CZ_MAX_SECTIONS];
+    int n_sec;
+    bool percussion, vinyl;
+    int reverb; /* send of the melodic parts */
+    cz_motif motif[3];
+    /* writing (parts.c) */
+    cz_score *score;
+    cz_rng rng, human;
+    double ticks_per_ms;
+    int melody_prev;
+    int voicing[2][6], n_voicing[2]; /* last comp and pad voicings */
+    int failed;                      /* a note could not be stored */
+    cz_err *err;
+} cz_song;
+
+/** @brief The chord sounding at sixteenth @p step of section @p sec. */
+const cz_chord *cz_song_chord(const cz_song *s, const cz_section *sec, int step);
+
+/** @brief Pitch class (0..11, absolute) of chord tone @p i of @p ch (wraps up octaves). */
+int cz_chord_tone(const cz_song *s, const cz_chord *ch, int i, int *octave);
+
+/**
+ * @brief Writes every part of every section and the final chord into the
+ * score. @returns 0, or -1 with the song's error filled.
+ */
+int cz_parts_write(cz_song *s);
+
+#endif

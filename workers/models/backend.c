@@ -1,0 +1,127 @@
+/* The backend registry and the files backends write: see backend.h.
+ *
+ * The registry is a fixed list of backend descriptions (read-only data);
+ * cz_backends_open() prepares each one and keeps its state beside it. A
+ * backend that cannot be prepared stops the worker with its message, since
+ * a worker that silently lacks a model would fail every job sent to it. */
+#include "workers/models/backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "workers/models/composer.h"
+#include "workers/models/http.h"
+
+static const cz_backend *const cz_registered[] = {&cz_composer_backend, &cz_http_backend};
+#define CZ_N_BACKENDS (sizeof cz_registered / sizeof cz_registered[0])
+
+struct cz_backends {
+    void *state[CZ_N_BACKENDS];
+};
+
+cz_backends *cz_backends_open(const cz_config *cfg, cz_err *err) {
+    cz_backends *b = calloc(1, sizeof *b);
+    if (!b) {
+        cz_err_set(err, "out of memory preparing the model backends");
+        return NULL;
+    }
+    for (size_t i = 0; i < CZ_N_BACKENDS; i++) {
+        cz_err e;
+        if (!(b->state[i] = cz_registered[i]->prepare(cfg, &e))) {
+            cz_err_set(err, "%s: %s", cz_registered[i]->id, e.msg);
+            cz_backends_close(b);
+            return NULL;
+        }
+    }
+    return b;
+}
+
+static int cz_backends_index(const char *id) {
+    for (size_t i = 0; id && i < CZ_N_BACKENDS; i++)
+        if (!strcmp(cz_registered[i]->id, id))
+            return (int)i;
+    return -1;
+}
+
+const cz_backend *cz_backends_find(const cz_backends *b, const char *id) {
+    (void)b;
+    int i = cz_backends_index(id);
+    return i < 0 ? NULL : cz_registered[i];
+}
+
+int cz_backends_generate(cz_backends *b, const cz_gen_request *req, const cz_gen_hooks *hooks,
+                         cz_gen_result *out, cz_err *err) {
+    memset(out, 0, sizeof *out);
+    int i = cz_backends_index(req->model);
+    if (i < 0) {
+        out->failure_class = "model_error";
+        return cz_err_set(err, "model %s is not served by this worker (it has composer@1, http@1)",
+                          req->model ? req->model : "(none)");
+    }
+    int rc = cz_registered[i]->generate(b->state[i], req, hooks, out, err);
+    if (rc < 0 && !out->failure_class)
+        out->failure_class = "internal";
+    if (rc != 0) {
+        for (int k = 0; k < out->n_files; k++)
+            unlink(out->files[k].file.tmp);
+        out->n_files = 0;
+    }
+    return rc;
+}
+
+cz_gen_file *cz_gen_result_add(cz_gen_result *out, const cz_gen_request *req, const char *kind,
+                               const char *name, const char *format, const char *filename,
+                               double duration_s, cz_err *err) {
+    if (out->n_files == CZ_GEN_MAX_FILES) {
+        cz_err_set(err, "a model may write at most %d files per job", CZ_GEN_MAX_FILES);
+        return NULL;
+    }
+    cz_gen_file *f = &out->files[out->n_files];
+    memset(f, 0, sizeof *f);
+    if (cz_artifact_prepare_in(req->dir, filename, &f->file, err) != 0)
+        return NULL;
+    snprintf(f->kind, sizeof f->kind, "%s", kind);
+    snprintf(f->name, sizeof f->name, "%s", name);
+    snprintf(f->format, sizeof f->format, "%s", format);
+    f->duration_s = duration_s;
+    out->n_files++;
+    return f;
+}
+
+cJSON *cz_gen_result_commit(cz_gen_result *r, cz_err *err) {
+    cJSON *list = cJSON_CreateArray();
+    if (!list) {
+        cz_err_set(err, "out of memory listing artifacts");
+        return NULL;
+    }
+    for (int k = 0; k < r->n_files; k++) {
+        cz_gen_file *f = &r->files[k];
+        if (cz_artifact_commit(&f->file, err) != 0) {
+            cJSON_Delete(list);
+            return NULL;
+        }
+        f->file.tmp[0] = '\0'; // committed: nothing left to clean up
+        cJSON_AddItemToArray(
+            list, cz_artifact_json(&f->file, f->kind, f->name, f->format, f->duration_s));
+    }
+    return list;
+}
+
+void cz_gen_result_free(cz_gen_result *r) {
+    for (int k = 0; k < r->n_files; k++)
+        if (r->files[k].file.tmp[0])
+            unlink(r->files[k].file.tmp);
+    cJSON_Delete(r->chosen);
+    memset(r, 0, sizeof *r);
+}
+
+void cz_backends_close(cz_backends *b) {
+    if (!b)
+        return;
+    for (size_t i = 0; i < CZ_N_BACKENDS; i++)
+        if (b->state[i])
+            cz_registered[i]->release(b->state[i]);
+    free(b);
+}
