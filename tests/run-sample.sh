@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end of `make run`: with the stack up, submit a sample job, follow it to
 # its end, save the mastered track and its QA report, then follow the logs
-# until Ctrl-C, which stops everything.
+# until Ctrl-C, which stops everything and keeps the data (the saved track
+# too; `make down` removes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .cadenza/env
@@ -46,7 +47,7 @@ echo "== following the logs; Ctrl-C stops the whole stack"
 stop_all() {
     trap '' INT TERM PIPE
     echo 2>/dev/null || true
-    deploy/local/stack.sh down 2>&1 | tee -a "$CADENZA_STATE_DIR/logs/down.log" 2>/dev/null || true
+    deploy/local/stack.sh stop 2>&1 | tee -a "$CADENZA_STATE_DIR/logs/stop.log" 2>/dev/null || true
     exit 0
 }
 trap stop_all INT TERM

@@ -7,8 +7,39 @@
 CADENZA_LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CADENZA_REPO_ROOT="$(cd "$CADENZA_LOCAL_DIR/../.." && pwd)"
 
+# Where this checkout keeps its state unless CADENZA_STATE_DIR says otherwise:
+# normally <checkout>/.cadenza. Postgres refuses to run as root, so as root
+# the scripts run it as the postgres user, and that user cannot reach a
+# checkout below a directory others may not enter (a clone in /root, which is
+# 0700). Such a checkout keeps its state in /var/lib/cadenza/<name>-<first 12
+# hex of the sha256 of its real path>, so two checkouts never share one, and
+# ensure_state_dirs makes <checkout>/.cadenza a symlink to it, so that
+# `.cadenza/env` works the same from any clone.
+checkout_state_dir() {
+    local real d
+    real="$(cd -P "$CADENZA_REPO_ROOT" && pwd)"
+    if [[ $EUID -eq 0 ]]; then
+        # Climb while others may search the directory (o+x; "t" is o+x with
+        # the sticky bit); reaching past / means the postgres user gets in.
+        d="$real"
+        while [[ -n "$d" && "$(stat -c %A "$d")" == *[xt] ]]; do
+            d="${d%/*}"
+        done
+        if [[ -n "$d" ]]; then
+            printf '/var/lib/cadenza/%s-%s\n' "${real##*/}" \
+                "$(printf '%s' "$real" | sha256sum | cut -c1-12)"
+            return
+        fi
+    fi
+    printf '%s\n' "$CADENZA_REPO_ROOT/.cadenza"
+}
+CADENZA_CHECKOUT_STATE_DIR="$(checkout_state_dir)"
+# The file that marks a directory as a state directory the scripts made; only
+# such a directory is ever removed (stack.sh down).
+CADENZA_STATE_MARKER=.cadenza-state
+
 # Overridable settings.
-: "${CADENZA_STATE_DIR:=$CADENZA_REPO_ROOT/.cadenza}"
+: "${CADENZA_STATE_DIR:=$CADENZA_CHECKOUT_STATE_DIR}"
 : "${CADENZA_PG_PORT:=55432}"
 : "${CADENZA_REDIS_PORT:=56379}"
 : "${CADENZA_KAFKA_PORT:=59092}"
@@ -80,8 +111,34 @@ die() { printf '[%s] error: %s\n' "${0##*/}" "$*" >&2; exit 1; }
 
 # Creates the state, log and run directories. They stay world-traversable
 # (0755) so that the postgres user can reach its data directory when the
-# scripts run as root.
+# scripts run as root. Every script makes the state through here: this
+# checkout's own state directory, and any it creates, gets the marker, and a
+# state directory outside the checkout (checkout_state_dir) gets the
+# checkout's .cadenza symlink.
 ensure_state_dirs() {
+    local link="$CADENZA_REPO_ROOT/.cadenza"
+    local own=0
+    [[ "$CADENZA_STATE_DIR" == "$CADENZA_CHECKOUT_STATE_DIR" ]] && own=1
+    if ((own)) && [[ "$CADENZA_STATE_DIR" != "$link" ]]; then
+        mkdir -p "${CADENZA_STATE_DIR%/*}"
+        chmod 0755 "${CADENZA_STATE_DIR%/*}"
+        # A .cadenza directory left by a run before the state moved out
+        # (it could not start Postgres) moves there, with its Kafka jars.
+        if [[ -d "$link" && ! -L "$link" && ! -e "$CADENZA_STATE_DIR" ]]; then
+            mv -T "$link" "$CADENZA_STATE_DIR"
+        fi
+        [[ -L "$link" || ! -e "$link" ]] ||
+            die "$link is in the way of a symlink to this checkout's state," \
+                "$CADENZA_STATE_DIR; move it away"
+        [[ "$(readlink "$link")" == "$CADENZA_STATE_DIR" ]] ||
+            ln -sfn "$CADENZA_STATE_DIR" "$link"
+    fi
+    if ((own)) || [[ ! -e "$CADENZA_STATE_DIR" ]]; then
+        mkdir -p "$CADENZA_STATE_DIR"
+        [[ -e "$CADENZA_STATE_DIR/$CADENZA_STATE_MARKER" ]] ||
+            printf 'Cadenza local stack state of %s\n' "$CADENZA_REPO_ROOT" \
+                >"$CADENZA_STATE_DIR/$CADENZA_STATE_MARKER"
+    fi
     mkdir -p "$CADENZA_STATE_DIR" "$CADENZA_LOG_DIR" "$CADENZA_RUN_DIR" \
         "$CADENZA_ARTIFACT_DIR"
     chmod 0755 "$CADENZA_STATE_DIR" "$CADENZA_LOG_DIR" "$CADENZA_RUN_DIR"
@@ -95,7 +152,7 @@ serialize() {
     local name="${0##*/}"
     name="${name%.sh}"
     [[ ":${CADENZA_LOCKS_HELD:-}:" == *":$name:"* ]] && return 0
-    mkdir -p "$CADENZA_RUN_DIR"
+    ensure_state_dirs
     export CADENZA_LOCKS_HELD="${CADENZA_LOCKS_HELD:+$CADENZA_LOCKS_HELD:}$name"
     exec flock -o -w 600 "$CADENZA_RUN_DIR/$name.lock" "$BASH" "$0" "$@"
 }

@@ -20,7 +20,9 @@ PG_LOG="$CADENZA_LOG_DIR/postgres.log"
 
 if [[ $EUID -eq 0 ]]; then
     PG_USER=postgres
-    as_pg() { runuser -u "$PG_USER" -- "$@"; }
+    # From /: the current directory may be one the postgres user cannot
+    # enter (a clone in /root), and pg_ctl and initdb complain about it.
+    as_pg() { (cd / && runuser -u "$PG_USER" -- "$@"); }
 else
     PG_USER="$(id -un)"
     as_pg() { "$@"; }

@@ -9,7 +9,10 @@
 #
 #   stack.sh up             services up, migrate, start the processes, wait for
 #                           /healthz, write $CADENZA_STATE_DIR/env
-#   stack.sh down           stop the processes, then the services
+#   stack.sh stop           stop the processes, then the services; all data is
+#                           kept for the next up
+#   stack.sh down           stop, then remove what up made: the state directory
+#                           (databases, logs, artifacts) and the .cadenza symlink
 #   stack.sh status         print everything; exit 0 only if all is running
 #   stack.sh logs           follow the processes' logs
 #   stack.sh restart-procs  stop and start only the project's processes
@@ -181,9 +184,26 @@ up() {
     log "stack up: $CADENZA_API_URL (env: $CADENZA_STATE_DIR/env)"
 }
 
-down() {
+stop() {
     stop_procs
     "$CADENZA_LOCAL_DIR/services.sh" down
+}
+
+# Removes only a directory that carries the marker ensure_state_dirs writes,
+# so a CADENZA_STATE_DIR pointed at anything else is never deleted.
+down() {
+    local dir link="$CADENZA_REPO_ROOT/.cadenza" unlink=0
+    stop
+    dir="$(readlink -f -- "$CADENZA_STATE_DIR")"
+    [[ -L "$link" && "$(readlink -f -- "$link")" == "$dir" ]] && unlink=1
+    if [[ -e "$dir" ]]; then
+        [[ -f "$dir/$CADENZA_STATE_MARKER" ]] ||
+            die "not removing $dir: it has no $CADENZA_STATE_MARKER marker, so" \
+                "the local stack did not make it (its services are stopped)"
+        log "removing $dir"
+        rm -rf -- "$dir"
+    fi
+    if ((unlink)); then rm -f -- "$link"; fi
 }
 
 status() {
@@ -221,14 +241,15 @@ logs() {
 }
 
 case "${1:-}" in
-    up|down|restart-procs) serialize "$@" ;;
+    up|stop|down|restart-procs) serialize "$@" ;;
 esac
 
 case "${1:-}" in
     up) up ;;
+    stop) stop ;;
     down) down ;;
     status) status ;;
     logs) logs ;;
     restart-procs) stop_procs; start_procs ;;
-    *) echo "usage: $0 up|down|status|logs|restart-procs" >&2; exit 2 ;;
+    *) echo "usage: $0 up|stop|down|status|logs|restart-procs" >&2; exit 2 ;;
 esac
