@@ -81,7 +81,11 @@ static cJSON *render_request(cJSON *req, cz_err *err) {
     return req;
 }
 
-static int render_main(int argc, char **argv) {
+/* Reads the command line into the request the API would be sent: the
+ * fields given, the seed (default 1) and the model (default composer@1).
+ * @returns the request, or NULL when the command line is not one (the
+ * caller prints the usage). */
+static cJSON *render_options(int argc, char **argv, const char **out, double *seed) {
     static const struct option opts[] = {
         {"prompt", required_argument, NULL, 'p'},   {"out", required_argument, NULL, 'o'},
         {"duration", required_argument, NULL, 'd'}, {"tempo", required_argument, NULL, 't'},
@@ -90,8 +94,6 @@ static int render_main(int argc, char **argv) {
         {"seed", required_argument, NULL, 's'},     {"model", required_argument, NULL, 'M'},
         {"stems", no_argument, NULL, 'S'},          {NULL, 0, NULL, 0}};
     cJSON *req = cJSON_CreateObject();
-    const char *out = NULL;
-    double seed = 1;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -100,7 +102,7 @@ static int render_main(int argc, char **argv) {
             cJSON_AddStringToObject(req, "prompt", optarg);
             break;
         case 'o':
-            out = optarg;
+            *out = optarg;
             break;
         case 'd':
             cJSON_AddNumberToObject(req, "duration_s", atof(optarg));
@@ -125,7 +127,7 @@ static int render_main(int argc, char **argv) {
             break;
         }
         case 's':
-            seed = strtod(optarg, NULL);
+            *seed = strtod(optarg, NULL);
             break;
         case 'M':
             cJSON_AddStringToObject(req, "model", optarg);
@@ -135,75 +137,112 @@ static int render_main(int argc, char **argv) {
             break;
         default:
             cJSON_Delete(req);
-            return render_usage();
+            return NULL;
         }
     }
-    if (!out || !cJSON_HasObjectItem(req, "prompt")) {
+    if (!*out || !cJSON_HasObjectItem(req, "prompt")) {
         cJSON_Delete(req);
-        return render_usage();
+        return NULL;
     }
-    cJSON_AddNumberToObject(req, "seed", seed);
+    cJSON_AddNumberToObject(req, "seed", *seed);
     if (!cJSON_HasObjectItem(req, "model"))
         cJSON_AddStringToObject(req, "model", "composer@1");
-    cz_err err = {{0}};
-    char dir[PATH_MAX];
-    if (!render_request(req, &err) || (mkdir(out, 0755) != 0 && errno != EEXIST) ||
+    return req;
+}
+
+/* Completes the request as the API would and makes the folder @p out; its
+ * absolute path goes to @p dir, since the artifacts' file:// URIs are made
+ * from it. @returns 0, or 1 after saying why not. */
+static int render_prepare(cJSON *req, const char *out, char dir[PATH_MAX], cz_err *err) {
+    if (!render_request(req, err) || (mkdir(out, 0755) != 0 && errno != EEXIST) ||
         !realpath(out, dir)) {
-        fprintf(stderr, "cadenza-worker render: %s\n", err.msg[0] ? err.msg : strerror(errno));
-        cJSON_Delete(req);
+        fprintf(stderr, "cadenza-worker render: %s\n", err->msg[0] ? err->msg : strerror(errno));
         return 1;
     }
-    cz_config cfg;
-    cz_config_load(&cfg);
-    double t0 = cpu_seconds();
-    void *state = cz_inference_open(&cfg, &err);
-    double t1 = cpu_seconds(), w1 = wall_seconds();
-    if (!state) {
-        fprintf(stderr, "cadenza-worker render: %s\n", err.msg);
-        cJSON_Delete(req);
-        return 1;
-    }
-    cz_gen_hooks hooks = {0};
-    cz_gen_result res;
-    int rc = cz_inference_run(state, req, "render", 1, NULL, dir, &hooks, &res, &err);
-    double t2 = cpu_seconds(), w2 = wall_seconds();
-    cJSON *artifacts = rc == 0 ? cz_gen_result_commit(&res, &err) : NULL;
-    double t3 = cpu_seconds();
-    if (!artifacts) {
-        fprintf(stderr, "cadenza-worker render: %s (%s)\n", err.msg,
-                res.failure_class ? res.failure_class : "internal");
-        cz_gen_result_free(&res);
-        cz_inference_close(state);
-        cJSON_Delete(req);
-        return 1;
-    }
+    return 0;
+}
+
+/* CPU seconds (wall seconds for generate_wall) of each step, for the
+ * summary: the benchmark compares them against the audio's length. */
+typedef struct render_times {
+    double load_cpu, generate_cpu, generate_wall, commit_cpu;
+} render_times;
+
+/* Prints the JSON summary: what was asked, what the model chose, the files
+ * and the times. Takes the artifacts and res->chosen. */
+static void render_summary(const cJSON *req, double seed, const render_times *t, cz_gen_result *res,
+                           cJSON *artifacts) {
     double audio = cz_json_num(req, "duration_s", 0);
     cJSON *sum = cJSON_CreateObject();
     cJSON_AddStringToObject(sum, "model", cz_json_str(req, "model"));
     cJSON_AddNumberToObject(sum, "seed", seed);
     cJSON_AddNumberToObject(sum, "audio_s", audio);
-    cJSON_AddNumberToObject(sum, "load_cpu_s", t1 - t0);
-    cJSON_AddNumberToObject(sum, "generate_cpu_s", t2 - t1);
-    cJSON_AddNumberToObject(sum, "generate_wall_s", w2 - w1);
-    cJSON_AddNumberToObject(sum, "commit_cpu_s", t3 - t2);
-    cJSON_AddNumberToObject(sum, "x_realtime", audio / (t2 - t1));
+    cJSON_AddNumberToObject(sum, "load_cpu_s", t->load_cpu);
+    cJSON_AddNumberToObject(sum, "generate_cpu_s", t->generate_cpu);
+    cJSON_AddNumberToObject(sum, "generate_wall_s", t->generate_wall);
+    cJSON_AddNumberToObject(sum, "commit_cpu_s", t->commit_cpu);
+    cJSON_AddNumberToObject(sum, "x_realtime", audio / t->generate_cpu);
     cJSON_AddItemToObject(sum, "controls",
                           cJSON_Duplicate(cJSON_GetObjectItem(req, "controls"), true));
     cJSON_AddItemToObject(sum, "ignored",
                           cJSON_Duplicate(cJSON_GetObjectItem(req, "ignored"), true));
-    if (res.chosen) {
-        cJSON_AddItemToObject(sum, "chosen", res.chosen);
-        res.chosen = NULL;
+    if (res->chosen) {
+        cJSON_AddItemToObject(sum, "chosen", res->chosen);
+        res->chosen = NULL;
     }
     cJSON_AddItemToObject(sum, "artifacts", artifacts);
     char *text = cz_json_print(sum);
     puts(text);
     free(text);
     cJSON_Delete(sum);
+}
+
+/* Loads the models, generates the request into @p dir through the
+ * inference stage's code (as a worker would, without Kafka), commits the
+ * files and prints the summary. @returns 0, or 1 after saying why not. */
+static int render_generate(cJSON *req, const char *dir, double seed, cz_err *err) {
+    cz_config cfg;
+    cz_config_load(&cfg);
+    double t0 = cpu_seconds();
+    void *state = cz_inference_open(&cfg, err);
+    double t1 = cpu_seconds(), w1 = wall_seconds();
+    if (!state) {
+        fprintf(stderr, "cadenza-worker render: %s\n", err->msg);
+        return 1;
+    }
+    cz_gen_hooks hooks = {0};
+    cz_gen_result res;
+    int rc = cz_inference_run(state, req, "render", 1, NULL, dir, &hooks, &res, err);
+    double t2 = cpu_seconds(), w2 = wall_seconds();
+    cJSON *artifacts = rc == 0 ? cz_gen_result_commit(&res, err) : NULL;
+    double t3 = cpu_seconds();
+    if (artifacts) {
+        render_times t = {t1 - t0, t2 - t1, w2 - w1, t3 - t2};
+        render_summary(req, seed, &t, &res, artifacts);
+    } else {
+        fprintf(stderr, "cadenza-worker render: %s (%s)\n", err->msg,
+                res.failure_class ? res.failure_class : "internal");
+    }
     cz_gen_result_free(&res);
     cz_inference_close(state);
+    return artifacts ? 0 : 1;
+}
+
+/* cadenza-worker render: read the options, prepare the request and the
+ * folder, generate and print the summary. */
+static int render_main(int argc, char **argv) {
+    const char *out = NULL;
+    double seed = 1;
+    cJSON *req = render_options(argc, argv, &out, &seed);
+    if (!req)
+        return render_usage();
+    cz_err err = {{0}};
+    char dir[PATH_MAX];
+    int rc = render_prepare(req, out, dir, &err);
+    if (rc == 0)
+        rc = render_generate(req, dir, seed, &err);
     cJSON_Delete(req);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv) {

@@ -301,119 +301,185 @@ typedef struct cz_an_spectrum {
     long frames;                       /* frames above the gate */
 } cz_an_spectrum;
 
-static int cz_an_spectrum_run(const cz_an *an, cz_an_spectrum *s, cz_err *err) {
-    memset(s, 0, sizeof *s);
-    const int nbins = CZ_AN_FFT / 2 + 1;
-    const double hz = an->low_rate / CZ_AN_FFT;
-    float *in = fftwf_malloc(CZ_AN_FFT * sizeof *in);
-    fftwf_complex *out = fftwf_malloc((size_t)nbins * sizeof *out);
-    float *win = malloc(CZ_AN_FFT * sizeof *win);
-    float *mag = malloc((size_t)nbins * sizeof *mag), *prev = calloc((size_t)nbins, sizeof *prev);
-    signed char *pc = malloc((size_t)nbins), *band = malloc((size_t)nbins);
-    fftwf_plan plan = NULL;
-    if (in && out) {
+/* The FFT's buffers and plan, and what each bin stands for. */
+typedef struct cz_an_fft {
+    int nbins;
+    double hz; /* bin width */
+    float *in, *win, *mag;
+    float *prev; /* the previous frame's unit-sum magnitudes, for the flux */
+    fftwf_complex *out;
+    signed char *pc, *band; /* each bin's pitch class and band, -1 for none */
+    fftwf_plan plan;
+} cz_an_fft;
+
+/* Allocates the buffers, makes the plan and fills the Hann window and the
+ * bin tables. @returns 0, or -1 with @p err filled (cz_an_fft_close still
+ * frees what was made). */
+static int cz_an_fft_open(const cz_an *an, cz_an_fft *f, cz_err *err) {
+    f->nbins = CZ_AN_FFT / 2 + 1;
+    f->hz = an->low_rate / CZ_AN_FFT;
+    const int nbins = f->nbins;
+    f->in = fftwf_malloc(CZ_AN_FFT * sizeof *f->in);
+    f->out = fftwf_malloc((size_t)nbins * sizeof *f->out);
+    f->win = malloc(CZ_AN_FFT * sizeof *f->win);
+    f->mag = malloc((size_t)nbins * sizeof *f->mag);
+    f->prev = calloc((size_t)nbins, sizeof *f->prev);
+    f->pc = malloc((size_t)nbins), f->band = malloc((size_t)nbins);
+    f->plan = NULL;
+    if (f->in && f->out) {
         pthread_mutex_lock(&cz_an_plan_lock);
-        plan = fftwf_plan_dft_r2c_1d(CZ_AN_FFT, in, out, FFTW_ESTIMATE);
+        f->plan = fftwf_plan_dft_r2c_1d(CZ_AN_FFT, f->in, f->out, FFTW_ESTIMATE);
         pthread_mutex_unlock(&cz_an_plan_lock);
     }
-    int rc = 0;
-    if (!plan || !win || !mag || !prev || !pc || !band)
-        rc = cz_err_set(err, "analysis: out of memory for the FFT");
+    if (!f->plan || !f->win || !f->mag || !f->prev || !f->pc || !f->band)
+        return cz_err_set(err, "analysis: out of memory for the FFT");
 
     double top = fmin(CZ_AN_BAND_HI, 0.45 * an->low_rate);
-    for (int k = 0; rc == 0 && k < nbins; k++) {
-        double f = k * hz;
-        pc[k] = -1, band[k] = -1;
-        if (f >= CZ_AN_CHROMA_LO && f <= CZ_AN_CHROMA_HI) // MIDI note 69 is A 440 Hz
-            pc[k] = (signed char)(((long)lround(12.0 * log2(f / 440.0) + 69.0)) % 12);
-        if (f >= CZ_AN_BAND_LO && f < top)
-            band[k] =
-                (signed char)(CZ_AN_BANDS * log(f / CZ_AN_BAND_LO) / log(top / CZ_AN_BAND_LO));
+    for (int k = 0; k < nbins; k++) {
+        double freq = k * f->hz;
+        f->pc[k] = -1, f->band[k] = -1;
+        if (freq >= CZ_AN_CHROMA_LO && freq <= CZ_AN_CHROMA_HI) // MIDI note 69 is A 440 Hz
+            f->pc[k] = (signed char)(((long)lround(12.0 * log2(freq / 440.0) + 69.0)) % 12);
+        if (freq >= CZ_AN_BAND_LO && freq < top)
+            f->band[k] =
+                (signed char)(CZ_AN_BANDS * log(freq / CZ_AN_BAND_LO) / log(top / CZ_AN_BAND_LO));
     }
-    for (int i = 0; rc == 0 && i < CZ_AN_FFT; i++)
-        win[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / CZ_AN_FFT));
+    for (int i = 0; i < CZ_AN_FFT; i++)
+        f->win[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / CZ_AN_FFT));
+    return 0;
+}
 
-    // Welford's running mean and variance for the per-frame statistics.
-    double c_m = 0, c_q = 0, f_m = 0, f_q = 0, l_m = 0, l_q = 0, flat_sum = 0;
-    long nflux = 0;
-    bool have_prev = false;
-    size_t nframes = an->n <= CZ_AN_FFT ? 1 : (an->n - CZ_AN_FFT) / CZ_AN_HOP + 1;
-    for (size_t t = 0; rc == 0 && t < nframes; t++) {
-        const float *x = an->mono + t * CZ_AN_HOP;
-        size_t avail = an->n - t * CZ_AN_HOP < CZ_AN_FFT ? an->n - t * CZ_AN_HOP : CZ_AN_FFT;
-        double ms = 0;
-        for (size_t i = 0; i < CZ_AN_FFT; i++) {
-            float v = i < avail ? x[i] : 0.0f;
-            ms += (double)v * v;
-            in[i] = v * win[i];
-        }
-        double level = 10.0 * log10(ms / CZ_AN_FFT + 1e-20);
-        if (level < CZ_AN_FRAME_GATE_DB) {
-            have_prev = false;
-            continue;
-        }
-        fftwf_execute(plan);
-        double msum = 0, psum = 0, csum = 0, logp = 0;
-        int nlog = 0;
-        for (int k = 1; k < nbins; k++) {
-            double re = out[k][0], im = out[k][1], p = re * re + im * im;
-            mag[k] = (float)sqrt(p);
-            msum += mag[k];
-            csum += mag[k] * k * hz;
-            if (band[k] >= 0) {
-                s->bands[band[k]] += p;
-                psum += p;
-                logp += log(p + 1e-12);
-                nlog++;
-            }
-        }
-        if (!(msum > 0))
-            continue;
-        for (int k = 1; k < nbins; k++)
-            if (pc[k] >= 0)
-                s->chroma[pc[k]] += mag[k];
-        s->frames++;
-        double centroid = csum / msum, d;
-        d = centroid - c_m, c_m += d / s->frames, c_q += d * (centroid - c_m);
-        d = level - l_m, l_m += d / s->frames, l_q += d * (level - l_m);
-        if (nlog && psum > 0)
-            flat_sum += exp(logp / nlog) / (psum / nlog + 1e-12);
-        if (have_prev) {
-            double flux = 0;
-            for (int k = 1; k < nbins; k++) {
-                double u = mag[k] / msum - prev[k];
-                flux += u > 0 ? u : 0;
-            }
-            nflux++;
-            d = flux - f_m, f_m += d / nflux, f_q += d * (flux - f_m);
-        }
-        for (int k = 1; k < nbins; k++)
-            prev[k] = (float)(mag[k] / msum);
-        have_prev = true;
-    }
-    if (rc == 0 && s->frames == 0)
-        rc = cz_err_set(err, "analysis: the audio is silent (every frame under %.0f dBFS)",
-                        CZ_AN_FRAME_GATE_DB);
-    if (rc == 0) {
-        s->centroid_mean = c_m;
-        s->centroid_sd = sqrt(c_q / s->frames);
-        s->level_sd = sqrt(l_q / s->frames);
-        s->flatness_mean = flat_sum / s->frames;
-        s->flux_mean = f_m;
-        s->flux_sd = nflux ? sqrt(f_q / nflux) : 0;
-    }
-    if (plan) {
+static void cz_an_fft_close(cz_an_fft *f) {
+    if (f->plan) {
         pthread_mutex_lock(&cz_an_plan_lock);
-        fftwf_destroy_plan(plan);
+        fftwf_destroy_plan(f->plan);
         pthread_mutex_unlock(&cz_an_plan_lock);
     }
-    fftwf_free(in);
-    fftwf_free(out);
-    free(win);
-    free(mag);
-    free(prev);
-    free(pc);
-    free(band);
+    fftwf_free(f->in);
+    fftwf_free(f->out);
+    free(f->win);
+    free(f->mag);
+    free(f->prev);
+    free(f->pc);
+    free(f->band);
+}
+
+/* Windows frame @p t of the mono copy into the FFT's input; the last frame
+ * is padded with zeros. @returns the frame's level in dB (unwindowed). */
+static double cz_an_frame_load(const cz_an *an, cz_an_fft *f, size_t t) {
+    const float *x = an->mono + t * CZ_AN_HOP;
+    size_t avail = an->n - t * CZ_AN_HOP < CZ_AN_FFT ? an->n - t * CZ_AN_HOP : CZ_AN_FFT;
+    double ms = 0;
+    for (size_t i = 0; i < CZ_AN_FFT; i++) {
+        float v = i < avail ? x[i] : 0.0f;
+        ms += (double)v * v;
+        f->in[i] = v * f->win[i];
+    }
+    return 10.0 * log10(ms / CZ_AN_FFT + 1e-20);
+}
+
+/* One frame's spectrum, summed the ways the statistics need. */
+typedef struct cz_an_frame {
+    double level;      /* dB */
+    double msum;       /* magnitudes, every bin but DC */
+    double csum;       /* magnitudes weighted by frequency, for the centroid */
+    double psum, logp; /* power and log power over the bands' bins */
+    int nlog;          /* how many bins those are */
+} cz_an_frame;
+
+/* Transforms the loaded frame into magnitudes (f->mag) and sums, and adds
+ * its power per band to @p s: the bands count every frame above the gate. */
+static void cz_an_frame_transform(cz_an_fft *f, cz_an_spectrum *s, cz_an_frame *fr) {
+    fftwf_execute(f->plan);
+    fr->msum = 0, fr->psum = 0, fr->csum = 0, fr->logp = 0;
+    fr->nlog = 0;
+    for (int k = 1; k < f->nbins; k++) {
+        double re = f->out[k][0], im = f->out[k][1], p = re * re + im * im;
+        f->mag[k] = (float)sqrt(p);
+        fr->msum += f->mag[k];
+        fr->csum += f->mag[k] * k * f->hz;
+        if (f->band[k] >= 0) {
+            s->bands[f->band[k]] += p;
+            fr->psum += p;
+            fr->logp += log(p + 1e-12);
+            fr->nlog++;
+        }
+    }
+}
+
+/* Running sums over the frames (Welford's mean and variance for the
+ * per-frame statistics, so one pass over the audio is enough). */
+typedef struct cz_an_running {
+    double c_m, c_q, f_m, f_q, l_m, l_q, flat_sum;
+    long nflux;
+    bool have_prev; /* f->prev holds the frame just before */
+} cz_an_running;
+
+/* Adds a frame with sound in it to the chroma and the running statistics;
+ * the flux compares it with the frame before, when that one counted too. */
+static void cz_an_frame_add(cz_an_fft *f, cz_an_spectrum *s, cz_an_running *r,
+                            const cz_an_frame *fr) {
+    const int nbins = f->nbins;
+    for (int k = 1; k < nbins; k++)
+        if (f->pc[k] >= 0)
+            s->chroma[f->pc[k]] += f->mag[k];
+    s->frames++;
+    double centroid = fr->csum / fr->msum, d;
+    d = centroid - r->c_m, r->c_m += d / s->frames, r->c_q += d * (centroid - r->c_m);
+    d = fr->level - r->l_m, r->l_m += d / s->frames, r->l_q += d * (fr->level - r->l_m);
+    if (fr->nlog && fr->psum > 0)
+        r->flat_sum += exp(fr->logp / fr->nlog) / (fr->psum / fr->nlog + 1e-12);
+    if (r->have_prev) {
+        double flux = 0;
+        for (int k = 1; k < nbins; k++) {
+            double u = f->mag[k] / fr->msum - f->prev[k];
+            flux += u > 0 ? u : 0;
+        }
+        r->nflux++;
+        d = flux - r->f_m, r->f_m += d / r->nflux, r->f_q += d * (flux - r->f_m);
+    }
+    for (int k = 1; k < nbins; k++)
+        f->prev[k] = (float)(f->mag[k] / fr->msum);
+    r->have_prev = true;
+}
+
+/* Turns the running sums into the means and deviations of @p s.
+ * @returns 0, or -1 with @p err filled when no frame had sound. */
+static int cz_an_spectrum_finish(cz_an_spectrum *s, const cz_an_running *r, cz_err *err) {
+    if (s->frames == 0)
+        return cz_err_set(err, "analysis: the audio is silent (every frame under %.0f dBFS)",
+                          CZ_AN_FRAME_GATE_DB);
+    s->centroid_mean = r->c_m;
+    s->centroid_sd = sqrt(r->c_q / s->frames);
+    s->level_sd = sqrt(r->l_q / s->frames);
+    s->flatness_mean = r->flat_sum / s->frames;
+    s->flux_mean = r->f_m;
+    s->flux_sd = r->nflux ? sqrt(r->f_q / r->nflux) : 0;
+    return 0;
+}
+
+/* The FFT frames of the mono copy, hop by hop: frames under the gate are
+ * left out (and break the flux's chain), the others add to @p s. */
+static int cz_an_spectrum_run(const cz_an *an, cz_an_spectrum *s, cz_err *err) {
+    memset(s, 0, sizeof *s);
+    cz_an_fft f;
+    int rc = cz_an_fft_open(an, &f, err);
+    if (rc == 0) {
+        cz_an_running r = {0};
+        size_t nframes = an->n <= CZ_AN_FFT ? 1 : (an->n - CZ_AN_FFT) / CZ_AN_HOP + 1;
+        for (size_t t = 0; t < nframes; t++) {
+            cz_an_frame fr = {.level = cz_an_frame_load(an, &f, t)};
+            if (fr.level < CZ_AN_FRAME_GATE_DB) {
+                r.have_prev = false;
+                continue;
+            }
+            cz_an_frame_transform(&f, s, &fr);
+            if (fr.msum > 0)
+                cz_an_frame_add(&f, s, &r, &fr);
+        }
+        rc = cz_an_spectrum_finish(s, &r, err);
+    }
+    cz_an_fft_close(&f);
     return rc;
 }
 

@@ -1,6 +1,8 @@
 /* A piece being composed, shared by the planner (compose.c) and the part
  * writers (parts.c). compose.c fills in the plan; parts.c turns it into
- * notes. Not for other modules: they call cz_compose() (compose.h). */
+ * notes; song.c holds the helpers both call (random streams, chord lookups),
+ * so the calls go compose.c -> parts.c -> song.c and never back. Not for
+ * other modules: they call cz_compose() (compose.h). */
 #ifndef CZ_SONG_H
 #define CZ_SONG_H
 
@@ -21,10 +23,17 @@ typedef struct cz_rng {
     uint64_t s;
 } cz_rng;
 
+/** @brief Advances @p r. @returns the next 64 random bits. */
 uint64_t cz_rng_next(cz_rng *r);
-unsigned cz_rng_below(cz_rng *r, unsigned n); /* 0 .. n-1; n > 0 */
-double cz_rng_unit(cz_rng *r);                /* [0, 1) */
-double cz_rng_gauss(cz_rng *r);               /* about N(0, 1), within +-3 */
+
+/** @brief A uniform integer. @returns 0 .. n-1, or 0 when @p n is 0. */
+unsigned cz_rng_below(cz_rng *r, unsigned n);
+
+/** @brief A uniform real. @returns a value in [0, 1). */
+double cz_rng_unit(cz_rng *r);
+
+/** @brief A roughly normal real. @returns about N(0, 1), within +-3.5. */
+double cz_rng_gauss(cz_rng *r);
 
 /* ---------------------------------------------------------------- harmony */
 
@@ -101,10 +110,14 @@ typedef struct cz_song {
     cz_err *err;
 } cz_song;
 
-/** @brief The chord sounding at sixteenth @p step of section @p sec. */
+/** @brief The chord at sixteenth @p step of section @p sec. @returns it (not to be freed). */
 const cz_chord *cz_song_chord(const cz_song *s, const cz_section *sec, int step);
 
-/** @brief Pitch class (0..11, absolute) of chord tone @p i of @p ch (wraps up octaves). */
+/**
+ * @brief Chord tone @p i of @p ch, counting up through octaves; *octave (when
+ * not NULL) gets how many octaves above the chord's root it lies.
+ * @returns its absolute pitch class, 0..11.
+ */
 int cz_chord_tone(const cz_song *s, const cz_chord *ch, int i, int *octave);
 
 /**

@@ -1,4 +1,6 @@
-/* The backend registry and the files backends write: see backend.h.
+/* The backend registry: see backend.h. The files backends write are
+ * result.c's, so that the backends call it and the registry calls them,
+ * never round in a loop.
  *
  * The registry is a fixed list of backend descriptions (read-only data);
  * cz_backends_open() prepares each one and keeps its state beside it. A
@@ -6,7 +8,6 @@
  * a worker that silently lacks a model would fail every job sent to it. */
 #include "workers/models/backend.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,52 +70,6 @@ int cz_backends_generate(cz_backends *b, const cz_gen_request *req, const cz_gen
         out->n_files = 0;
     }
     return rc;
-}
-
-cz_gen_file *cz_gen_result_add(cz_gen_result *out, const cz_gen_request *req, const char *kind,
-                               const char *name, const char *format, const char *filename,
-                               double duration_s, cz_err *err) {
-    if (out->n_files == CZ_GEN_MAX_FILES) {
-        cz_err_set(err, "a model may write at most %d files per job", CZ_GEN_MAX_FILES);
-        return NULL;
-    }
-    cz_gen_file *f = &out->files[out->n_files];
-    memset(f, 0, sizeof *f);
-    if (cz_artifact_prepare_in(req->dir, filename, &f->file, err) != 0)
-        return NULL;
-    snprintf(f->kind, sizeof f->kind, "%s", kind);
-    snprintf(f->name, sizeof f->name, "%s", name);
-    snprintf(f->format, sizeof f->format, "%s", format);
-    f->duration_s = duration_s;
-    out->n_files++;
-    return f;
-}
-
-cJSON *cz_gen_result_commit(cz_gen_result *r, cz_err *err) {
-    cJSON *list = cJSON_CreateArray();
-    if (!list) {
-        cz_err_set(err, "out of memory listing artifacts");
-        return NULL;
-    }
-    for (int k = 0; k < r->n_files; k++) {
-        cz_gen_file *f = &r->files[k];
-        if (cz_artifact_commit(&f->file, err) != 0) {
-            cJSON_Delete(list);
-            return NULL;
-        }
-        f->file.tmp[0] = '\0'; // committed: nothing left to clean up
-        cJSON_AddItemToArray(
-            list, cz_artifact_json(&f->file, f->kind, f->name, f->format, f->duration_s));
-    }
-    return list;
-}
-
-void cz_gen_result_free(cz_gen_result *r) {
-    for (int k = 0; k < r->n_files; k++)
-        if (r->files[k].file.tmp[0])
-            unlink(r->files[k].file.tmp);
-    cJSON_Delete(r->chosen);
-    memset(r, 0, sizeof *r);
 }
 
 void cz_backends_close(cz_backends *b) {

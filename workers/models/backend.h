@@ -101,6 +101,8 @@ const cz_backend *cz_backends_find(const cz_backends *b, const char *id);
 int cz_backends_generate(cz_backends *b, const cz_gen_request *req, const cz_gen_hooks *hooks,
                          cz_gen_result *out, cz_err *err);
 
+/* The files a backend writes: result.c. */
+
 /**
  * @brief Adds a file to @p out in req->dir and prepares its temporary name.
  * @returns the file to write (to ->file.tmp), or NULL with @p err filled.

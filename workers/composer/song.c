@@ -1,0 +1,55 @@
+/* The helpers that the planner (compose.c) and the part writers (parts.c)
+ * both call: the random streams and the chord lookups. They live apart so
+ * that compose.c calls parts.c and both call this file, never the other
+ * way round (see song.h for the types). */
+#include <stdint.h>
+
+#include "workers/composer/song.h"
+
+/* ================================================================ random */
+
+uint64_t cz_rng_next(cz_rng *r) {
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+unsigned cz_rng_below(cz_rng *r, unsigned n) {
+    return n ? (unsigned)(cz_rng_next(r) % n) : 0;
+}
+
+double cz_rng_unit(cz_rng *r) {
+    return (double)(cz_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+double cz_rng_gauss(cz_rng *r) {
+    // The sum of four uniforms: close enough to normal, never beyond +-3.5.
+    double s = cz_rng_unit(r) + cz_rng_unit(r) + cz_rng_unit(r) + cz_rng_unit(r);
+    return (s - 2.0) * 1.7320508;
+}
+
+/* ================================================================ chords */
+
+const cz_chord *cz_song_chord(const cz_song *s, const cz_section *sec, int step) {
+    const cz_prog *p = &s->prog[sec->prog];
+    int per = s->style->beats_per_chord * 4; // sixteenths per chord
+    int i = (step / per) % p->n;
+    // The outro's last bar leads home: the last chord of the progression if
+    // it is a dominant or subdominant, else the dominant itself.
+    if (sec->kind == CZ_SEC_OUTRO && step >= (sec->bars - 1) * 16) {
+        const cz_chord *last = &p->ch[p->n - 1];
+        if (last->root == 7 || last->root == 5 || last->root == 10)
+            return last;
+        static const cz_chord dominant = {7, 4, {0, 4, 7, 10}};
+        return &dominant;
+    }
+    return &p->ch[i];
+}
+
+int cz_chord_tone(const cz_song *s, const cz_chord *ch, int i, int *octave) {
+    int iv = ch->iv[i % ch->n] + 12 * (i / ch->n);
+    if (octave)
+        *octave = iv / 12;
+    return (s->tonic + ch->root + iv) % 12;
+}
