@@ -199,6 +199,7 @@ system: up
 
 test: deps
 	$(MAKE) fmt-check
+	$(MAKE) check-sql
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
@@ -210,6 +211,10 @@ bench: deps
 
 lint:
 	tools/lint.sh
+
+# All SQL lives in common/db/ (common/db/db.h): fails on a statement elsewhere.
+check-sql:
+	tools/check_sql.sh
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
 

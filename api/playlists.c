@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/db/db.h"
+#include "common/db/playlists.h"
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -139,28 +140,14 @@ enum MHD_Result cz_signals_post(cz_api *api, cz_http_req *r, const char *user) {
     char *json = cz_json_print(clean);
     cJSON_Delete(clean);
     cz_err err;
-    const char *p[] = {r->key.tenant, user, json};
+    int bad = 0, accepted = 0;
     PGconn *c = cz_db_pool_get(api->db);
     /* All or nothing: an unknown track (or another tenant's) stores none. */
-    PGresult *q = cz_db_query(
-        c,
-        "WITH s AS (SELECT e->>'track_id' AS track_id, e->>'kind' AS kind,"
-        "                  (e->>'position_s')::real AS position_s, i"
-        "             FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY a(e, i)),"
-        "     bad AS (SELECT min(i) AS i FROM s WHERE NOT EXISTS (SELECT 1 FROM tracks t"
-        "              WHERE t.id = s.track_id AND (t.tenant_id IS NULL OR t.tenant_id = $1))),"
-        "     ins AS (INSERT INTO user_signals (tenant_id, user_id, track_id, kind, position_s)"
-        "             SELECT $1, $2, track_id, kind, position_s FROM s"
-        "              WHERE (SELECT i FROM bad) IS NULL ORDER BY i RETURNING 1)"
-        " SELECT (SELECT i - 1 FROM bad), (SELECT count(*) FROM ins)",
-        3, p, &err);
+    int unknown = cz_db_playlist_add_signals(c, r->key.tenant, user, json, &bad, &accepted, &err);
     cz_db_pool_put(api->db, c);
     free(json);
-    if (!q)
+    if (unknown < 0)
         return unavailable(r, "signals", &err);
-    bool unknown = !PQgetisnull(q, 0, 0);
-    int bad = atoi(PQgetvalue(q, 0, 0)), accepted = atoi(PQgetvalue(q, 0, 1));
-    PQclear(q);
     if (unknown) {
         snprintf(field, sizeof field, "signals[%d].track_id", bad);
         return cz_http_problem(r, 422, "unknown-track", "no such track; nothing was recorded",
@@ -369,14 +356,11 @@ enum MHD_Result cz_playlists_read(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such playlist", NULL);
     cz_err err;
-    const char *p[] = {id, r->key.tenant};
     PGconn *c = cz_db_pool_get(api->db);
-    PGresult *q = cz_db_query(
-        c, "SELECT body::text FROM playlists WHERE id = $1 AND tenant_id = $2", 2, p, &err);
+    char *json = cz_db_playlist_get(c, r->key.tenant, id, &err);
     cz_db_pool_put(api->db, c);
-    if (!q)
+    if (!json && err.msg[0])
         return unavailable(r, "playlists", &err);
-    char *json = cz_db_take_text(q);
     if (!json)
         return cz_http_problem(r, 404, "not-found", "no such playlist", NULL);
     enum MHD_Result res = cz_http_json(r, 200, json);

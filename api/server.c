@@ -38,9 +38,7 @@ static enum MHD_Result readyz(cz_api *api, cz_http_req *r) {
     bool pg_ok, kafka_ok, redis_ok;
 
     PGconn *c = cz_db_pool_get(api->db);
-    PGresult *res = cz_db_query(c, "SELECT 1", 0, NULL, &err);
-    pg_ok = res != NULL;
-    PQclear(res);
+    pg_ok = cz_db_ping(c, &err) == 0;
     cz_db_pool_put(api->db, c);
 
     const struct rd_kafka_metadata *md = NULL;

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/db/db.h"
+#include "common/db/jobs.h"
 #include "common/ids.h"
 #include "common/job_state.h"
 #include "common/log.h"
@@ -132,20 +133,8 @@ static void format_event(char *out, size_t n, const char *job, PGresult *r, int 
 /* Reads the history of @p job after @p after and queues it on every live
  * stream of the job that has not had it yet. @returns -1 when Postgres failed. */
 static int look(cz_sse *hub, PGconn *db, const char *job, long long after) {
-    char from[24], limit[12];
-    snprintf(from, sizeof from, "%lld", after < 0 ? 0 : after);
-    snprintf(limit, sizeof limit, "%d", SSE_BATCH);
-    const char *p[] = {job, from, limit};
     cz_err err;
-    PGresult *r = cz_db_query(
-        db,
-        "SELECT e.id, e.event, e.state, cz_ts(e.created_at),"
-        "       e.detail ->> 'stage', e.detail -> 'percent', j.state, cz_ts(j.created_at)"
-        "  FROM jobs j LEFT JOIN LATERAL ("
-        "    SELECT * FROM job_events e WHERE e.job_id = j.id AND e.id > $2::bigint"
-        "     ORDER BY e.id LIMIT $3::int) e ON true"
-        " WHERE j.id = $1",
-        3, p, &err);
+    PGresult *r = cz_db_job_history(db, job, after < 0 ? 0 : after, SSE_BATCH, &err);
     if (!r) {
         cz_log_warn("event streams: reading job %s: %s", job, err.msg);
         return -1;
@@ -401,14 +390,11 @@ enum MHD_Result cz_sse_serve(cz_api *api, cz_http_req *r, const char *id) {
                                    "Last-Event-ID");
     }
     cz_err err;
-    const char *p[] = {id, r->key.tenant};
     PGconn *c = cz_db_pool_get(api->db);
-    PGresult *q = cz_db_query(c, "SELECT 1 FROM jobs WHERE id = $1 AND tenant_id = $2", 2, p, &err);
+    int found = cz_db_job_exists(c, r->key.tenant, id, &err);
     cz_db_pool_put(api->db, c);
-    if (!q)
+    if (found < 0)
         return cz_http_problem(r, 503, "unavailable", "the job store is unavailable", NULL);
-    bool found = PQntuples(q) == 1;
-    PQclear(q);
     if (!found)
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
 

@@ -4,7 +4,8 @@
  * (cli/synth_catalog.h) are streamed with COPY into a temporary table,
  * then added to `tracks` with ON CONFLICT DO NOTHING, in one transaction:
  * seeding again with the same seed adds nothing, and a larger N adds the
- * rest. Readers (the API, the scheduler) pick the rows up by seq. */
+ * rest (the SQL: common/db/playlists.c). Readers (the API, the scheduler)
+ * pick the rows up by seq. */
 #include "cli/catalog_seed.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "cli/synth_catalog.h"
 #include "common/config.h"
 #include "common/db/db.h"
+#include "common/db/playlists.h"
 
 #define MAX_TRACKS 10000000L
 
@@ -54,6 +56,20 @@ static int copy_line(const cz_synth_track *t, char *out, size_t n) {
     return w > 0 && (size_t)w < n ? w : -1;
 }
 
+/* What seed_line() makes lines of: the catalogue of @p tracks from @p seed. */
+typedef struct seeding {
+    uint64_t seed;
+    long tracks;
+} seeding;
+
+/* The COPY line of track @p i of the synthetic catalogue. */
+static int seed_line(void *arg, long i, char *out, size_t n) {
+    const seeding *how = arg;
+    cz_synth_track tr;
+    cz_synth_track_make(how->seed, how->tracks, i, &tr);
+    return copy_line(&tr, out, n);
+}
+
 static int fail(PGconn *c, const char *what) {
     fprintf(stderr, "cadenzactl: %s: %s", what, PQerrorMessage(c));
     PQfinish(c);
@@ -90,46 +106,10 @@ int cz_cli_catalog_seed(int argc, char **argv) {
         fprintf(stderr, "cadenzactl: %s\n", err.msg);
         return 1;
     }
-    PQclear(PQexec(c, "BEGIN"));
-    PGresult *r = PQexec(c, "CREATE TEMP TABLE seed_tracks (LIKE tracks INCLUDING DEFAULTS)"
-                            " ON COMMIT DROP");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        return PQclear(r), fail(c, "cannot seed");
-    PQclear(r);
-    r = PQexec(c, "COPY seed_tracks (id, source, title, artist, duration_s, tempo_bpm, key, mode,"
-                  " energy, loudness_lufs, moods, genres, popularity, embedding) FROM STDIN");
-    if (PQresultStatus(r) != PGRES_COPY_IN)
-        return PQclear(r), fail(c, "cannot seed");
-    PQclear(r);
-    char line[1024];
-    for (long i = 0; i < tracks; i++) {
-        cz_synth_track tr;
-        cz_synth_track_make((uint64_t)seed, tracks, i, &tr);
-        int n = copy_line(&tr, line, sizeof line);
-        if (n < 0 || PQputCopyData(c, line, n) != 1)
-            return fail(c, "cannot seed");
-    }
-    if (PQputCopyEnd(c, NULL) != 1)
+    seeding how = {(uint64_t)seed, tracks};
+    long added = cz_db_playlist_tracks_seed(c, tracks, seed_line, &how);
+    if (added < 0)
         return fail(c, "cannot seed");
-    r = PQgetResult(c);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        return PQclear(r), fail(c, "cannot seed");
-    PQclear(r);
-    while ((r = PQgetResult(c)))
-        PQclear(r);
-    r = PQexec(c, "INSERT INTO tracks (id, source, title, artist, duration_s, tempo_bpm, key,"
-                  " mode, energy, loudness_lufs, moods, genres, popularity, embedding)"
-                  " SELECT id, source, title, artist, duration_s, tempo_bpm, key, mode, energy,"
-                  "        loudness_lufs, moods, genres, popularity, embedding"
-                  "   FROM seed_tracks ORDER BY id ON CONFLICT (id) DO NOTHING");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        return PQclear(r), fail(c, "cannot seed");
-    long added = atol(PQcmdTuples(r));
-    PQclear(r);
-    r = PQexec(c, "COMMIT");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        return PQclear(r), fail(c, "cannot seed");
-    PQclear(r);
     PQfinish(c);
     printf("seeded %ld synthetic tracks (seed %ld): %ld new, %ld there already\n", tracks, seed,
            added, tracks - added);

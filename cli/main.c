@@ -48,6 +48,7 @@
 #include "common/db/catalog.h"
 #include "common/db/db.h"
 #include "common/db/keys.h"
+#include "common/db/playlists.h"
 #include "common/db/review.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -553,13 +554,14 @@ static int import_one(PGconn *c, const char *path, const char *name, const char 
     int rc = cz_db_catalog_import(c, &t, &id, &created, &err);
     // Its playlist row: analysed now, also for a file imported before
     // features existed (re-running the import fills what is missing).
-    int has = rc ? -1 : cz_db_catalog_has_features(c, id, &err);
+    int has = rc ? -1 : cz_db_playlist_has_catalog_track(c, id, &err);
     cz_track_features f;
     const char *features = has > 0 ? "exists" : "added";
     if (rc == 0 && has < 0)
         rc = -1;
     if (rc == 0 && has == 0 &&
-        (cz_analysis_file(path, &f, &err) || cz_db_catalog_add_features(c, id, &f, &err) < 0)) {
+        (cz_analysis_file(path, &f, &err) ||
+         cz_db_playlist_add_catalog_track(c, id, &f, &err) < 0)) {
         fprintf(stderr,
                 "cadenzactl: catalogue track %lld has no features: %s (import it again once "
                 "that is fixed)\n",
@@ -734,7 +736,7 @@ static int review_policy(int argc, char **argv) {
     if (!c)
         return 1;
     cz_err err;
-    int rc = cz_db_review_set_policy(c, tenant, policy, &err);
+    int rc = cz_db_tenant_set_review_policy(c, tenant, policy, &err);
     PQfinish(c);
     if (rc < 0)
         fprintf(stderr, "cadenzactl: cannot set the review policy: %s\n", err.msg);

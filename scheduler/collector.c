@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "common/db/db.h"
+#include "common/db/jobs.h"
+#include "common/db/outbox.h"
+#include "common/db/pools.h"
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -33,32 +36,12 @@ static void label(char *out, size_t n, const char *k, const char *v) {
 /* The id to start after: the newest event now. */
 static long long newest_event(PGconn *db) {
     cz_err err;
-    PGresult *r = cz_db_query(db, "SELECT coalesce(max(id), 0) FROM job_events", 0, NULL, &err);
-    long long id = r ? atoll(PQgetvalue(r, 0, 0)) : -1;
-    PQclear(r);
-    return id;
+    return cz_db_job_events_newest(db, &err);
 }
 
 static void count_events(PGconn *db, long long *last, double cost_per_s) {
-    char after[24], limit[16];
-    snprintf(after, sizeof after, "%lld", *last);
-    snprintf(limit, sizeof limit, "%d", BATCH);
     cz_err err;
-    PGresult *r = cz_db_query(
-        db,
-        "SELECT e.id, e.event, e.state, coalesce(p.state, 'submitted'),"
-        "       extract(epoch FROM e.created_at - coalesce(p.created_at, j.created_at)),"
-        "       extract(epoch FROM e.created_at - j.created_at),"
-        "       coalesce(e.detail->'failure'->>'class', j.failure_class, ''),"
-        "       coalesce(u.audio_seconds, -1), coalesce(u.compute_ms, 0)"
-        "  FROM job_events e JOIN jobs j ON j.id = e.job_id"
-        "  LEFT JOIN LATERAL (SELECT q.state, q.created_at FROM job_events q"
-        "       WHERE q.job_id = e.job_id AND q.id < e.id AND q.event <> 'progress'"
-        "       ORDER BY q.id DESC LIMIT 1) p ON true"
-        "  LEFT JOIN usage_ledger u ON u.job_id = e.job_id"
-        "       AND e.state IN ('succeeded', 'failed', 'canceled', 'rejected')"
-        " WHERE e.id > $1::bigint ORDER BY e.id LIMIT $2::int",
-        2, (const char *[]){after, limit}, &err);
+    PGresult *r = cz_db_job_events_after(db, *last, BATCH, &err);
     if (!r) {
         cz_log_warn("metrics: %s", err.msg);
         return;
@@ -127,12 +110,8 @@ static void count_events(PGconn *db, long long *last, double cost_per_s) {
 
 static void set_gauges(PGconn *db) {
     cz_err err;
-    PGresult *r = cz_db_query(
-        db,
-        "SELECT s.state, count(j.id) FROM unnest($1::text[]) s(state)"
-        "  LEFT JOIN jobs j ON j.state = s.state GROUP BY s.state",
-        1, (const char *[]){"{queued,dispatched,generating,generated,postprocessing,in_review}"},
-        &err);
+    PGresult *r = cz_db_job_count_by_state(
+        db, "{queued,dispatched,generating,generated,postprocessing,in_review}", &err);
     for (int i = 0; r && i < PQntuples(r); i++) {
         char l[96];
         label(l, sizeof l, "state", PQgetvalue(r, i, 0));
@@ -141,15 +120,7 @@ static void set_gauges(PGconn *db) {
             atof(PQgetvalue(r, i, 1)));
     }
     PQclear(r);
-    r = cz_db_query(db,
-                    "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL),"
-                    " coalesce((SELECT extract(epoch FROM now() - min(updated_at)) FROM jobs"
-                    "  WHERE state = 'in_review'), 0),"
-                    " (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'),"
-                    " coalesce((SELECT extract(epoch FROM now() - min(next_attempt_at))"
-                    "  FROM webhook_deliveries WHERE state = 'pending'"
-                    "   AND next_attempt_at <= now()), 0)",
-                    0, NULL, &err);
+    r = cz_db_outbox_backlogs(db, &err);
     if (r) {
         cz_metric_set(cz_metric_gauge("cadenza_outbox_backlog",
                                       "Messages stored but not yet published to Kafka.", ""),
@@ -166,10 +137,7 @@ static void set_gauges(PGconn *db) {
                       atof(PQgetvalue(r, 0, 3)));
         PQclear(r);
     }
-    r = cz_db_query(db,
-                    "SELECT name, desired, running, coalesce(lag, 0),"
-                    " coalesce(throughput_per_s, 0) FROM pools",
-                    0, NULL, &err);
+    r = cz_db_pools_observed(db, &err);
     for (int i = 0; r && i < PQntuples(r); i++) {
         char l[160], p[80];
         const char *pool = PQgetvalue(r, i, 0);

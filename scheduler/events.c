@@ -75,19 +75,19 @@ static void batch_fill(rd_kafka_t *rk, batch *b) {
 static int apply_one(PGconn *db, batch *b, int i, const cz_apply_policy *policy) {
     cz_err err;
     const cz_event *ev = &b->events[i];
-    if (cz_db_exec(db, "SAVEPOINT ev", 0, NULL, &err) < 0)
+    if (cz_db_savepoint(db, "ev", &err) < 0)
         return -1;
     int rc = cz_db_job_apply_tx(db, ev, policy, &err);
     if (rc >= 0) {
         b->result[i] = rc;
-        return cz_db_exec(db, "RELEASE SAVEPOINT ev", 0, NULL, &err) < 0 ? -1 : 0;
+        return cz_db_savepoint_release(db, "ev", &err) < 0 ? -1 : 0;
     }
     if (PQstatus(db) != CONNECTION_OK)
         return -1;
     cz_log_job(CZ_LOG_ERROR, ev->job_id, NULL, "skipping %s event the database refused: %s",
                cz_job_event_name(ev->type), err.msg);
     b->result[i] = CZ_APPLY_NOOP;
-    return cz_db_exec(db, "ROLLBACK TO SAVEPOINT ev", 0, NULL, &err) < 0 ? -1 : 0;
+    return cz_db_savepoint_rollback(db, "ev", &err) < 0 ? -1 : 0;
 }
 
 /* What Redis hears of a batch (best effort: with Redis down, live streams
@@ -139,17 +139,7 @@ static void prepare(notices *n, PGconn *db, const batch *b, const cz_config *cfg
         cz_redis_give_back(n->redis, rc);
         return;
     }
-    const char *p[] = {list};
-    PGresult *r = cz_db_query(
-        db,
-        "SELECT j.id, j.state = 'succeeded' AND j.cache_key IS NOT NULL AND j.cached_from IS NULL,"
-        "       j.cache_key, j.model, COALESCE(j.model_version, ''),"
-        "       array_to_string(ARRAY(SELECT f.id FROM jobs f WHERE f.coalesced_into = j.id"
-        "                             AND f.state <> 'queued'), ' ')"
-        "  FROM jobs j"
-        " WHERE j.id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)"
-        "   AND j.state IN ('succeeded', 'failed', 'rejected')",
-        1, p, &err);
+    PGresult *r = cz_db_job_ended(db, list, &err);
     free(list);
     if (!r)
         cz_log_warn("events: reading ended jobs for the cache: %s", err.msg);

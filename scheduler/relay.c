@@ -203,7 +203,7 @@ static int become_leader(relay *r) {
     PQclear(res);
     if (!leader)
         return -1;
-    if (cz_db_exec(r->db, "LISTEN cadenza_outbox", 0, NULL, &err) < 0) {
+    if (cz_db_outbox_listen(r->db, &err) < 0) {
         cz_log_warn("relay: %s", err.msg);
         return -1;
     }

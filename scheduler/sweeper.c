@@ -30,15 +30,7 @@
 
 static void expire_leases(PGconn *db, const cz_config *cfg) {
     cz_err err;
-    char limit[12];
-    snprintf(limit, sizeof limit, "%d", SWEEP_BATCH);
-    const char *p[] = {limit};
-    PGresult *r = cz_db_query(db,
-                              "SELECT id, attempt FROM jobs"
-                              " WHERE state IN ('generating', 'postprocessing')"
-                              "   AND lease_expires_at < now()"
-                              " ORDER BY lease_expires_at LIMIT $1",
-                              1, p, &err);
+    PGresult *r = cz_db_job_leases_expired(db, SWEEP_BATCH, &err);
     if (!r) {
         cz_log_warn("sweeper: %s", err.msg);
         return;
@@ -72,12 +64,7 @@ static void expire_leases(PGconn *db, const cz_config *cfg) {
 
 static void clean_canceled(PGconn *db) {
     cz_err err;
-    PGresult *r = cz_db_query(db,
-                              "SELECT a.id, a.uri FROM artifacts a JOIN jobs j ON j.id = a.job_id"
-                              " WHERE j.state = 'canceled'"
-                              "   AND j.finished_at > now() - interval '1 hour'"
-                              "   AND a.deleted_at IS NULL LIMIT 100",
-                              0, NULL, &err);
+    PGresult *r = cz_db_job_canceled_artifacts(db, &err);
     if (!r) {
         cz_log_warn("sweeper: %s", err.msg);
         return;
@@ -88,17 +75,14 @@ static void clean_canceled(PGconn *db) {
             cz_log_warn("sweeper: cannot remove %s: %s", path, strerror(errno));
             continue; /* try again on the next sweep */
         }
-        const char *p[] = {PQgetvalue(r, i, 0)};
-        cz_db_exec(db, "UPDATE artifacts SET deleted_at = now() WHERE id = $1", 1, p, &err);
+        cz_db_job_artifact_deleted(db, PQgetvalue(r, i, 0), &err);
     }
     PQclear(r);
 }
 
 static void forget_old_keys(PGconn *db) {
     cz_err err;
-    if (cz_db_exec(db,
-                   "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'", 0,
-                   NULL, &err) < 0)
+    if (cz_db_job_idempotency_purge(db, &err) < 0)
         cz_log_warn("sweeper: %s", err.msg);
 }
 

@@ -634,7 +634,7 @@ static bool lead(cz_webhooks *w) {
         cz_db_query(w->db, "SELECT pg_try_advisory_lock(" WEBHOOK_LOCK ")", 0, NULL, &err);
     bool locked = r && !strcmp(PQgetvalue(r, 0, 0), "t");
     PQclear(r);
-    if (!locked || cz_db_exec(w->db, "LISTEN cadenza_webhooks", 0, NULL, &err) < 0)
+    if (!locked || cz_db_webhook_listen(w->db, &err) < 0)
         return false;
     cz_log_info("webhook dispatcher active (%d in flight at most, %d per receiver)",
                 w->cfg->webhook_concurrency, w->cfg->webhook_endpoint_concurrency);

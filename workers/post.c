@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/db/catalog.h"
 #include "common/db/db.h"
+#include "common/db/keys.h"
 #include "common/db/review.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -488,7 +489,8 @@ static int cz_post_run(cz_worker *w, const cz_job_msg *job, const cJSON *raw, cz
     if (rc == 0 &&
         (rc = cz_fp_compute(a->samples, a->frames, a->channels, a->sample_rate, &fp, &err)) == 0) {
         rc = cz_post_catalog_refresh(p, &err) || cz_post_catalog_check(p, &fp, qa, &err) ||
-                     (job->tenant && cz_db_review_policy(p->db, job->tenant, &tenant_always, &err))
+                     (job->tenant &&
+                      cz_db_tenant_review_policy(p->db, job->tenant, &tenant_always, &err))
                  ? 1
                  : 0;
     }

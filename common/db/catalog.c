@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "common/db/db.h"
-#include "common/music/analysis.h"
 
 #define CZ_CATALOG_BATCH 1000
 
@@ -153,77 +152,4 @@ int cz_db_catalog_source(PGconn *c, int64_t id, char *uri, size_t uri_n, char *t
     }
     PQclear(r);
     return found;
-}
-
-/* ---- playlist rows (tracks) of catalogue tracks ---------------------------- */
-
-int cz_db_catalog_has_features(PGconn *c, int64_t id, cz_err *err) {
-    char tid[24];
-    snprintf(tid, sizeof tid, "c%lld", (long long)id);
-    const char *p[] = {tid};
-    PGresult *r = cz_db_query(c, "SELECT 1 FROM tracks WHERE id = $1", 1, p, err);
-    if (!r)
-        return -1;
-    int found = PQntuples(r) > 0;
-    PQclear(r);
-    return found;
-}
-
-/* A text[] literal of @p n tags (letters, digits, '-' and ' ' only, as the
- * analysis and the prompt vocabulary make them, but quoted all the same). */
-static void cz_catalog_tags(char out[CZ_TAGS_MAX * (CZ_TAG_LEN + 3) + 3],
-                            const char tags[][CZ_TAG_LEN], int n) {
-    size_t o = 0;
-    out[o++] = '{';
-    for (int i = 0; i < n; i++) {
-        if (i)
-            out[o++] = ',';
-        out[o++] = '"';
-        for (const char *t = tags[i]; *t; t++)
-            if (*t != '"' && *t != '\\')
-                out[o++] = *t;
-        out[o++] = '"';
-    }
-    out[o++] = '}';
-    out[o] = '\0';
-}
-
-int cz_db_catalog_add_features(PGconn *c, int64_t id, const cz_track_features *f, cz_err *err) {
-    char cid[24], tid[24], dur[32], bpm[32], key[8], mode[8], energy[32], lufs[32];
-    char moods[CZ_TAGS_MAX * (CZ_TAG_LEN + 3) + 3], genres[sizeof moods];
-    unsigned char emb[4 * CZ_EMBED_DIM];
-    snprintf(cid, sizeof cid, "%lld", (long long)id);
-    snprintf(tid, sizeof tid, "c%lld", (long long)id);
-    snprintf(dur, sizeof dur, "%.3f", f->duration_s);
-    snprintf(bpm, sizeof bpm, "%.3f", f->tempo_bpm);
-    snprintf(key, sizeof key, "%d", f->key);
-    snprintf(mode, sizeof mode, "%d", f->mode);
-    snprintf(energy, sizeof energy, "%.4f", f->energy);
-    snprintf(lufs, sizeof lufs, "%.3f", f->loudness_lufs);
-    cz_catalog_tags(moods, f->moods, f->n_moods);
-    cz_catalog_tags(genres, f->genres, f->n_genres);
-    cz_track_embedding_bytes(f, emb);
-    const char *p[] = {
-        cid, tid, dur, bpm, key, mode, energy, lufs, moods, genres, (const char *)emb};
-    int lengths[11] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (int)sizeof emb};
-    int formats[11] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    PGresult *r = PQexecParams(
-        c,
-        "INSERT INTO tracks (id, source, tenant_id, title, artist, duration_s, tempo_bpm, key,"
-        "                    mode, energy, loudness_lufs, moods, genres, popularity, embedding)"
-        " SELECT $2, 'catalog', NULL, t.title, COALESCE(t.artist, ''), $3::real, $4::real,"
-        "        $5::smallint, $6::smallint, $7::real, $8::real, $9::text[], $10::text[], 0,"
-        "        $11::bytea"
-        "   FROM catalog_tracks t WHERE t.id = $1::bigint"
-        " ON CONFLICT (id) DO NOTHING",
-        11, NULL, p, lengths, formats, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        cz_err_set(err, "cannot store the features of catalogue track %s: %s", cid,
-                   PQerrorMessage(c));
-        PQclear(r);
-        return -1;
-    }
-    int n = atoi(PQcmdTuples(r));
-    PQclear(r);
-    return n > 0;
 }

@@ -10,7 +10,6 @@
 #include "common/err.h"
 #include "common/music/fingerprint.h"
 #include "common/music/fp_index.h"
-#include "common/music/track.h"
 
 typedef struct cz_catalog_track {
     const char *title;
@@ -51,20 +50,5 @@ int cz_db_catalog_describe(PGconn *c, int64_t id, char *title, size_t title_n, c
  */
 int cz_db_catalog_source(PGconn *c, int64_t id, char *uri, size_t uri_n, char *title,
                          size_t title_n, cz_err *err);
-
-/**
- * @brief Whether catalogue track @p id has its playlist row in `tracks`
- * (id 'c' || @p id).
- * @returns 1 yes, 0 no, -1 with @p err filled.
- */
-int cz_db_catalog_has_features(PGconn *c, int64_t id, cz_err *err);
-
-/**
- * @brief Inserts catalogue track @p id's playlist row into `tracks` with the
- * features @p f (source 'catalog', every tenant's, the title and artist the
- * catalogue has, popularity 0); a row already there is kept.
- * @returns 1 inserted, 0 already there, -1 with @p err filled.
- */
-int cz_db_catalog_add_features(PGconn *c, int64_t id, const cz_track_features *f, cz_err *err);
 
 #endif

@@ -81,6 +81,33 @@ void cz_db_rollback(PGconn *c) {
     PQclear(PQexec(c, "ROLLBACK"));
 }
 
+/* Runs "<verb> <name>": savepoint names cannot be parameters. */
+static int savepoint_verb(PGconn *c, const char *verb, const char *name, cz_err *err) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "%s %s", verb, name);
+    return cz_db_exec(c, sql, 0, NULL, err) < 0 ? -1 : 0;
+}
+
+int cz_db_savepoint(PGconn *c, const char *name, cz_err *err) {
+    return savepoint_verb(c, "SAVEPOINT", name, err);
+}
+
+int cz_db_savepoint_release(PGconn *c, const char *name, cz_err *err) {
+    return savepoint_verb(c, "RELEASE SAVEPOINT", name, err);
+}
+
+int cz_db_savepoint_rollback(PGconn *c, const char *name, cz_err *err) {
+    return savepoint_verb(c, "ROLLBACK TO SAVEPOINT", name, err);
+}
+
+int cz_db_ping(PGconn *c, cz_err *err) {
+    PGresult *r = cz_db_query(c, "SELECT 1", 0, NULL, err);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
 int cz_db_ensure(PGconn *c) {
     if (PQstatus(c) == CONNECTION_OK)
         return 0;

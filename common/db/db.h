@@ -1,7 +1,28 @@
 /* Postgres access over libpq: connecting, running parameterised statements
  * with one error path, transactions, a fixed-size connection pool for the
- * API's request threads, and the migration runner. Table-specific SQL lives
- * in db_<table>.c; this file knows no table but schema_migrations. */
+ * API's request threads, and the migration runner. This file knows no table
+ * but schema_migrations.
+ *
+ * All SQL of the product is in common/db/, one file per table group, and
+ * every statement that touches a table is in its group's file:
+ *   jobs.c      jobs, job_events, artifacts, qa_reports, usage_ledger,
+ *               idempotency_keys
+ *   outbox.c    outbox
+ *   keys.c      tenants, api_keys
+ *   webhooks.c  webhook_endpoints, webhook_secrets, webhook_deliveries,
+ *               webhook_attempts
+ *   review.c    review_tasks, review_audit
+ *   pools.c     pools, pool_decisions
+ *   catalog.c   catalog_tracks
+ *   playlists.c tracks, user_signals, playlists
+ * A statement that spans groups lives with the table it writes, the first
+ * when it writes several: a job's history, ledger row and outbox message
+ * are written with the job (jobs.c), publishing marks outbox rows and then
+ * moves their jobs (outbox.c). One that only reads lives with the table it
+ * is mainly about: a tenant's usage is the ledger's (jobs.c), the metrics'
+ * backlogs start with the outbox's (outbox.c). Everywhere else code calls
+ * cz_db_<group>_<verb> functions: tools/check_sql.sh (make check-sql) fails
+ * on SQL outside common/db/. */
 #ifndef CZ_DB_H
 #define CZ_DB_H
 
@@ -32,6 +53,22 @@ long cz_db_exec(PGconn *c, const char *sql, int n, const char *const *params, cz
 int cz_db_begin(PGconn *c, cz_err *err);
 int cz_db_commit(PGconn *c, cz_err *err);
 void cz_db_rollback(PGconn *c);
+
+/**
+ * @brief SAVEPOINT / RELEASE SAVEPOINT / ROLLBACK TO SAVEPOINT @p name, inside
+ * a transaction. @p name is an SQL identifier written in the code, never
+ * input (an identifier cannot be a parameter).
+ * @returns 0, or -1 with @p err filled.
+ */
+int cz_db_savepoint(PGconn *c, const char *name, cz_err *err);
+int cz_db_savepoint_release(PGconn *c, const char *name, cz_err *err);
+int cz_db_savepoint_rollback(PGconn *c, const char *name, cz_err *err);
+
+/**
+ * @brief Asks the server for a trivial answer (SELECT 1): whether Postgres
+ * answers on @p c now. @returns 0 when it did, or -1 with @p err filled.
+ */
+int cz_db_ping(PGconn *c, cz_err *err);
 
 /**
  * @brief The first column of @p r's only row, copied (caller frees); NULL

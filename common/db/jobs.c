@@ -9,6 +9,7 @@
 #include "common/db/jobs.h"
 
 #include "common/db/db.h"
+#include "common/db/outbox.h"
 #include "common/db/review.h"
 #include "common/db/webhooks.h"
 #include "common/failure.h"
@@ -40,6 +41,34 @@ char *cz_db_job_get(PGconn *c, const char *tenant, const char *id, cz_err *err) 
     char *out = PQntuples(r) ? strdup(PQgetvalue(r, 0, 0)) : NULL;
     PQclear(r);
     return out;
+}
+
+int cz_db_job_exists(PGconn *c, const char *tenant, const char *id, cz_err *err) {
+    const char *p[] = {id, tenant};
+    PGresult *q = cz_db_query(c, "SELECT 1 FROM jobs WHERE id = $1 AND tenant_id = $2", 2, p, err);
+    if (!q)
+        return -1;
+    int found = PQntuples(q) == 1;
+    PQclear(q);
+    return found;
+}
+
+/* The job's row is joined even when no event follows, so a reader learns
+ * that it exists, its state and when it was submitted. */
+PGresult *cz_db_job_history(PGconn *c, const char *id, long long after, int limit, cz_err *err) {
+    char from[24], lim[12];
+    snprintf(from, sizeof from, "%lld", after);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {id, from, lim};
+    return cz_db_query(
+        c,
+        "SELECT e.id, e.event, e.state, cz_ts(e.created_at),"
+        "       e.detail ->> 'stage', e.detail -> 'percent', j.state, cz_ts(j.created_at)"
+        "  FROM jobs j LEFT JOIN LATERAL ("
+        "    SELECT * FROM job_events e WHERE e.job_id = j.id AND e.id > $2::bigint"
+        "     ORDER BY e.id LIMIT $3::int) e ON true"
+        " WHERE j.id = $1",
+        3, p, err);
 }
 
 char *cz_db_job_list(PGconn *c, const char *tenant, const char *before, const char *state,
@@ -287,6 +316,20 @@ int cz_db_job_complete_followers(PGconn *c, const char *leader_id, cz_err *err) 
     return complete_followers(c, leader_id, err);
 }
 
+PGresult *cz_db_job_ended(PGconn *c, const char *ids, cz_err *err) {
+    const char *p[] = {ids};
+    return cz_db_query(
+        c,
+        "SELECT j.id, j.state = 'succeeded' AND j.cache_key IS NOT NULL AND j.cached_from IS NULL,"
+        "       j.cache_key, j.model, COALESCE(j.model_version, ''),"
+        "       array_to_string(ARRAY(SELECT f.id FROM jobs f WHERE f.coalesced_into = j.id"
+        "                             AND f.state <> 'queued'), ' ')"
+        "  FROM jobs j"
+        " WHERE j.id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)"
+        "   AND j.state IN ('succeeded', 'failed', 'rejected')",
+        1, p, err);
+}
+
 static int apply_transition(PGconn *c, const cz_event *ev, const char *attempt, const char *lease,
                             cz_err *err) {
     int to = cz_job_event_target(ev->type);
@@ -493,6 +536,22 @@ static int promote_follower(PGconn *c, const char *id, cz_err *err) {
     return n < 0 ? -1 : 0;
 }
 
+long cz_db_job_insert_regenerated_tx(PGconn *c, const char *const p[10], cz_err *err) {
+    return cz_db_exec(c,
+                      "WITH j AS ("
+                      "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed,"
+                      "                    trace_id, max_attempts, regenerated_from)"
+                      "  VALUES ($1, $2, $3::jsonb, $4, $5, $6::bigint, $7, $8::int, $9)"
+                      "  RETURNING *"
+                      ")"
+                      "INSERT INTO outbox (topic, key, payload, headers)"
+                      " SELECT 'cadenza.jobs.generate', j.id::text,"
+                      "        cz_generate_message(ROW(j.*)::jobs),"
+                      "        cz_message_headers(ROW(j.*)::jobs, $10)"
+                      "   FROM j",
+                      10, p, err);
+}
+
 int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json, cz_err *err) {
     char from[CZ_STATE_LIST_LEN];
     cz_job_event_from_states(CZ_EV_CANCEL, from);
@@ -504,10 +563,7 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
      * dispatched); taking the job's unpublished generate message first keeps
      * the same order here, so a cancel racing the relay waits instead of
      * deadlocking. A row the relay has just published is skipped. */
-    long locked = cz_db_exec(c,
-                             "SELECT 1 FROM outbox WHERE key = $1::text AND published_at IS NULL"
-                             "   AND topic = 'cadenza.jobs.generate' FOR UPDATE",
-                             1, p, err);
+    long locked = cz_db_outbox_lock_generate(c, id, err);
     if (locked < 0) {
         cz_db_rollback(c);
         return -1;
@@ -959,4 +1015,81 @@ char *cz_db_job_usage(PGconn *c, const char *tenant, cz_err *err) {
         cz_err_set(err, "no usage for tenant %s", tenant);
     PQclear(r);
     return out;
+}
+
+/* ---- the sweeper -------------------------------------------------------- */
+
+PGresult *cz_db_job_leases_expired(PGconn *c, int limit, cz_err *err) {
+    char lim[12];
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {lim};
+    return cz_db_query(c,
+                       "SELECT id, attempt FROM jobs"
+                       " WHERE state IN ('generating', 'postprocessing')"
+                       "   AND lease_expires_at < now()"
+                       " ORDER BY lease_expires_at LIMIT $1",
+                       1, p, err);
+}
+
+PGresult *cz_db_job_canceled_artifacts(PGconn *c, cz_err *err) {
+    return cz_db_query(c,
+                       "SELECT a.id, a.uri FROM artifacts a JOIN jobs j ON j.id = a.job_id"
+                       " WHERE j.state = 'canceled'"
+                       "   AND j.finished_at > now() - interval '1 hour'"
+                       "   AND a.deleted_at IS NULL LIMIT 100",
+                       0, NULL, err);
+}
+
+int cz_db_job_artifact_deleted(PGconn *c, const char *artifact_id, cz_err *err) {
+    const char *p[] = {artifact_id};
+    return cz_db_exec(c, "UPDATE artifacts SET deleted_at = now() WHERE id = $1", 1, p, err) < 0
+               ? -1
+               : 0;
+}
+
+int cz_db_job_idempotency_purge(PGconn *c, cz_err *err) {
+    return cz_db_exec(c,
+                      "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'",
+                      0, NULL, err) < 0
+               ? -1
+               : 0;
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+long long cz_db_job_events_newest(PGconn *c, cz_err *err) {
+    PGresult *r = cz_db_query(c, "SELECT coalesce(max(id), 0) FROM job_events", 0, NULL, err);
+    long long id = r ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return id;
+}
+
+/* The state before an event is the latest earlier non-progress event's,
+ * and the time spent in it runs from that event (or the submission). */
+PGresult *cz_db_job_events_after(PGconn *c, long long after, int limit, cz_err *err) {
+    char from[24], lim[16];
+    snprintf(from, sizeof from, "%lld", after);
+    snprintf(lim, sizeof lim, "%d", limit);
+    return cz_db_query(
+        c,
+        "SELECT e.id, e.event, e.state, coalesce(p.state, 'submitted'),"
+        "       extract(epoch FROM e.created_at - coalesce(p.created_at, j.created_at)),"
+        "       extract(epoch FROM e.created_at - j.created_at),"
+        "       coalesce(e.detail->'failure'->>'class', j.failure_class, ''),"
+        "       coalesce(u.audio_seconds, -1), coalesce(u.compute_ms, 0)"
+        "  FROM job_events e JOIN jobs j ON j.id = e.job_id"
+        "  LEFT JOIN LATERAL (SELECT q.state, q.created_at FROM job_events q"
+        "       WHERE q.job_id = e.job_id AND q.id < e.id AND q.event <> 'progress'"
+        "       ORDER BY q.id DESC LIMIT 1) p ON true"
+        "  LEFT JOIN usage_ledger u ON u.job_id = e.job_id"
+        "       AND e.state IN ('succeeded', 'failed', 'canceled', 'rejected')"
+        " WHERE e.id > $1::bigint ORDER BY e.id LIMIT $2::int",
+        2, (const char *[]){from, lim}, err);
+}
+
+PGresult *cz_db_job_count_by_state(PGconn *c, const char *states, cz_err *err) {
+    return cz_db_query(c,
+                       "SELECT s.state, count(j.id) FROM unnest($1::text[]) s(state)"
+                       "  LEFT JOIN jobs j ON j.state = s.state GROUP BY s.state",
+                       1, (const char *[]){states}, err);
 }

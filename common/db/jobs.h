@@ -41,6 +41,22 @@ enum {
 char *cz_db_job_get(PGconn *c, const char *tenant, const char *id, cz_err *err);
 
 /**
+ * @brief Whether job @p id exists and belongs to @p tenant.
+ * @returns 1 yes, 0 no, -1 with @p err filled.
+ */
+int cz_db_job_exists(PGconn *c, const char *tenant, const char *id, cz_err *err);
+
+/**
+ * @brief Job @p id's history after event @p after (at most @p limit events,
+ * in id order), for a client that follows the job live. One row per event,
+ * or one row with NULL event columns when there is none; no row when the
+ * job does not exist. Columns: event id, event, state, created_at (RFC 3339),
+ * detail's stage, detail's percent, the job's state, the job's created_at.
+ * @returns the result (PQclear it), or NULL with @p err filled.
+ */
+PGresult *cz_db_job_history(PGconn *c, const char *id, long long after, int limit, cz_err *err);
+
+/**
  * @brief A page of @p tenant's jobs, newest first, strictly older than the
  * job @p before (NULL: from the newest), optionally only in @p state.
  * @returns a JSON list object {"object":"list","data":[...],"has_more":..,
@@ -102,6 +118,26 @@ int cz_db_job_apply(PGconn *c, const cz_event *ev, const cz_apply_policy *policy
 int cz_db_job_complete_followers(PGconn *c, const char *leader_id, cz_err *err);
 
 /**
+ * @brief Of the jobs in @p ids (a JSON array of ids), those that have ended
+ * succeeded, failed or rejected. Columns: id, whether the prompt cache may
+ * remember it ('t': succeeded with a cache key, not itself answered from
+ * the cache), cache_key, model, model_version ('' when unknown), and the
+ * ids of the identical jobs it completed (not queued), space-separated.
+ * @returns the result (PQclear it), or NULL with @p err filled.
+ */
+PGresult *cz_db_job_ended(PGconn *c, const char *ids, cz_err *err);
+
+/**
+ * @brief Inserts a curator's regeneration of a job, queued, with its
+ * generate message in the outbox, inside the caller's transaction. @p p are
+ * the statement's ten parameters, in order: new id, tenant, canonical
+ * request, its sha256, model, seed, trace id, max_attempts, the job it
+ * regenerates, traceparent (the review decision, review.c, makes them).
+ * @returns the number of outbox rows written (1), or -1 with @p err filled.
+ */
+long cz_db_job_insert_regenerated_tx(PGconn *c, const char *const p[10], cz_err *err);
+
+/**
  * @brief Cancels @p tenant's job @p id if it is not terminal: state, history,
  * ledger row and any unpublished generate message, in one statement.
  * @returns 1 canceled, 2 already terminal, 0 not found (each with the job's
@@ -152,5 +188,59 @@ int cz_db_job_submit_batch(PGconn *c, cz_job_submit *const *items, int n, cz_err
  * NULL with @p err.
  */
 char *cz_db_job_usage(PGconn *c, const char *tenant, cz_err *err);
+
+/* ---- the sweeper -------------------------------------------------------- */
+
+/**
+ * @brief Up to @p limit running jobs (generating, postprocessing) whose
+ * lease has passed, the longest expired first. Columns: id, attempt.
+ * @returns the result (PQclear it), or NULL with @p err filled.
+ */
+PGresult *cz_db_job_leases_expired(PGconn *c, int limit, cz_err *err);
+
+/**
+ * @brief Up to 100 files, not yet deleted, of jobs canceled in the last
+ * hour. Columns: artifact id, uri.
+ * @returns the result (PQclear it), or NULL with @p err filled.
+ */
+PGresult *cz_db_job_canceled_artifacts(PGconn *c, cz_err *err);
+
+/**
+ * @brief Records that artifact @p artifact_id's file was deleted.
+ * @returns 0, or -1 with @p err filled.
+ */
+int cz_db_job_artifact_deleted(PGconn *c, const char *artifact_id, cz_err *err);
+
+/**
+ * @brief Forgets idempotency keys older than 24 hours.
+ * @returns 0, or -1 with @p err filled.
+ */
+int cz_db_job_idempotency_purge(PGconn *c, cz_err *err);
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/**
+ * @brief The id of the newest history row (0 when there is none).
+ * @returns it, or -1 with @p err filled.
+ */
+long long cz_db_job_events_newest(PGconn *c, cz_err *err);
+
+/**
+ * @brief Up to @p limit history rows of every job after id @p after, in id
+ * order, with what the metrics need. Columns: id, event, state, the state
+ * before ('submitted' for the first), seconds since the previous
+ * non-progress event (or the submission), seconds since the submission,
+ * failure class ('' when none), and from the ledger row of a terminal
+ * event audio seconds (-1 when none) and compute ms (0 when none).
+ * @returns the result (PQclear it), or NULL with @p err filled.
+ */
+PGresult *cz_db_job_events_after(PGconn *c, long long after, int limit, cz_err *err);
+
+/**
+ * @brief How many jobs are in each state of @p states (a text[] literal),
+ * 0 included. Columns: state, count.
+ * @returns the result (PQclear it), or NULL with @p err filled.
+ */
+PGresult *cz_db_job_count_by_state(PGconn *c, const char *states, cz_err *err);
 
 #endif

@@ -155,3 +155,22 @@ int cz_db_tenant_set_quota(PGconn *c, const char *tenant, double minutes, cz_err
         cz_db_exec(c, "UPDATE tenants SET monthly_audio_minutes = $2 WHERE id = $1", 2, p, err);
     return n < 0 ? -1 : n > 0;
 }
+
+int cz_db_tenant_review_policy(PGconn *c, const char *tenant, bool *always, cz_err *err) {
+    const char *p[] = {tenant};
+    PGresult *r =
+        cz_db_query(c, "SELECT review_policy = 'always' FROM tenants WHERE id = $1", 1, p, err);
+    if (!r)
+        return -1;
+    *always = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    return 0;
+}
+
+int cz_db_tenant_set_review_policy(PGconn *c, const char *tenant, const char *policy, cz_err *err) {
+    if (strcmp(policy, "auto") && strcmp(policy, "always"))
+        return cz_err_set(err, "the review policy must be auto or always, not %s", policy);
+    const char *p[] = {tenant, policy};
+    long n = cz_db_exec(c, "UPDATE tenants SET review_policy = $2 WHERE id = $1", 2, p, err);
+    return n < 0 ? -1 : n > 0;
+}

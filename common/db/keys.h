@@ -2,7 +2,8 @@
  * randomness; only its SHA-256 is stored, beside the key's first 11
  * characters (its prefix), which name the key in listings and logs and are
  * how a presented key is found. Each key has a role, and may have its own
- * rate limit; a tenant may have a monthly quota of generated audio. */
+ * rate limit; a tenant may have a monthly quota of generated audio, and a
+ * review policy (every track reviewed, or only those QA flags). */
 #ifndef CZ_DB_KEYS_H
 #define CZ_DB_KEYS_H
 
@@ -69,5 +70,17 @@ int cz_db_key_revoke(PGconn *c, const char *id_or_prefix, cz_err *err);
  * negative value removes it. @returns 1 set, 0 no such tenant, -1 with @p err.
  */
 int cz_db_tenant_set_quota(PGconn *c, const char *tenant, double minutes, cz_err *err);
+
+/**
+ * @brief Whether @p tenant has every track reviewed (review_policy 'always').
+ * @returns 0 with @p always set (false for an unknown tenant), or -1 with @p err.
+ */
+int cz_db_tenant_review_policy(PGconn *c, const char *tenant, bool *always, cz_err *err);
+
+/**
+ * @brief Sets @p tenant's review policy to @p policy ("auto" or "always").
+ * @returns 1 set, 0 no such tenant, -1 with @p err (an unknown policy too).
+ */
+int cz_db_tenant_set_review_policy(PGconn *c, const char *tenant, const char *policy, cz_err *err);
 
 #endif

@@ -41,3 +41,29 @@ int cz_db_outbox_mark_published(PGconn *c, const char *ids, cz_err *err) {
                ? -1
                : 0;
 }
+
+long cz_db_outbox_lock_generate(PGconn *c, const char *job_id, cz_err *err) {
+    const char *p[] = {job_id};
+    return cz_db_exec(c,
+                      "SELECT 1 FROM outbox WHERE key = $1::text AND published_at IS NULL"
+                      "   AND topic = 'cadenza.jobs.generate' FOR UPDATE",
+                      1, p, err);
+}
+
+int cz_db_outbox_listen(PGconn *c, cz_err *err) {
+    return cz_db_exec(c, "LISTEN cadenza_outbox", 0, NULL, err) < 0 ? -1 : 0;
+}
+
+/* One read-only snapshot over the outbox, jobs and webhook_deliveries; it
+ * lives here because the outbox is the first table it reads (db.h). */
+PGresult *cz_db_outbox_backlogs(PGconn *c, cz_err *err) {
+    return cz_db_query(c,
+                       "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL),"
+                       " coalesce((SELECT extract(epoch FROM now() - min(updated_at)) FROM jobs"
+                       "  WHERE state = 'in_review'), 0),"
+                       " (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'),"
+                       " coalesce((SELECT extract(epoch FROM now() - min(next_attempt_at))"
+                       "  FROM webhook_deliveries WHERE state = 'pending'"
+                       "   AND next_attempt_at <= now()), 0)",
+                       0, NULL, err);
+}

@@ -230,3 +230,10 @@ int cz_db_pool_note(PGconn *c, const char *name, const char *actor, const char *
                ? -1
                : 0;
 }
+
+PGresult *cz_db_pools_observed(PGconn *c, cz_err *err) {
+    return cz_db_query(c,
+                       "SELECT name, desired, running, coalesce(lag, 0),"
+                       " coalesce(throughput_per_s, 0) FROM pools",
+                       0, NULL, err);
+}

@@ -82,4 +82,12 @@ int cz_db_pool_observe(PGconn *c, const char *name, int running, long long lag, 
 int cz_db_pool_note(PGconn *c, const char *name, const char *actor, const char *action,
                     const char *reason, cz_err *err);
 
+/**
+ * @brief Every pool as the metrics show it. Columns: name, desired, running
+ * (NULL when never observed), lag (0 when unknown), throughput per replica
+ * (0 when unknown).
+ * @returns the result (PQclear it), or NULL with @p err filled.
+ */
+PGresult *cz_db_pools_observed(PGconn *c, cz_err *err);
+
 #endif

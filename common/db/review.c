@@ -15,7 +15,7 @@
 #include "common/job_state.h"
 #include "common/json.h"
 
-/* ---- the scheduler's and the post pool's side ---------------------------- */
+/* ---- the scheduler's side ---------------------------------------------------- */
 
 int cz_db_review_open_tx(PGconn *c, const cz_event *ev, cz_err *err) {
     const cJSON *given = cJSON_GetObjectItemCaseSensitive(ev->root, "reasons");
@@ -36,25 +36,6 @@ int cz_db_review_open_tx(PGconn *c, const cz_event *ev, cz_err *err) {
                         3, p, err);
     free(reasons);
     return n < 0 ? -1 : 0;
-}
-
-int cz_db_review_policy(PGconn *c, const char *tenant, bool *always, cz_err *err) {
-    const char *p[] = {tenant};
-    PGresult *r =
-        cz_db_query(c, "SELECT review_policy = 'always' FROM tenants WHERE id = $1", 1, p, err);
-    if (!r)
-        return -1;
-    *always = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
-    PQclear(r);
-    return 0;
-}
-
-int cz_db_review_set_policy(PGconn *c, const char *tenant, const char *policy, cz_err *err) {
-    if (strcmp(policy, "auto") && strcmp(policy, "always"))
-        return cz_err_set(err, "the review policy must be auto or always, not %s", policy);
-    const char *p[] = {tenant, policy};
-    long n = cz_db_exec(c, "UPDATE tenants SET review_policy = $2 WHERE id = $1", 2, p, err);
-    return n < 0 ? -1 : n > 0;
 }
 
 /* ---- the API's side: the queue and claims ---------------------------------- */
@@ -280,19 +261,7 @@ static int insert_regenerated(PGconn *c, const cz_review_decision *d, const char
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)d->new_seed);
     const char *p[] = {d->new_job_id, d->tenant,   json,         hash,      model,
                        seed,          d->trace_id, max_attempts, d->job_id, d->traceparent};
-    long n = cz_db_exec(c,
-                        "WITH j AS ("
-                        "  INSERT INTO jobs (id, tenant_id, request, request_hash, model, seed,"
-                        "                    trace_id, max_attempts, regenerated_from)"
-                        "  VALUES ($1, $2, $3::jsonb, $4, $5, $6::bigint, $7, $8::int, $9)"
-                        "  RETURNING *"
-                        ")"
-                        "INSERT INTO outbox (topic, key, payload, headers)"
-                        " SELECT 'cadenza.jobs.generate', j.id::text,"
-                        "        cz_generate_message(ROW(j.*)::jobs),"
-                        "        cz_message_headers(ROW(j.*)::jobs, $10)"
-                        "   FROM j",
-                        10, p, err);
+    long n = cz_db_job_insert_regenerated_tx(c, p, err);
     free(json);
     return n == 1 ? 0 : n < 0 ? -1 : cz_err_set(err, "the regenerated job was not stored");
 }

@@ -1,10 +1,10 @@
-/* SQL for the review queue: review_tasks, review_audit and the tenants'
- * review policy (migrations/0009_review.sql).
+/* SQL for the review queue: review_tasks and review_audit
+ * (migrations/0009_review.sql). The tenants' review policy is a column of
+ * tenants, so its SQL is in keys.h.
  *
- * Three callers. The scheduler opens a task inside the transaction that
- * moves a job to in_review. The post pool reads the tenant's policy. The
- * API lists the queue, claims and releases tasks, and applies curators'
- * decisions; cadenzactl sets policies.
+ * Two callers. The scheduler opens a task inside the transaction that
+ * moves a job to in_review. The API lists the queue, claims and releases
+ * tasks, and applies curators' decisions.
  *
  * A claim is a lease: the task is the curator's until claim_expires_at,
  * then any curator may claim it again. Claims take the oldest open task
@@ -38,18 +38,6 @@
  * @returns 0, or -1 with @p err filled.
  */
 int cz_db_review_open_tx(PGconn *c, const cz_event *ev, cz_err *err);
-
-/**
- * @brief Whether @p tenant has every track reviewed (review_policy 'always').
- * @returns 0 with @p always set (false for an unknown tenant), or -1 with @p err.
- */
-int cz_db_review_policy(PGconn *c, const char *tenant, bool *always, cz_err *err);
-
-/**
- * @brief Sets @p tenant's review policy to @p policy ("auto" or "always").
- * @returns 1 set, 0 no such tenant, -1 with @p err (an unknown policy too).
- */
-int cz_db_review_set_policy(PGconn *c, const char *tenant, const char *policy, cz_err *err);
 
 /**
  * @brief @p tenant's queue: counts (open, waiting, claimed), the oldest

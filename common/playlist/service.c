@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/db/db.h"
+#include "common/db/playlists.h"
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -129,15 +130,7 @@ typedef struct raw_signal {
 /* The listener's latest signals. @returns how many, or -1. */
 static int read_signals(PGconn *c, const char *tenant, const char *user, raw_signal **out,
                         cz_err *err) {
-    char limit[16];
-    snprintf(limit, sizeof limit, "%d", CZ_PLAYLIST_SIGNALS);
-    const char *params[] = {tenant, user, limit};
-    PGresult *r = cz_db_query(c,
-                              "SELECT track_id, kind, coalesce(position_s, -1),"
-                              "       extract(epoch FROM now() - at)"
-                              "  FROM user_signals WHERE tenant_id = $1 AND user_id = $2"
-                              " ORDER BY id DESC LIMIT $3",
-                              3, params, err);
+    PGresult *r = cz_db_playlist_signals(c, tenant, user, CZ_PLAYLIST_SIGNALS, err);
     if (!r)
         return -1;
     int n = PQntuples(r);
@@ -193,24 +186,6 @@ static cJSON *track_json(const cz_track_index *ix, const cz_playlist_entry *e, i
     cJSON_AddNumberToObject(t, "energy", round(ix->energy[i] * 100) / 100);
     cJSON_AddStringToObject(t, "reason", e->reason);
     return t;
-}
-
-static int store(PGconn *c, const char *id, const char *tenant, const char *user,
-                 const char *request, const char *body, cz_err *err) {
-    /* The record is for reading back later; losing the last few to a crash
-     * costs nothing, so its commit does not wait for the disk. */
-    if (cz_db_begin(c, err) ||
-        cz_db_exec(c, "SET LOCAL synchronous_commit TO off", 0, NULL, err) < 0)
-        return -1;
-    const char *p[] = {id, tenant, user, request, body};
-    if (cz_db_exec(c,
-                   "INSERT INTO playlists (id, tenant_id, user_id, request, body)"
-                   " VALUES ($1, $2, $3, $4, $5)",
-                   5, p, err) < 0) {
-        cz_db_rollback(c);
-        return -1;
-    }
-    return cz_db_commit(c, err);
 }
 
 cz_pl_status cz_playlists_answer(cz_playlists *p, PGconn *c, const char *tenant,
@@ -303,7 +278,7 @@ done:
         cz_err_set(err, "out of memory");
         return CZ_PL_FAILED;
     }
-    int rc = store(c, id, tenant, user, req, json, err);
+    int rc = cz_db_playlist_store(c, id, tenant, user, req, json, err);
     free(req);
     if (rc) {
         free(json);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/db/db.h"
+#include "common/db/playlists.h"
 #include "common/hash.h"
 
 #define SYNC_BATCH 50000
@@ -265,17 +265,7 @@ long cz_track_index_sync(cz_track_index *ix, PGconn *c, cz_err *err) {
     long long from = ix->seq > SYNC_BEHIND ? ix->seq - SYNC_BEHIND : 0;
     pthread_rwlock_unlock(&ix->lock);
     for (;;) {
-        char from_s[24], batch[16];
-        snprintf(from_s, sizeof from_s, "%lld", from);
-        snprintf(batch, sizeof batch, "%d", SYNC_BATCH);
-        const char *p[] = {from_s, batch};
-        PGresult *r = cz_db_query(
-            c,
-            "SELECT seq, id, coalesce(tenant_id, ''), title, artist, duration_s, tempo_bpm,"
-            "       key, mode, energy, loudness_lufs, cardinality(moods),"
-            "       array_to_string(moods || genres, ','), popularity, embedding"
-            "  FROM tracks WHERE seq > $1 ORDER BY seq LIMIT $2",
-            2, p, err);
+        PGresult *r = cz_db_playlist_tracks_after(c, from, SYNC_BATCH, err);
         if (!r)
             return -1;
         int rows = PQntuples(r);
