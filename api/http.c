@@ -197,6 +197,12 @@ enum MHD_Result cz_http_problem(cz_http_req *r, unsigned status, const char *typ
     return rc;
 }
 
+enum MHD_Result cz_http_unavailable(cz_http_req *r, const char *what, const cz_err *err,
+                                    const char *detail) {
+    cz_log_error("%s: %s", what, err->msg);
+    return cz_http_problem(r, 503, "unavailable", detail, NULL);
+}
+
 int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result) {
     const char *auth =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -219,9 +225,8 @@ int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result) {
     if (found == 1)
         cz_keycache_put(api->keys, key, &r->key);
     if (found < 0) {
-        cz_log_error("authentication: %s", err.msg);
         *result =
-            cz_http_problem(r, 503, "unavailable", "the key store is unavailable; retry", NULL);
+            cz_http_unavailable(r, "authentication", &err, "the key store is unavailable; retry");
         return -1;
     }
     if (!found) {

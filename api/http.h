@@ -94,6 +94,14 @@ enum MHD_Result cz_http_problem(cz_http_req *r, unsigned status, const char *typ
                                 const char *detail, const char *field);
 
 /**
+ * @brief Logs "@p what: <err>" and answers 503 (problem type "unavailable")
+ * with @p detail, which tells the client what was down and whether anything
+ * was kept. The one answer for a store (Postgres) that did not answer.
+ */
+enum MHD_Result cz_http_unavailable(cz_http_req *r, const char *what, const cz_err *err,
+                                    const char *detail);
+
+/**
  * @brief Checks the Bearer key and fills r->key.
  * @returns 0 when authenticated; otherwise the response (401, or 503 when the
  * database is unreachable) has been queued and the caller returns @p *result.

@@ -81,11 +81,8 @@ static void cache_lookup(cz_api *api, const cz_request *req, const char *tenant,
     cz_redis_give_back(api->redis, rc);
 }
 
-static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
-    cz_log_error("%s: %s", what, err->msg);
-    return cz_http_problem(r, 503, "unavailable",
-                           "the job store is unavailable; nothing was stored, retry later", NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the job store is unavailable; nothing was stored, retry later"
 
 enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
     if (!cz_http_is_json_type(header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
@@ -162,7 +159,7 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
     int rc = cz_committer_submit(api->committer, &sub, &err);
     cz_request_free(&req);
     if (rc)
-        return unavailable(r, "job insert", &err);
+        return cz_http_unavailable(r, "job insert", &err, STORE_DOWN);
     if (sub.outcome == CZ_CREATE_CONFLICT)
         return cz_http_problem(r, 409, "idempotency-key-reused",
                                "this Idempotency-Key was used with a different request in the "
@@ -213,7 +210,7 @@ enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
     char *json = cz_db_job_get(c, r->key.tenant, id, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
-        return err.msg[0] ? unavailable(r, "job read", &err)
+        return err.msg[0] ? cz_http_unavailable(r, "job read", &err, STORE_DOWN)
                           : cz_http_problem(r, 404, "not-found", "no such job", NULL);
     res = cz_http_json(r, 200, json);
     free(json);
@@ -243,7 +240,7 @@ enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
     int rc = cz_db_job_cancel(c, r->key.tenant, id, &json, &err);
     cz_db_pool_put(api->db, c);
     if (rc < 0)
-        return unavailable(r, "job cancel", &err);
+        return cz_http_unavailable(r, "job cancel", &err, STORE_DOWN);
     if (rc == 0)
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
     if (rc == 2) {
@@ -284,7 +281,7 @@ enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r) {
     char *json = cz_db_job_list(c, r->key.tenant, cursor, state, limit, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
-        return unavailable(r, "job list", &err);
+        return cz_http_unavailable(r, "job list", &err, STORE_DOWN);
     res = cz_http_json(r, 200, json);
     free(json);
     return res;
@@ -367,7 +364,7 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
                            format, uri, sizeof uri, &err);
     cz_db_pool_put(api->db, c);
     if (found < 0)
-        return unavailable(r, "artifact lookup", &err);
+        return cz_http_unavailable(r, "artifact lookup", &err, STORE_DOWN);
     const char *path = found ? cz_artifact_uri_path(uri) : NULL;
     if (!path)
         return cz_http_problem(r, 404, "not-found",
@@ -416,7 +413,7 @@ enum MHD_Result cz_usage_get(cz_api *api, cz_http_req *r) {
     char *json = cz_db_job_usage(c, r->key.tenant, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
-        return unavailable(r, "usage read", &err);
+        return cz_http_unavailable(r, "usage read", &err, STORE_DOWN);
     enum MHD_Result res = cz_http_json(r, 200, json);
     free(json);
     return res;

@@ -47,10 +47,8 @@ static enum MHD_Result invalid(cz_http_req *r, const char *field, const char *de
     return cz_http_problem(r, 422, "invalid-field", detail, field);
 }
 
-static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
-    cz_log_error("%s: %s", what, err->msg);
-    return cz_http_problem(r, 503, "unavailable", "the playlist store is unavailable; retry", NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the playlist store is unavailable; retry"
 
 static void names_of(const char *const *names, char *out, size_t n) {
     out[0] = '\0';
@@ -157,7 +155,7 @@ enum MHD_Result cz_signals_post(cz_api *api, cz_http_req *r, const char *user) {
     cz_db_pool_put(api->db, c);
     free(json);
     if (!q)
-        return unavailable(r, "signals", &err);
+        return cz_http_unavailable(r, "signals", &err, STORE_DOWN);
     bool unknown = !PQgetisnull(q, 0, 0);
     int bad = atoi(PQgetvalue(q, 0, 0)), accepted = atoi(PQgetvalue(q, 0, 1));
     PQclear(q);
@@ -350,7 +348,7 @@ enum MHD_Result cz_playlists_post(cz_api *api, cz_http_req *r) {
     if (st == CZ_PL_UNKNOWN_TRACK)
         res = cz_http_problem(r, 422, "unknown-track", err.msg, field);
     else if (st != CZ_PL_OK)
-        res = unavailable(r, "playlists", &err);
+        res = cz_http_unavailable(r, "playlists", &err, STORE_DOWN);
     else {
         if ((rc = cz_redis_borrow(api->redis, &err))) {
             cz_playlists_cache(rc, hash, r->key.tenant, cz_json_str(req, "user"), canonical, json,
@@ -375,7 +373,7 @@ enum MHD_Result cz_playlists_read(cz_api *api, cz_http_req *r, const char *id) {
         c, "SELECT body::text FROM playlists WHERE id = $1 AND tenant_id = $2", 2, p, &err);
     cz_db_pool_put(api->db, c);
     if (!q)
-        return unavailable(r, "playlists", &err);
+        return cz_http_unavailable(r, "playlists", &err, STORE_DOWN);
     char *json = cz_db_take_text(q);
     if (!json)
         return cz_http_problem(r, 404, "not-found", "no such playlist", NULL);

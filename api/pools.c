@@ -17,11 +17,8 @@
 #include "common/json.h"
 #include "common/log.h"
 
-static enum MHD_Result unavailable(cz_http_req *r, const cz_err *err) {
-    cz_log_error("pool store: %s", err->msg);
-    return cz_http_problem(r, 503, "unavailable",
-                           "the pool store is unavailable; nothing was changed, retry later", NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the pool store is unavailable; nothing was changed, retry later"
 
 enum MHD_Result cz_pools_list(cz_api *api, cz_http_req *r) {
     cz_err err;
@@ -30,7 +27,7 @@ enum MHD_Result cz_pools_list(cz_api *api, cz_http_req *r) {
     int rc = cz_db_pools_json(c, NULL, &json, &err);
     cz_db_pool_put(api->db, c);
     if (rc)
-        return unavailable(r, &err);
+        return cz_http_unavailable(r, "pool store", &err, STORE_DOWN);
     enum MHD_Result res = cz_http_json(r, 200, json);
     free(json);
     return res;
@@ -141,7 +138,7 @@ enum MHD_Result cz_pools_put(cz_api *api, cz_http_req *r, const char *name) {
     if (rc == 2)
         return cz_http_problem(r, 422, "invalid-field", err.msg, badfield);
     if (rc < 0)
-        return unavailable(r, &err);
+        return cz_http_unavailable(r, "pool store", &err, STORE_DOWN);
     cz_log_info("pool %s changed by %s: %s", name, actor, json);
     enum MHD_Result res = cz_http_json(r, 200, json);
     free(json);

@@ -32,12 +32,8 @@
 #define CZ_REVIEW_REASON_MAX 1000        /* characters */
 #define CZ_REVIEW_MANIFEST_MAX (1 << 20) /* bytes of provenance a claim carries */
 
-static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
-    cz_log_error("%s: %s", what, err->msg);
-    return cz_http_problem(r, 503, "unavailable",
-                           "the review store is unavailable; nothing was changed, retry later",
-                           NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the review store is unavailable; nothing was changed, retry later"
 
 /* 204: done, nothing to say. */
 static enum MHD_Result no_content(cz_http_req *r) {
@@ -67,7 +63,7 @@ enum MHD_Result cz_review_queue(cz_api *api, cz_http_req *r, const char *id) {
     char *json = cz_db_review_queue(c, r->key.tenant, limit, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
-        return unavailable(r, "review queue", &err);
+        return cz_http_unavailable(r, "review queue", &err, STORE_DOWN);
     enum MHD_Result res = cz_http_json(r, 200, json);
     free(json);
     return res;
@@ -116,7 +112,7 @@ enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     int claimed = cz_db_review_claim(c, r->key.tenant, r->key.id, lease, &json, &err);
     cz_db_pool_put(api->db, c);
     if (claimed < 0)
-        return unavailable(r, "review claim", &err);
+        return cz_http_unavailable(r, "review claim", &err, STORE_DOWN);
     if (!claimed)
         return no_content(r);
 
@@ -124,7 +120,7 @@ enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     free(json);
     if (!task) {
         cz_err_set(&err, "the claimed task is not JSON");
-        return unavailable(r, "review claim", &err);
+        return cz_http_unavailable(r, "review claim", &err, STORE_DOWN);
     }
     const char *job_id = cz_json_str(task, "job_id");
     cJSON_AddItemToObject(task, "provenance",
@@ -171,7 +167,8 @@ enum MHD_Result cz_review_release(cz_api *api, cz_http_req *r, const char *id) {
         return cz_http_problem(r, 409, "not-claimed",
                                "this key holds no live claim on the task; nothing to release",
                                NULL);
-    return rc < 0 ? unavailable(r, "review release", &err) : task_problem(r, rc);
+    return rc < 0 ? cz_http_unavailable(r, "review release", &err, STORE_DOWN)
+                  : task_problem(r, rc);
 }
 
 /* ---- decisions -------------------------------------------------------------- */
@@ -250,7 +247,7 @@ static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
     cz_db_pool_put(api->db, c);
     cJSON_Delete(body);
     if (rc)
-        return unavailable(r, "review decision", &err);
+        return cz_http_unavailable(r, "review decision", &err, STORE_DOWN);
 
     if (o.status != CZ_REVIEW_OK)
         return task_problem(r, o.status);
@@ -309,7 +306,7 @@ enum MHD_Result cz_catalog_audio(cz_api *api, cz_http_req *r, const char *id) {
     int found = cz_db_catalog_source(c, track, uri, sizeof uri, title, sizeof title, &err);
     cz_db_pool_put(api->db, c);
     if (found < 0)
-        return unavailable(r, "catalogue lookup", &err);
+        return cz_http_unavailable(r, "catalogue lookup", &err, STORE_DOWN);
     const char *path = found ? cz_artifact_uri_path(uri) : NULL;
     if (!path)
         return cz_http_problem(r, 404, "not-found",

@@ -21,12 +21,8 @@
 #define URL_MAX 2048
 #define DESCRIPTION_MAX 256
 
-static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
-    cz_log_error("%s: %s", what, err->msg);
-    return cz_http_problem(r, 503, "unavailable",
-                           "the webhook store is unavailable; nothing was changed, retry later",
-                           NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the webhook store is unavailable; nothing was changed, retry later"
 
 static enum MHD_Result not_found(cz_http_req *r, const char *what) {
     char detail[64];
@@ -38,7 +34,7 @@ static enum MHD_Result not_found(cz_http_req *r, const char *what) {
 static enum MHD_Result answer(cz_http_req *r, unsigned status, char *json, const cz_err *err,
                               const char *what) {
     if (!json)
-        return err->msg[0] ? unavailable(r, what, err) : not_found(r, what);
+        return err->msg[0] ? cz_http_unavailable(r, what, err, STORE_DOWN) : not_found(r, what);
     enum MHD_Result res = cz_http_json(r, status, json);
     free(json);
     return res;
@@ -269,7 +265,7 @@ enum MHD_Result cz_webhooks_redeliver(cz_api *api, cz_http_req *r, const char *i
     int rc = cz_db_webhook_redeliver(c, r->key.tenant, id, &json, &err);
     cz_db_pool_put(api->db, c);
     if (rc < 0)
-        return unavailable(r, "redeliver", &err);
+        return cz_http_unavailable(r, "redeliver", &err, STORE_DOWN);
     if (rc == CZ_REDELIVER_NOT_FOUND)
         return not_found(r, "delivery");
     if (rc == CZ_REDELIVER_DISABLED)
