@@ -85,11 +85,12 @@ static void cache_lookup(cz_api *api, const cz_request *req, const char *tenant,
 #define STORE_DOWN "the job store is unavailable; nothing was stored, retry later"
 
 enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
-    if (!cz_http_is_json_type(header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
-        return cz_http_problem(r, 415, "unsupported-media-type",
-                               "send the job as Content-Type: application/json", NULL);
-    if (r->body_too_large)
-        return cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
+    /* The body itself is parsed by cz_request_parse (the same reader,
+     * cz_request_read_object, with the job's rules), after the key. */
+    static const cz_http_body how = {"the job", false, NULL};
+    enum MHD_Result res;
+    if (!cz_http_body_acceptable(r, &how, &res))
+        return res;
 
     const char *key = header(r, "Idempotency-Key");
     if (key && !cz_request_idempotency_key_valid(key))
@@ -196,7 +197,7 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
     if (sub.outcome == CZ_CREATE_REPLAY)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
-    enum MHD_Result res = cz_http_queue(r, (unsigned)sub.status, resp);
+    res = cz_http_queue(r, (unsigned)sub.status, resp);
     MHD_destroy_response(resp);
     return res;
 }

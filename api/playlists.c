@@ -104,8 +104,9 @@ enum MHD_Result cz_signals_post(cz_api *api, cz_http_req *r, const char *user) {
         return cz_http_problem(r, 404, "not-found",
                                "a listener id is 1 to 63 letters, digits or . _ - : @", NULL);
     static const char *const fields[] = {"signals", "track_id", "kind", "position_s", NULL};
+    static const cz_http_body how = {"the body", true, fields};
     enum MHD_Result res;
-    cJSON *body = cz_http_read_object(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, &how, &res);
     if (!body)
         return res;
     /* One signal as the body, or {"signals": [...]}. */
@@ -303,8 +304,9 @@ enum MHD_Result cz_playlists_post(cz_api *api, cz_http_req *r) {
     static const char *const fields[] = {"user",          "mood",           "activity",
                                          "length_tracks", "length_minutes", "novelty",
                                          "seed_tracks",   "exclude",        NULL};
+    static const cz_http_body how = {"the body", true, fields};
     enum MHD_Result res;
-    cJSON *body = cz_http_read_object(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, &how, &res);
     if (!body)
         return res;
     cJSON *req = NULL;

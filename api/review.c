@@ -91,8 +91,9 @@ static cJSON *read_manifest(const char *uri, const char *job_id) {
 enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     (void)id;
     static const char *const fields[] = {"lease_s", NULL};
+    static const cz_http_body how = {"the body", true, fields};
     enum MHD_Result res;
-    cJSON *body = cz_http_read_object(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, &how, &res);
     if (!body)
         return res;
     int lease = api->cfg->review_lease_s;
@@ -189,8 +190,9 @@ static void remember_in_cache(cz_api *api, const cz_review_outcome *o, const cha
 static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
                               cz_review_decision_kind kind) {
     static const char *const fields[] = {"reason", NULL};
+    static const cz_http_body how = {"the body", true, fields};
     enum MHD_Result res;
-    cJSON *body = cz_http_read_object(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, &how, &res);
     if (!body)
         return res;
     const cJSON *why = cJSON_GetObjectItemCaseSensitive(body, "reason");
