@@ -84,7 +84,8 @@ static void cache_lookup(cz_api *api, const cz_request *req, const char *tenant,
 /* The answer when Postgres does not answer (cz_http_unavailable). */
 #define STORE_DOWN "the job store is unavailable; nothing was stored, retry later"
 
-enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_jobs_create(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     /* The body itself is parsed by cz_request_parse (the same reader,
      * cz_request_read_object, with the job's rules), after the key. */
     static const cz_http_body how = {"the job", false, NULL};
@@ -202,7 +203,7 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
     return res;
 }
 
-enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
     enum MHD_Result res;
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
@@ -231,7 +232,7 @@ static void raise_cancel_flag(cz_api *api, const char *id) {
     cz_redis_give_back(api->redis, rc);
 }
 
-enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
     enum MHD_Result res;
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
@@ -261,7 +262,8 @@ enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
     return res;
 }
 
-enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_jobs_list(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     enum MHD_Result res;
     const char *lim = query(r, "limit"), *cursor = query(r, "cursor"), *state = query(r, "state");
     int limit = 20;
@@ -337,7 +339,7 @@ static int composer_variant(cz_http_req *r, const char *variant, const char **fo
     return 1;
 }
 
-enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_jobs_audio_get(cz_api *api, cz_http_req *r, const char *id) {
     enum MHD_Result res;
     const char *variant = query(r, "variant"), *format = query(r, "format");
     const char *name = query(r, "name");
@@ -390,7 +392,8 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
 
 /* ---- the prompt cache's counters ------------------------------------------ */
 
-enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_cache_get(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     cz_err err;
     redisContext *rc = cz_redis_borrow(api->redis, &err);
     cJSON *stats = rc ? cz_cache_stats(rc) : NULL;
@@ -408,7 +411,8 @@ enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r) {
 
 /* ---- usage ---------------------------------------------------------------- */
 
-enum MHD_Result cz_usage_get(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_usage_get(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
     char *json = cz_db_job_usage(c, r->key.tenant, &err);

@@ -99,7 +99,7 @@ static const char *check_signal(const cJSON *s, int i, cJSON *out, char field[64
     return NULL;
 }
 
-enum MHD_Result cz_signals_post(cz_api *api, cz_http_req *r, const char *user) {
+enum MHD_Result cz_api_signals_create(cz_api *api, cz_http_req *r, const char *user) {
     if (!user_id_ok(user))
         return cz_http_problem(r, 404, "not-found",
                                "a listener id is 1 to 63 letters, digits or . _ - : @", NULL);
@@ -300,7 +300,8 @@ static enum MHD_Result answer(cz_http_req *r, const char *body, bool hit) {
     return rc;
 }
 
-enum MHD_Result cz_playlists_post(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_playlists_create(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     static const char *const fields[] = {"user",          "mood",           "activity",
                                          "length_tracks", "length_minutes", "novelty",
                                          "seed_tracks",   "exclude",        NULL};
@@ -365,7 +366,7 @@ enum MHD_Result cz_playlists_post(cz_api *api, cz_http_req *r) {
     return res;
 }
 
-enum MHD_Result cz_playlists_read(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_playlists_get(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such playlist", NULL);
     cz_err err;

@@ -20,7 +20,8 @@
 /* The answer when Postgres does not answer (cz_http_unavailable). */
 #define STORE_DOWN "the pool store is unavailable; nothing was changed, retry later"
 
-enum MHD_Result cz_pools_list(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_pools_list(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     cz_err err;
     char *json = NULL;
     PGconn *c = cz_db_pool_get(api->db);
@@ -99,7 +100,7 @@ static const char *parse_change(const cJSON *body, cz_pool_change *ch, const cha
     return NULL;
 }
 
-enum MHD_Result cz_pools_put(cz_api *api, cz_http_req *r, const char *name) {
+enum MHD_Result cz_api_pools_update(cz_api *api, cz_http_req *r, const char *name) {
     /* A body is required; parse_change names the unknown fields itself. */
     static const cz_http_body how = {"the change", false, NULL};
     enum MHD_Result res;

@@ -47,7 +47,7 @@ static enum MHD_Result no_content(cz_http_req *r) {
 
 /* ---- the queue ------------------------------------------------------------ */
 
-enum MHD_Result cz_review_queue(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_queue_get(cz_api *api, cz_http_req *r, const char *id) {
     (void)id;
     const char *lim = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit");
     int limit = 50;
@@ -88,7 +88,7 @@ static cJSON *read_manifest(const char *uri, const char *job_id) {
     return m ? m : cJSON_CreateNull();
 }
 
-enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     (void)id;
     static const char *const fields[] = {"lease_s", NULL};
     static const cz_http_body how = {"the body", true, fields};
@@ -153,7 +153,7 @@ static enum MHD_Result task_problem(cz_http_req *r, int status) {
     }
 }
 
-enum MHD_Result cz_review_release(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_release(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no review task for this job", NULL);
     cz_err err;
@@ -273,15 +273,15 @@ static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
     return res;
 }
 
-enum MHD_Result cz_review_approve(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_approve(cz_api *api, cz_http_req *r, const char *id) {
     return decide(api, r, id, CZ_REVIEW_APPROVE);
 }
 
-enum MHD_Result cz_review_reject(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_reject(cz_api *api, cz_http_req *r, const char *id) {
     return decide(api, r, id, CZ_REVIEW_REJECT);
 }
 
-enum MHD_Result cz_review_regenerate(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_regenerate(cz_api *api, cz_http_req *r, const char *id) {
     return decide(api, r, id, CZ_REVIEW_REGENERATE);
 }
 
@@ -297,7 +297,7 @@ static const char *audio_type(const char *path) {
                                                                  : "application/octet-stream";
 }
 
-enum MHD_Result cz_catalog_audio(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_catalog_audio_get(cz_api *api, cz_http_req *r, const char *id) {
     char *end;
     long long track = strtoll(id, &end, 10);
     if (!*id || *end || track < 1 || strspn(id, "0123456789") != strlen(id))
@@ -333,7 +333,7 @@ enum MHD_Result cz_catalog_audio(cz_api *api, cz_http_req *r, const char *id) {
 
 /* ---- the page ------------------------------------------------------------------ */
 
-enum MHD_Result cz_review_page_redirect(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_page_redirect(cz_api *api, cz_http_req *r, const char *id) {
     (void)api, (void)id;
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     if (!resp)
@@ -344,7 +344,7 @@ enum MHD_Result cz_review_page_redirect(cz_api *api, cz_http_req *r, const char 
     return res;
 }
 
-enum MHD_Result cz_review_page(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_page_get(cz_api *api, cz_http_req *r, const char *id) {
     (void)api;
     const char *name = id && *id ? id : "index.html";
     const cz_asset *a = NULL;

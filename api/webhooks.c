@@ -123,7 +123,8 @@ static int read_endpoint(cz_api *api, cz_http_req *r, const cJSON *root, endpoin
     return 0;
 }
 
-enum MHD_Result cz_webhooks_endpoint_create(cz_api *api, cz_http_req *r, const char *id_unused) {
+enum MHD_Result cz_api_webhooks_endpoint_create(cz_api *api, cz_http_req *r,
+                                                const char *id_unused) {
     (void)id_unused;
     /* A body is required; read_endpoint names the unknown fields itself. */
     static const cz_http_body how = {"the endpoint", false, NULL};
@@ -159,7 +160,7 @@ enum MHD_Result cz_webhooks_endpoint_create(cz_api *api, cz_http_req *r, const c
 
 /* ---- the routes (api/server.c admits the key and its role first) ----------------- */
 
-enum MHD_Result cz_webhooks_endpoint_list(cz_api *api, cz_http_req *r, const char *unused) {
+enum MHD_Result cz_api_webhooks_endpoint_list(cz_api *api, cz_http_req *r, const char *unused) {
     (void)unused;
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
@@ -168,7 +169,7 @@ enum MHD_Result cz_webhooks_endpoint_list(cz_api *api, cz_http_req *r, const cha
     return answer(r, 200, json, &err, "endpoint");
 }
 
-enum MHD_Result cz_webhooks_endpoint_get(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_endpoint_get(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return not_found(r, "endpoint");
     cz_err err;
@@ -178,7 +179,7 @@ enum MHD_Result cz_webhooks_endpoint_get(cz_api *api, cz_http_req *r, const char
     return answer(r, 200, json, &err, "endpoint");
 }
 
-enum MHD_Result cz_webhooks_endpoint_rotate(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_endpoint_rotate(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return not_found(r, "endpoint");
     char secret[CZ_WEBHOOK_SECRET_MAX];
@@ -206,11 +207,11 @@ static enum MHD_Result endpoint_enable(cz_api *api, cz_http_req *r, const char *
     return answer(r, 200, json, &err, "endpoint");
 }
 
-enum MHD_Result cz_webhooks_endpoint_enable(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_endpoint_enable(cz_api *api, cz_http_req *r, const char *id) {
     return endpoint_enable(api, r, id, true);
 }
 
-enum MHD_Result cz_webhooks_endpoint_disable(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_endpoint_disable(cz_api *api, cz_http_req *r, const char *id) {
     return endpoint_enable(api, r, id, false);
 }
 
@@ -230,17 +231,17 @@ static enum MHD_Result secret(cz_api *api, cz_http_req *r, bool rotate) {
     return answer(r, 200, json, &err, "secret");
 }
 
-enum MHD_Result cz_webhooks_secret_get(cz_api *api, cz_http_req *r, const char *unused) {
+enum MHD_Result cz_api_webhooks_secret_get(cz_api *api, cz_http_req *r, const char *unused) {
     (void)unused;
     return secret(api, r, false);
 }
 
-enum MHD_Result cz_webhooks_secret_rotate(cz_api *api, cz_http_req *r, const char *unused) {
+enum MHD_Result cz_api_webhooks_secret_rotate(cz_api *api, cz_http_req *r, const char *unused) {
     (void)unused;
     return secret(api, r, true);
 }
 
-enum MHD_Result cz_webhooks_deliveries(cz_api *api, cz_http_req *r, const char *job_id) {
+enum MHD_Result cz_api_webhooks_deliveries_list(cz_api *api, cz_http_req *r, const char *job_id) {
     if (!cz_uuid_valid(job_id))
         return not_found(r, "job");
     cz_err err;
@@ -250,7 +251,7 @@ enum MHD_Result cz_webhooks_deliveries(cz_api *api, cz_http_req *r, const char *
     return answer(r, 200, json, &err, "job");
 }
 
-enum MHD_Result cz_webhooks_redeliver(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_redeliver(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return not_found(r, "delivery");
     cz_err err;
