@@ -197,6 +197,12 @@ enum MHD_Result cz_http_problem(cz_http_req *r, unsigned status, const char *typ
     return rc;
 }
 
+enum MHD_Result cz_http_unavailable(cz_http_req *r, const char *what, const cz_err *err,
+                                    const char *detail) {
+    cz_log_error("%s: %s", what, err->msg);
+    return cz_http_problem(r, 503, "unavailable", detail, NULL);
+}
+
 int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result) {
     const char *auth =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -219,9 +225,8 @@ int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result) {
     if (found == 1)
         cz_keycache_put(api->keys, key, &r->key);
     if (found < 0) {
-        cz_log_error("authentication: %s", err.msg);
         *result =
-            cz_http_problem(r, 503, "unavailable", "the key store is unavailable; retry", NULL);
+            cz_http_unavailable(r, "authentication", &err, "the key store is unavailable; retry");
         return -1;
     }
     if (!found) {
@@ -271,30 +276,39 @@ bool cz_http_is_json_type(const char *content_type) {
            (content_type[n] == '\0' || content_type[n] == ';');
 }
 
-cJSON *cz_http_read_object(cz_http_req *r, const char *const *allowed, enum MHD_Result *res) {
+bool cz_http_body_acceptable(cz_http_req *r, const cz_http_body *how, enum MHD_Result *res) {
     if (r->body_too_large) {
         *res = cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
-        return NULL;
+        return false;
     }
-    if (!r->body_len)
-        return cJSON_CreateObject();
+    if (!r->body_len && how->empty_is_object)
+        return true;
     const char *ct =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!cz_http_is_json_type(ct)) {
-        *res = cz_http_problem(r, 415, "unsupported-media-type",
-                               "send the body as Content-Type: application/json", NULL);
-        return NULL;
+        char detail[96];
+        snprintf(detail, sizeof detail, "send %s as Content-Type: application/json", how->what);
+        *res = cz_http_problem(r, 415, "unsupported-media-type", detail, NULL);
+        return false;
     }
+    return true;
+}
+
+cJSON *cz_http_read_object(cz_http_req *r, const cz_http_body *how, enum MHD_Result *res) {
+    if (!cz_http_body_acceptable(r, how, res))
+        return NULL;
+    if (!r->body_len && how->empty_is_object)
+        return cJSON_CreateObject();
     cJSON *o;
     cz_request_error e;
-    if (cz_request_read_object(r->body, r->body_len, &o, &e)) {
+    if (cz_request_read_object(r->body ? r->body : "", r->body_len, &o, &e)) {
         *res = cz_http_problem(r, (unsigned)e.status, e.type, e.detail, e.field);
         return NULL;
     }
-    for (const cJSON *m = o->child; m; m = m->next) {
+    for (const cJSON *m = how->allowed ? o->child : NULL; m; m = m->next) {
         bool known = false;
-        for (int i = 0; allowed[i]; i++)
-            known |= !strcmp(m->string, allowed[i]);
+        for (int i = 0; how->allowed[i]; i++)
+            known |= !strcmp(m->string, how->allowed[i]);
         if (!known) {
             char detail[120];
             snprintf(detail, sizeof detail, "unknown field \"%.60s\"", m->string);

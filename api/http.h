@@ -94,6 +94,14 @@ enum MHD_Result cz_http_problem(cz_http_req *r, unsigned status, const char *typ
                                 const char *detail, const char *field);
 
 /**
+ * @brief Logs "@p what: <err>" and answers 503 (problem type "unavailable")
+ * with @p detail, which tells the client what was down and whether anything
+ * was kept. The one answer for a store (Postgres) that did not answer.
+ */
+enum MHD_Result cz_http_unavailable(cz_http_req *r, const char *what, const cz_err *err,
+                                    const char *detail);
+
+/**
  * @brief Checks the Bearer key and fills r->key.
  * @returns 0 when authenticated; otherwise the response (401, or 503 when the
  * database is unreachable) has been queued and the caller returns @p *result.
@@ -108,13 +116,31 @@ int cz_http_authenticate(cz_api *api, cz_http_req *r, enum MHD_Result *result);
  */
 int cz_http_rate_limit(cz_api *api, cz_http_req *r, enum MHD_Result *result);
 
+/** How a handler wants its body read (cz_http_read_object). */
+typedef struct cz_http_body {
+    const char *what;           /* named in the 415 detail: "send <what> as Content-Type: ..." */
+    bool empty_is_object;       /* no body reads as {}; otherwise it is not JSON (400) */
+    const char *const *allowed; /* the field names admitted, NULL-terminated; NULL: the
+                                 * handler checks names itself (its own 422 detail) */
+} cz_http_body;
+
 /**
- * @brief Reads the optional JSON body: an object whose fields are among the
- * NULL-terminated @p allowed. No body (or an empty one) reads as {}.
- * @returns the object (caller frees), or NULL with the problem (413, 415,
- * 400, 422) queued in @p res.
+ * @brief The checks of a body before it is parsed, in this order: 413 when
+ * it is larger than 64 KiB; an empty body passes when @p how->empty_is_object;
+ * 415 unless it is sent as application/json.
+ * @returns true to go on; otherwise the problem has been queued in @p res.
  */
-struct cJSON *cz_http_read_object(cz_http_req *r, const char *const *allowed, enum MHD_Result *res);
+bool cz_http_body_acceptable(cz_http_req *r, const cz_http_body *how, enum MHD_Result *res);
+
+/**
+ * @brief Reads the JSON body as one object, the way every handler does:
+ * cz_http_body_acceptable(), then cz_request_read_object() (400 for what is
+ * not JSON, an empty body included unless @p how->empty_is_object; 422 for
+ * bad UTF-8, \u0000 or a non-object), then the field names against
+ * @p how->allowed (422 unknown-field).
+ * @returns the object (caller frees), or NULL with the problem queued in @p res.
+ */
+struct cJSON *cz_http_read_object(cz_http_req *r, const cz_http_body *how, enum MHD_Result *res);
 
 /** @brief True when @p content_type is application/json (parameters allowed). */
 bool cz_http_is_json_type(const char *content_type);

@@ -81,28 +81,43 @@ static void cache_lookup(cz_api *api, const cz_request *req, const char *tenant,
     cz_redis_give_back(api->redis, rc);
 }
 
-static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
-    cz_log_error("%s: %s", what, err->msg);
-    return cz_http_problem(r, 503, "unavailable",
-                           "the job store is unavailable; nothing was stored, retry later", NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the job store is unavailable; nothing was stored, retry later"
 
-enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
-    if (!cz_http_is_json_type(header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
-        return cz_http_problem(r, 415, "unsupported-media-type",
-                               "send the job as Content-Type: application/json", NULL);
-    if (r->body_too_large)
-        return cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
+/* ---- POST /v1/jobs, step by step -----------------------------------------
+ *
+ * cz_api_jobs_create reads top-down: the headers (media type, size, the
+ * Idempotency-Key), the body parsed and validated into a canonical request,
+ * the prompt cache's answer, the job stored with its outbox row in the next
+ * group commit, and the answer for what the store did with it. */
 
-    const char *key = header(r, "Idempotency-Key");
-    if (key && !cz_request_idempotency_key_valid(key))
-        return cz_http_problem(r, 422, "invalid-field",
+/* What a submission adds to its request before it is stored. */
+typedef struct new_job {
+    char id[CZ_UUID_LEN];
+    char trace[33];
+    char traceparent[56];
+    char cache_key[CZ_SHA256_HEX]; /* tenant-scoped prompt cache key, "" when not cacheable */
+    char source[CZ_UUID_LEN];      /* the earlier job the cache offers, "" for none */
+} new_job;
+
+/* The Idempotency-Key is checked before the body is parsed, since it
+ * decides the seed the body is parsed with. @returns 0 with *@p key (NULL
+ * when none was sent), or -1 with the 422 queued in @p res. */
+static int idempotency_key(cz_http_req *r, const char **key, enum MHD_Result *res) {
+    *key = header(r, "Idempotency-Key");
+    if (*key && !cz_request_idempotency_key_valid(*key)) {
+        *res = cz_http_problem(r, 422, "invalid-field",
                                "Idempotency-Key must be 1 to 255 printable ASCII characters",
                                "Idempotency-Key");
+        return -1;
+    }
+    return 0;
+}
 
-    /* A request without a seed gets a random one, which is part of the
-     * request hash; under an idempotency key the seed comes from the key
-     * instead, so that a retry of the same body is the same request. */
+/* A request without a seed gets a random one, which is part of the
+ * request hash; under an idempotency key the seed comes from the key
+ * instead, so that a retry of the same body is the same request. */
+static uint64_t default_seed(const cz_http_req *r, const char *key) {
     uint64_t seed = cz_random_seed();
     if (key) {
         char material[CZ_TENANT_MAX + 260], digest[CZ_SHA256_HEX];
@@ -110,101 +125,147 @@ enum MHD_Result cz_jobs_create(cz_api *api, cz_http_req *r) {
         cz_sha256_hex(material, strlen(material), digest);
         seed = strtoull(digest + 50, NULL, 16) & ((1ull << 53) - 1); /* 14 hex digits: 56 bits */
     }
-    cz_request req;
-    cz_request_error verr;
-    if (cz_request_parse(r->body ? r->body : "", r->body_len, seed, &req, &verr))
-        return cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
+    return seed;
+}
 
-    /* Where the webhook would go is checked now, so the client learns at
-     * once; the dispatcher checks the address it connects to again. */
-    const char *hook = cz_json_str(cJSON_GetObjectItem(req.canonical, "webhook"), "url");
+/* Parses and validates the body into @p req. Where the webhook would go is
+ * checked now, so the client learns at once; the dispatcher checks the
+ * address it connects to again. @returns 0 (free @p req with
+ * cz_request_free), or -1 with the problem queued in @p res. */
+static int parse_job(cz_api *api, cz_http_req *r, uint64_t seed, cz_request *req,
+                     enum MHD_Result *res) {
+    cz_request_error verr;
+    if (cz_request_parse(r->body ? r->body : "", r->body_len, seed, req, &verr)) {
+        *res = cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
+        return -1;
+    }
+    const char *hook = cz_json_str(cJSON_GetObjectItem(req->canonical, "webhook"), "url");
     char why[CZ_NETGUARD_WHY];
     if (hook && cz_netguard_check_url(&api->guard, hook, why, sizeof why)) {
         char detail[CZ_NETGUARD_WHY + 16];
         snprintf(detail, sizeof detail, "webhook.url %s", why);
-        cz_request_free(&req);
-        return cz_http_problem(r, 422, "invalid-field", detail, "webhook.url");
+        cz_request_free(req);
+        *res = cz_http_problem(r, 422, "invalid-field", detail, "webhook.url");
+        return -1;
     }
+    return 0;
+}
 
-    char id[CZ_UUID_LEN], trace[33], traceparent[56], cache_key[CZ_SHA256_HEX] = "",
-                                                      source[CZ_UUID_LEN] = "";
-    /* A job that must be reviewed makes its own track for the curator:
-     * it is neither answered from the cache nor attached to a job in
-     * flight, either of which may never have been reviewed. */
-    const char *review = cz_json_str(req.canonical, "review");
+/* The prompt cache's part: fills j->cache_key and j->source. A job that
+ * must be reviewed makes its own track for the curator: it is neither
+ * answered from the cache nor attached to a job in flight (coalesced, by
+ * the store, on the same key), either of which may never have been
+ * reviewed. */
+static void consult_cache(cz_api *api, const cz_http_req *r, cz_request *req, new_job *j) {
+    const char *review = cz_json_str(req->canonical, "review");
     if ((review && !strcmp(review, "always")) || r->key.review_always)
-        req.cache_key[0] = '\0';
-    if (req.cache_key[0])
-        cache_lookup(api, &req, r->key.tenant, cache_key, source, sizeof source);
-    cz_uuid7(id);
-    cz_trace_id(trace);
-    cz_traceparent(trace, traceparent);
-    cz_job_submit sub = {
+        req->cache_key[0] = '\0';
+    if (req->cache_key[0])
+        cache_lookup(api, req, r->key.tenant, j->cache_key, j->source, sizeof j->source);
+}
+
+/* Stores the job and its outbox row in the next group commit (committer.h);
+ * @p sub says what became of it. @returns 0, or -1 with @p err (nothing was
+ * stored). */
+static int persist(cz_api *api, const cz_http_req *r, const cz_request *req, const char *key,
+                   const new_job *j, cz_job_submit *sub, cz_err *err) {
+    *sub = (cz_job_submit){
         .job =
             {
-                .id = id,
+                .id = j->id,
                 .tenant = r->key.tenant,
-                .request = req.json,
-                .request_hash = req.hash,
-                .model = req.model,
-                .seed = req.seed,
-                .trace_id = trace,
-                .traceparent = traceparent,
+                .request = req->json,
+                .request_hash = req->hash,
+                .model = req->model,
+                .seed = req->seed,
+                .trace_id = j->trace,
+                .traceparent = j->traceparent,
                 .max_attempts = 4,
-                .cache_key = cache_key[0] ? cache_key : NULL,
-                .cached_from = source[0] ? source : NULL,
+                .cache_key = j->cache_key[0] ? j->cache_key : NULL,
+                .cached_from = j->source[0] ? j->source : NULL,
             },
         .idempotency_key = key,
         .quota_s = r->key.quota_minutes >= 0 ? r->key.quota_minutes * 60 : -1,
-        .duration_s = cz_json_num(req.canonical, "duration_s", 0),
+        .duration_s = cz_json_num(req->canonical, "duration_s", 0),
     };
-    cz_err err;
-    int rc = cz_committer_submit(api->committer, &sub, &err);
-    cz_request_free(&req);
-    if (rc)
-        return unavailable(r, "job insert", &err);
-    if (sub.outcome == CZ_CREATE_CONFLICT)
+    return cz_committer_submit(api->committer, sub, err);
+}
+
+/* Answers for what the store did: 409 for a key reused with another
+ * request, 429 past the quota, else the stored response (202 for a new
+ * job, the first response again for a replay) with its Location. */
+static enum MHD_Result answer(cz_api *api, cz_http_req *r, const new_job *j, cz_job_submit *sub) {
+    if (sub->outcome == CZ_CREATE_CONFLICT)
         return cz_http_problem(r, 409, "idempotency-key-reused",
                                "this Idempotency-Key was used with a different request in the "
                                "last 24 hours; use a new key for a new request",
                                NULL);
-    if (sub.outcome == CZ_CREATE_OVER_QUOTA) {
+    if (sub->outcome == CZ_CREATE_OVER_QUOTA) {
         char detail[320];
         snprintf(detail, sizeof detail,
                  "this job's %g s of audio would take tenant %s past its monthly quota of %g "
                  "minutes (counting jobs still running); the quota starts again on the 1st (UTC)",
-                 sub.duration_s, r->key.tenant, r->key.quota_minutes);
+                 sub->duration_s, r->key.tenant, r->key.quota_minutes);
         long long wait = seconds_to_next_month();
         r->retry_after_s = wait > 0 && wait < 0x7fffffff ? (int)wait : 1;
         return cz_http_problem(r, 429, "quota-exceeded", detail, "duration_s");
     }
-    char *json = sub.json;
-    if (sub.outcome == CZ_CREATE_NEW) {
+    char *json = sub->json;
+    if (sub->outcome == CZ_CREATE_NEW) {
         static const char *const how[] = {"job accepted", "job answered from the prompt cache",
                                           "job attached to an identical job in flight"};
-        cz_log_job(CZ_LOG_INFO, id, trace, "%s for tenant %s", how[sub.kind], r->key.tenant);
-        if (sub.kind == CZ_JOB_COALESCED)
+        cz_log_job(CZ_LOG_INFO, j->id, j->trace, "%s for tenant %s", how[sub->kind], r->key.tenant);
+        if (sub->kind == CZ_JOB_COALESCED)
             count_coalesced(api);
     }
 
     /* A replay answers with the first response's body; its id is the job's. */
-    cJSON *stored = sub.outcome == CZ_CREATE_REPLAY ? cJSON_Parse(json) : NULL;
-    const char *job_id = stored ? cz_json_str(stored, "id") : id;
+    cJSON *stored = sub->outcome == CZ_CREATE_REPLAY ? cJSON_Parse(json) : NULL;
+    const char *job_id = stored ? cz_json_str(stored, "id") : j->id;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
     char location[64];
-    snprintf(location, sizeof location, "/v1/jobs/%s", job_id ? job_id : id);
+    snprintf(location, sizeof location, "/v1/jobs/%s", job_id ? job_id : j->id);
     cJSON_Delete(stored);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-    if (sub.outcome == CZ_CREATE_REPLAY)
+    if (sub->outcome == CZ_CREATE_REPLAY)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
-    enum MHD_Result res = cz_http_queue(r, (unsigned)sub.status, resp);
+    enum MHD_Result res = cz_http_queue(r, (unsigned)sub->status, resp);
     MHD_destroy_response(resp);
     return res;
 }
 
-enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_jobs_create(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
+    /* The body itself is parsed by cz_request_parse (the same reader,
+     * cz_request_read_object, with the job's rules), after the key. */
+    static const cz_http_body how = {"the job", false, NULL};
+    enum MHD_Result res;
+    const char *key;
+    if (!cz_http_body_acceptable(r, &how, &res) || idempotency_key(r, &key, &res))
+        return res;
+
+    cz_request req;
+    if (parse_job(api, r, default_seed(r, key), &req, &res))
+        return res;
+
+    new_job j = {0};
+    consult_cache(api, r, &req, &j);
+    cz_uuid7(j.id);
+    cz_trace_id(j.trace);
+    cz_traceparent(j.trace, j.traceparent);
+
+    cz_job_submit sub;
+    cz_err err;
+    int rc = persist(api, r, &req, key, &j, &sub, &err);
+    cz_request_free(&req);
+    if (rc)
+        return cz_http_unavailable(r, "job insert", &err, STORE_DOWN);
+    return answer(api, r, &j, &sub);
+}
+
+enum MHD_Result cz_api_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
     enum MHD_Result res;
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
@@ -213,7 +274,7 @@ enum MHD_Result cz_jobs_get(cz_api *api, cz_http_req *r, const char *id) {
     char *json = cz_db_job_get(c, r->key.tenant, id, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
-        return err.msg[0] ? unavailable(r, "job read", &err)
+        return err.msg[0] ? cz_http_unavailable(r, "job read", &err, STORE_DOWN)
                           : cz_http_problem(r, 404, "not-found", "no such job", NULL);
     res = cz_http_json(r, 200, json);
     free(json);
@@ -233,7 +294,7 @@ static void raise_cancel_flag(cz_api *api, const char *id) {
     cz_redis_give_back(api->redis, rc);
 }
 
-enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
     enum MHD_Result res;
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
@@ -243,7 +304,7 @@ enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
     int rc = cz_db_job_cancel(c, r->key.tenant, id, &json, &err);
     cz_db_pool_put(api->db, c);
     if (rc < 0)
-        return unavailable(r, "job cancel", &err);
+        return cz_http_unavailable(r, "job cancel", &err, STORE_DOWN);
     if (rc == 0)
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
     if (rc == 2) {
@@ -263,7 +324,8 @@ enum MHD_Result cz_jobs_cancel(cz_api *api, cz_http_req *r, const char *id) {
     return res;
 }
 
-enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_jobs_list(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     enum MHD_Result res;
     const char *lim = query(r, "limit"), *cursor = query(r, "cursor"), *state = query(r, "state");
     int limit = 20;
@@ -284,7 +346,7 @@ enum MHD_Result cz_jobs_list(cz_api *api, cz_http_req *r) {
     char *json = cz_db_job_list(c, r->key.tenant, cursor, state, limit, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
-        return unavailable(r, "job list", &err);
+        return cz_http_unavailable(r, "job list", &err, STORE_DOWN);
     res = cz_http_json(r, 200, json);
     free(json);
     return res;
@@ -339,7 +401,7 @@ static int composer_variant(cz_http_req *r, const char *variant, const char **fo
     return 1;
 }
 
-enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_jobs_audio_get(cz_api *api, cz_http_req *r, const char *id) {
     enum MHD_Result res;
     const char *variant = query(r, "variant"), *format = query(r, "format");
     const char *name = query(r, "name");
@@ -367,7 +429,7 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
                            format, uri, sizeof uri, &err);
     cz_db_pool_put(api->db, c);
     if (found < 0)
-        return unavailable(r, "artifact lookup", &err);
+        return cz_http_unavailable(r, "artifact lookup", &err, STORE_DOWN);
     const char *path = found ? cz_artifact_uri_path(uri) : NULL;
     if (!path)
         return cz_http_problem(r, 404, "not-found",
@@ -392,7 +454,8 @@ enum MHD_Result cz_jobs_audio(cz_api *api, cz_http_req *r, const char *id) {
 
 /* ---- the prompt cache's counters ------------------------------------------ */
 
-enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_cache_get(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     cz_err err;
     redisContext *rc = cz_redis_borrow(api->redis, &err);
     cJSON *stats = rc ? cz_cache_stats(rc) : NULL;
@@ -410,13 +473,14 @@ enum MHD_Result cz_jobs_cache_stats(cz_api *api, cz_http_req *r) {
 
 /* ---- usage ---------------------------------------------------------------- */
 
-enum MHD_Result cz_usage_get(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_usage_get(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
     char *json = cz_db_job_usage(c, r->key.tenant, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
-        return unavailable(r, "usage read", &err);
+        return cz_http_unavailable(r, "usage read", &err, STORE_DOWN);
     enum MHD_Result res = cz_http_json(r, 200, json);
     free(json);
     return res;

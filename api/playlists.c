@@ -48,10 +48,8 @@ static enum MHD_Result invalid(cz_http_req *r, const char *field, const char *de
     return cz_http_problem(r, 422, "invalid-field", detail, field);
 }
 
-static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
-    cz_log_error("%s: %s", what, err->msg);
-    return cz_http_problem(r, 503, "unavailable", "the playlist store is unavailable; retry", NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the playlist store is unavailable; retry"
 
 static void names_of(const char *const *names, char *out, size_t n) {
     out[0] = '\0';
@@ -102,13 +100,14 @@ static const char *check_signal(const cJSON *s, int i, cJSON *out, char field[64
     return NULL;
 }
 
-enum MHD_Result cz_signals_post(cz_api *api, cz_http_req *r, const char *user) {
+enum MHD_Result cz_api_signals_create(cz_api *api, cz_http_req *r, const char *user) {
     if (!user_id_ok(user))
         return cz_http_problem(r, 404, "not-found",
                                "a listener id is 1 to 63 letters, digits or . _ - : @", NULL);
     static const char *const fields[] = {"signals", "track_id", "kind", "position_s", NULL};
+    static const cz_http_body how = {"the body", true, fields};
     enum MHD_Result res;
-    cJSON *body = cz_http_read_object(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, &how, &res);
     if (!body)
         return res;
     /* One signal as the body, or {"signals": [...]}. */
@@ -147,7 +146,7 @@ enum MHD_Result cz_signals_post(cz_api *api, cz_http_req *r, const char *user) {
     cz_db_pool_put(api->db, c);
     free(json);
     if (unknown < 0)
-        return unavailable(r, "signals", &err);
+        return cz_http_unavailable(r, "signals", &err, STORE_DOWN);
     if (unknown) {
         snprintf(field, sizeof field, "signals[%d].track_id", bad);
         return cz_http_problem(r, 422, "unknown-track", "no such track; nothing was recorded",
@@ -288,12 +287,14 @@ static enum MHD_Result answer(cz_http_req *r, const char *body, bool hit) {
     return rc;
 }
 
-enum MHD_Result cz_playlists_post(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_playlists_create(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     static const char *const fields[] = {"user",          "mood",           "activity",
                                          "length_tracks", "length_minutes", "novelty",
                                          "seed_tracks",   "exclude",        NULL};
+    static const cz_http_body how = {"the body", true, fields};
     enum MHD_Result res;
-    cJSON *body = cz_http_read_object(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, &how, &res);
     if (!body)
         return res;
     cJSON *req = NULL;
@@ -337,7 +338,7 @@ enum MHD_Result cz_playlists_post(cz_api *api, cz_http_req *r) {
     if (st == CZ_PL_UNKNOWN_TRACK)
         res = cz_http_problem(r, 422, "unknown-track", err.msg, field);
     else if (st != CZ_PL_OK)
-        res = unavailable(r, "playlists", &err);
+        res = cz_http_unavailable(r, "playlists", &err, STORE_DOWN);
     else {
         if ((rc = cz_redis_borrow(api->redis, &err))) {
             cz_playlists_cache(rc, hash, r->key.tenant, cz_json_str(req, "user"), canonical, json,
@@ -352,7 +353,7 @@ enum MHD_Result cz_playlists_post(cz_api *api, cz_http_req *r) {
     return res;
 }
 
-enum MHD_Result cz_playlists_read(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_playlists_get(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such playlist", NULL);
     cz_err err;
@@ -360,7 +361,7 @@ enum MHD_Result cz_playlists_read(cz_api *api, cz_http_req *r, const char *id) {
     char *json = cz_db_playlist_get(c, r->key.tenant, id, &err);
     cz_db_pool_put(api->db, c);
     if (!json && err.msg[0])
-        return unavailable(r, "playlists", &err);
+        return cz_http_unavailable(r, "playlists", &err, STORE_DOWN);
     if (!json)
         return cz_http_problem(r, 404, "not-found", "no such playlist", NULL);
     enum MHD_Result res = cz_http_json(r, 200, json);

@@ -17,20 +17,18 @@
 #include "common/json.h"
 #include "common/log.h"
 
-static enum MHD_Result unavailable(cz_http_req *r, const cz_err *err) {
-    cz_log_error("pool store: %s", err->msg);
-    return cz_http_problem(r, 503, "unavailable",
-                           "the pool store is unavailable; nothing was changed, retry later", NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the pool store is unavailable; nothing was changed, retry later"
 
-enum MHD_Result cz_pools_list(cz_api *api, cz_http_req *r) {
+enum MHD_Result cz_api_pools_list(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     cz_err err;
     char *json = NULL;
     PGconn *c = cz_db_pool_get(api->db);
     int rc = cz_db_pools_json(c, NULL, &json, &err);
     cz_db_pool_put(api->db, c);
     if (rc)
-        return unavailable(r, &err);
+        return cz_http_unavailable(r, "pool store", &err, STORE_DOWN);
     enum MHD_Result res = cz_http_json(r, 200, json);
     free(json);
     return res;
@@ -102,22 +100,13 @@ static const char *parse_change(const cJSON *body, cz_pool_change *ch, const cha
     return NULL;
 }
 
-enum MHD_Result cz_pools_put(cz_api *api, cz_http_req *r, const char *name) {
-    if (!cz_http_is_json_type(
-            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
-        return cz_http_problem(r, 415, "unsupported-media-type",
-                               "send the change as Content-Type: application/json", NULL);
-    if (r->body_too_large)
-        return cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
-    cJSON *body = NULL;
-    if (r->body && !memchr(r->body, '\0', r->body_len))
-        body = cJSON_ParseWithLength(r->body, r->body_len);
+enum MHD_Result cz_api_pools_update(cz_api *api, cz_http_req *r, const char *name) {
+    /* A body is required; parse_change names the unknown fields itself. */
+    static const cz_http_body how = {"the change", false, NULL};
+    enum MHD_Result res;
+    cJSON *body = cz_http_read_object(r, &how, &res);
     if (!body)
-        return cz_http_problem(r, 400, "malformed-json", "the body is not valid JSON", NULL);
-    if (!cJSON_IsObject(body)) {
-        cJSON_Delete(body);
-        return cz_http_problem(r, 422, "invalid-body", "the body must be a JSON object", NULL);
-    }
+        return res;
     cz_pool_change ch = {0};
     const char *reason = "changed through the API";
     char detail[200], field[64];
@@ -141,9 +130,9 @@ enum MHD_Result cz_pools_put(cz_api *api, cz_http_req *r, const char *name) {
     if (rc == 2)
         return cz_http_problem(r, 422, "invalid-field", err.msg, badfield);
     if (rc < 0)
-        return unavailable(r, &err);
+        return cz_http_unavailable(r, "pool store", &err, STORE_DOWN);
     cz_log_info("pool %s changed by %s: %s", name, actor, json);
-    enum MHD_Result res = cz_http_json(r, 200, json);
+    res = cz_http_json(r, 200, json);
     free(json);
     return res;
 }

@@ -32,12 +32,8 @@
 #define CZ_REVIEW_REASON_MAX 1000        /* characters */
 #define CZ_REVIEW_MANIFEST_MAX (1 << 20) /* bytes of provenance a claim carries */
 
-static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
-    cz_log_error("%s: %s", what, err->msg);
-    return cz_http_problem(r, 503, "unavailable",
-                           "the review store is unavailable; nothing was changed, retry later",
-                           NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the review store is unavailable; nothing was changed, retry later"
 
 /* 204: done, nothing to say. */
 static enum MHD_Result no_content(cz_http_req *r) {
@@ -51,7 +47,7 @@ static enum MHD_Result no_content(cz_http_req *r) {
 
 /* ---- the queue ------------------------------------------------------------ */
 
-enum MHD_Result cz_review_queue(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_queue_get(cz_api *api, cz_http_req *r, const char *id) {
     (void)id;
     const char *lim = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit");
     int limit = 50;
@@ -67,7 +63,7 @@ enum MHD_Result cz_review_queue(cz_api *api, cz_http_req *r, const char *id) {
     char *json = cz_db_review_queue(c, r->key.tenant, limit, &err);
     cz_db_pool_put(api->db, c);
     if (!json)
-        return unavailable(r, "review queue", &err);
+        return cz_http_unavailable(r, "review queue", &err, STORE_DOWN);
     enum MHD_Result res = cz_http_json(r, 200, json);
     free(json);
     return res;
@@ -92,11 +88,12 @@ static cJSON *read_manifest(const char *uri, const char *job_id) {
     return m ? m : cJSON_CreateNull();
 }
 
-enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     (void)id;
     static const char *const fields[] = {"lease_s", NULL};
+    static const cz_http_body how = {"the body", true, fields};
     enum MHD_Result res;
-    cJSON *body = cz_http_read_object(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, &how, &res);
     if (!body)
         return res;
     int lease = api->cfg->review_lease_s;
@@ -116,7 +113,7 @@ enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     int claimed = cz_db_review_claim(c, r->key.tenant, r->key.id, lease, &json, &err);
     cz_db_pool_put(api->db, c);
     if (claimed < 0)
-        return unavailable(r, "review claim", &err);
+        return cz_http_unavailable(r, "review claim", &err, STORE_DOWN);
     if (!claimed)
         return no_content(r);
 
@@ -124,7 +121,7 @@ enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id) {
     free(json);
     if (!task) {
         cz_err_set(&err, "the claimed task is not JSON");
-        return unavailable(r, "review claim", &err);
+        return cz_http_unavailable(r, "review claim", &err, STORE_DOWN);
     }
     const char *job_id = cz_json_str(task, "job_id");
     cJSON_AddItemToObject(task, "provenance",
@@ -156,7 +153,7 @@ static enum MHD_Result task_problem(cz_http_req *r, int status) {
     }
 }
 
-enum MHD_Result cz_review_release(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_release(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no review task for this job", NULL);
     cz_err err;
@@ -171,7 +168,8 @@ enum MHD_Result cz_review_release(cz_api *api, cz_http_req *r, const char *id) {
         return cz_http_problem(r, 409, "not-claimed",
                                "this key holds no live claim on the task; nothing to release",
                                NULL);
-    return rc < 0 ? unavailable(r, "review release", &err) : task_problem(r, rc);
+    return rc < 0 ? cz_http_unavailable(r, "review release", &err, STORE_DOWN)
+                  : task_problem(r, rc);
 }
 
 /* ---- decisions -------------------------------------------------------------- */
@@ -192,8 +190,9 @@ static void remember_in_cache(cz_api *api, const cz_review_outcome *o, const cha
 static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
                               cz_review_decision_kind kind) {
     static const char *const fields[] = {"reason", NULL};
+    static const cz_http_body how = {"the body", true, fields};
     enum MHD_Result res;
-    cJSON *body = cz_http_read_object(r, fields, &res);
+    cJSON *body = cz_http_read_object(r, &how, &res);
     if (!body)
         return res;
     const cJSON *why = cJSON_GetObjectItemCaseSensitive(body, "reason");
@@ -250,7 +249,7 @@ static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
     cz_db_pool_put(api->db, c);
     cJSON_Delete(body);
     if (rc)
-        return unavailable(r, "review decision", &err);
+        return cz_http_unavailable(r, "review decision", &err, STORE_DOWN);
 
     if (o.status != CZ_REVIEW_OK)
         return task_problem(r, o.status);
@@ -274,15 +273,15 @@ static enum MHD_Result decide(cz_api *api, cz_http_req *r, const char *id,
     return res;
 }
 
-enum MHD_Result cz_review_approve(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_approve(cz_api *api, cz_http_req *r, const char *id) {
     return decide(api, r, id, CZ_REVIEW_APPROVE);
 }
 
-enum MHD_Result cz_review_reject(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_reject(cz_api *api, cz_http_req *r, const char *id) {
     return decide(api, r, id, CZ_REVIEW_REJECT);
 }
 
-enum MHD_Result cz_review_regenerate(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_regenerate(cz_api *api, cz_http_req *r, const char *id) {
     return decide(api, r, id, CZ_REVIEW_REGENERATE);
 }
 
@@ -298,7 +297,7 @@ static const char *audio_type(const char *path) {
                                                                  : "application/octet-stream";
 }
 
-enum MHD_Result cz_catalog_audio(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_catalog_audio_get(cz_api *api, cz_http_req *r, const char *id) {
     char *end;
     long long track = strtoll(id, &end, 10);
     if (!*id || *end || track < 1 || strspn(id, "0123456789") != strlen(id))
@@ -309,7 +308,7 @@ enum MHD_Result cz_catalog_audio(cz_api *api, cz_http_req *r, const char *id) {
     int found = cz_db_catalog_source(c, track, uri, sizeof uri, title, sizeof title, &err);
     cz_db_pool_put(api->db, c);
     if (found < 0)
-        return unavailable(r, "catalogue lookup", &err);
+        return cz_http_unavailable(r, "catalogue lookup", &err, STORE_DOWN);
     const char *path = found ? cz_artifact_uri_path(uri) : NULL;
     if (!path)
         return cz_http_problem(r, 404, "not-found",
@@ -334,7 +333,7 @@ enum MHD_Result cz_catalog_audio(cz_api *api, cz_http_req *r, const char *id) {
 
 /* ---- the page ------------------------------------------------------------------ */
 
-enum MHD_Result cz_review_page_redirect(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_page_redirect(cz_api *api, cz_http_req *r, const char *id) {
     (void)api, (void)id;
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     if (!resp)
@@ -345,7 +344,7 @@ enum MHD_Result cz_review_page_redirect(cz_api *api, cz_http_req *r, const char 
     return res;
 }
 
-enum MHD_Result cz_review_page(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_review_page_get(cz_api *api, cz_http_req *r, const char *id) {
     (void)api;
     const char *name = id && *id ? id : "index.html";
     const cz_asset *a = NULL;

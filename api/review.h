@@ -18,34 +18,34 @@
 #include "api/http.h"
 
 /** @brief GET /v1/review/queue?limit=: the tenant's open tasks, oldest first. */
-enum MHD_Result cz_review_queue(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_review_queue_get(cz_api *api, cz_http_req *r, const char *id);
 
 /**
  * @brief POST /v1/review/claim, body {"lease_s": n} optional: the key's own
  * live claim (renewed), else the oldest unclaimed task, with its job, QA,
  * catalogue match and provenance manifest; 204 when there is none.
  */
-enum MHD_Result cz_review_claim(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_review_claim(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief POST /v1/review/{job}/approve, body {"reason": ...} optional. */
-enum MHD_Result cz_review_approve(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_review_approve(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief POST /v1/review/{job}/reject, body {"reason": ...} required. */
-enum MHD_Result cz_review_reject(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_review_reject(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief POST /v1/review/{job}/regenerate, body {"reason": ...} optional. */
-enum MHD_Result cz_review_regenerate(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_review_regenerate(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief POST /v1/review/{job}/release: the key's claim ends now (204). */
-enum MHD_Result cz_review_release(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_review_release(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief GET /v1/catalog/{id}/audio: the imported file, Range supported. */
-enum MHD_Result cz_catalog_audio(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_catalog_audio_get(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief GET /review: redirects to /review/. */
-enum MHD_Result cz_review_page_redirect(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_review_page_redirect(cz_api *api, cz_http_req *r, const char *id);
 
 /** @brief GET /review/ and /review/{file}: the embedded page's files. */
-enum MHD_Result cz_review_page(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_review_page_get(cz_api *api, cz_http_req *r, const char *id);
 
 #endif

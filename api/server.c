@@ -28,12 +28,14 @@
 
 /* ---- health -------------------------------------------------------------- */
 
-static enum MHD_Result healthz(cz_http_req *r) {
+static enum MHD_Result cz_api_healthz_get(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)api, (void)unused;
     return cz_http_json(r, 200, "{\"status\":\"ok\"}");
 }
 
 /* Ready means every dependency answers now: Postgres, a Kafka broker, Redis. */
-static enum MHD_Result readyz(cz_api *api, cz_http_req *r) {
+static enum MHD_Result cz_api_readyz_get(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     cz_err err;
     bool pg_ok, kafka_ok, redis_ok;
 
@@ -76,58 +78,20 @@ static enum MHD_Result readyz(cz_api *api, cz_http_req *r) {
 #define REVIEW (CZ_ROLE_CURATOR | CZ_ROLE_ADMIN)
 #define OPERATE (CZ_ROLE_OPERATOR | CZ_ROLE_ADMIN)
 
+/* Every handler has this shape and is named cz_api_<resource>_<verb>; @p id
+ * is the path's "{id}" (or "{name}") segment, "" for a pattern without one. */
 typedef enum MHD_Result (*handler)(cz_api *api, cz_http_req *r, const char *id);
 
-static enum MHD_Result h_healthz(cz_api *api, cz_http_req *r, const char *id) {
-    (void)api, (void)id;
-    return healthz(r);
-}
-
-static enum MHD_Result h_readyz(cz_api *api, cz_http_req *r, const char *id) {
-    (void)id;
-    return readyz(api, r);
-}
-
 /* The OpenAPI document, converted from api/openapi.yaml at build time. */
-static enum MHD_Result h_openapi(cz_api *api, cz_http_req *r, const char *id) {
-    (void)api, (void)id;
+static enum MHD_Result cz_api_openapi_get(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)api, (void)unused;
     return cz_http_send(r, 200, "application/json", cz_openapi_json, cz_openapi_json_len);
-}
-
-static enum MHD_Result h_jobs_create(cz_api *api, cz_http_req *r, const char *id) {
-    (void)id;
-    return cz_jobs_create(api, r);
-}
-
-static enum MHD_Result h_jobs_list(cz_api *api, cz_http_req *r, const char *id) {
-    (void)id;
-    return cz_jobs_list(api, r);
-}
-
-static enum MHD_Result h_usage(cz_api *api, cz_http_req *r, const char *id) {
-    (void)id;
-    return cz_usage_get(api, r);
-}
-
-static enum MHD_Result h_cache(cz_api *api, cz_http_req *r, const char *id) {
-    (void)id;
-    return cz_jobs_cache_stats(api, r);
-}
-
-static enum MHD_Result h_playlists_post(cz_api *api, cz_http_req *r, const char *id) {
-    (void)id;
-    return cz_playlists_post(api, r);
-}
-
-static enum MHD_Result h_pools_list(cz_api *api, cz_http_req *r, const char *id) {
-    (void)id;
-    return cz_pools_list(api, r);
 }
 
 /* Prometheus text: this process's series, and the prompt cache's counters,
  * which live in Redis (shared by every API process, so the same here). */
-static enum MHD_Result h_metrics(cz_api *api, cz_http_req *r, const char *id) {
-    (void)id;
+static enum MHD_Result cz_api_metrics_get(cz_api *api, cz_http_req *r, const char *unused) {
+    (void)unused;
     cz_err err;
     redisContext *rc = cz_redis_borrow(api->redis, &err);
     cJSON *stats = rc ? cz_cache_stats(rc) : NULL;
@@ -160,43 +124,43 @@ static const struct route {
     unsigned roles;      /* the roles admitted; PUBLIC: no key needed */
     handler fn;
 } routes[] = {
-    {"GET", "/healthz", PUBLIC, h_healthz},
-    {"GET", "/readyz", PUBLIC, h_readyz},
-    {"GET", "/openapi.json", PUBLIC, h_openapi},
-    {"GET", "/metrics", PUBLIC, h_metrics},
-    {"POST", "/v1/jobs", SUBMIT, h_jobs_create},
-    {"GET", "/v1/jobs", READ_JOBS, h_jobs_list},
-    {"GET", "/v1/jobs/{id}", READ_JOBS, cz_jobs_get},
-    {"POST", "/v1/jobs/{id}/cancel", SUBMIT, cz_jobs_cancel},
-    {"GET", "/v1/jobs/{id}/audio", READ_JOBS, cz_jobs_audio},
-    {"GET", "/v1/jobs/{id}/events", READ_JOBS, cz_sse_serve},
-    {"GET", "/v1/jobs/{id}/deliveries", SUBMIT, cz_webhooks_deliveries},
-    {"POST", "/v1/deliveries/{id}/redeliver", SUBMIT, cz_webhooks_redeliver},
-    {"POST", "/v1/webhook-endpoints", SUBMIT, cz_webhooks_endpoint_create},
-    {"GET", "/v1/webhook-endpoints", SUBMIT, cz_webhooks_endpoint_list},
-    {"GET", "/v1/webhook-endpoints/{id}", SUBMIT, cz_webhooks_endpoint_get},
-    {"POST", "/v1/webhook-endpoints/{id}/rotate", SUBMIT, cz_webhooks_endpoint_rotate},
-    {"POST", "/v1/webhook-endpoints/{id}/disable", SUBMIT, cz_webhooks_endpoint_disable},
-    {"POST", "/v1/webhook-endpoints/{id}/enable", SUBMIT, cz_webhooks_endpoint_enable},
-    {"GET", "/v1/webhook-secret", SUBMIT, cz_webhooks_secret_get},
-    {"POST", "/v1/webhook-secret/rotate", SUBMIT, cz_webhooks_secret_rotate},
-    {"GET", "/v1/cache", OPERATE, h_cache},
-    {"GET", "/v1/usage", SUBMIT, h_usage},
-    {"GET", "/v1/review/queue", REVIEW, cz_review_queue},
-    {"POST", "/v1/review/claim", REVIEW, cz_review_claim},
-    {"POST", "/v1/review/{id}/approve", REVIEW, cz_review_approve},
-    {"POST", "/v1/review/{id}/reject", REVIEW, cz_review_reject},
-    {"POST", "/v1/review/{id}/regenerate", REVIEW, cz_review_regenerate},
-    {"POST", "/v1/review/{id}/release", REVIEW, cz_review_release},
-    {"GET", "/v1/catalog/{id}/audio", REVIEW, cz_catalog_audio},
-    {"GET", "/review", PUBLIC, cz_review_page_redirect},
-    {"GET", "/review/", PUBLIC, cz_review_page},
-    {"GET", "/review/{id}", PUBLIC, cz_review_page},
-    {"POST", "/v1/users/{id}/signals", SUBMIT, cz_signals_post},
-    {"POST", "/v1/playlists", SUBMIT, h_playlists_post},
-    {"GET", "/v1/playlists/{id}", READ_JOBS, cz_playlists_read},
-    {"GET", "/v1/pools", OPERATE, h_pools_list},
-    {"PUT", "/v1/pools/{name}", OPERATE, cz_pools_put},
+    {"GET", "/healthz", PUBLIC, cz_api_healthz_get},
+    {"GET", "/readyz", PUBLIC, cz_api_readyz_get},
+    {"GET", "/openapi.json", PUBLIC, cz_api_openapi_get},
+    {"GET", "/metrics", PUBLIC, cz_api_metrics_get},
+    {"POST", "/v1/jobs", SUBMIT, cz_api_jobs_create},
+    {"GET", "/v1/jobs", READ_JOBS, cz_api_jobs_list},
+    {"GET", "/v1/jobs/{id}", READ_JOBS, cz_api_jobs_get},
+    {"POST", "/v1/jobs/{id}/cancel", SUBMIT, cz_api_jobs_cancel},
+    {"GET", "/v1/jobs/{id}/audio", READ_JOBS, cz_api_jobs_audio_get},
+    {"GET", "/v1/jobs/{id}/events", READ_JOBS, cz_api_jobs_events_get},
+    {"GET", "/v1/jobs/{id}/deliveries", SUBMIT, cz_api_webhooks_deliveries_list},
+    {"POST", "/v1/deliveries/{id}/redeliver", SUBMIT, cz_api_webhooks_redeliver},
+    {"POST", "/v1/webhook-endpoints", SUBMIT, cz_api_webhooks_endpoint_create},
+    {"GET", "/v1/webhook-endpoints", SUBMIT, cz_api_webhooks_endpoint_list},
+    {"GET", "/v1/webhook-endpoints/{id}", SUBMIT, cz_api_webhooks_endpoint_get},
+    {"POST", "/v1/webhook-endpoints/{id}/rotate", SUBMIT, cz_api_webhooks_endpoint_rotate},
+    {"POST", "/v1/webhook-endpoints/{id}/disable", SUBMIT, cz_api_webhooks_endpoint_disable},
+    {"POST", "/v1/webhook-endpoints/{id}/enable", SUBMIT, cz_api_webhooks_endpoint_enable},
+    {"GET", "/v1/webhook-secret", SUBMIT, cz_api_webhooks_secret_get},
+    {"POST", "/v1/webhook-secret/rotate", SUBMIT, cz_api_webhooks_secret_rotate},
+    {"GET", "/v1/cache", OPERATE, cz_api_cache_get},
+    {"GET", "/v1/usage", SUBMIT, cz_api_usage_get},
+    {"GET", "/v1/review/queue", REVIEW, cz_api_review_queue_get},
+    {"POST", "/v1/review/claim", REVIEW, cz_api_review_claim},
+    {"POST", "/v1/review/{id}/approve", REVIEW, cz_api_review_approve},
+    {"POST", "/v1/review/{id}/reject", REVIEW, cz_api_review_reject},
+    {"POST", "/v1/review/{id}/regenerate", REVIEW, cz_api_review_regenerate},
+    {"POST", "/v1/review/{id}/release", REVIEW, cz_api_review_release},
+    {"GET", "/v1/catalog/{id}/audio", REVIEW, cz_api_catalog_audio_get},
+    {"GET", "/review", PUBLIC, cz_api_review_page_redirect},
+    {"GET", "/review/", PUBLIC, cz_api_review_page_get},
+    {"GET", "/review/{id}", PUBLIC, cz_api_review_page_get},
+    {"POST", "/v1/users/{id}/signals", SUBMIT, cz_api_signals_create},
+    {"POST", "/v1/playlists", SUBMIT, cz_api_playlists_create},
+    {"GET", "/v1/playlists/{id}", READ_JOBS, cz_api_playlists_get},
+    {"GET", "/v1/pools", OPERATE, cz_api_pools_list},
+    {"PUT", "/v1/pools/{name}", OPERATE, cz_api_pools_update},
 };
 
 /* True when @p path fits @p pattern; the segment at "{id}" (or any "{name}")

@@ -375,7 +375,7 @@ void cz_sse_free(cz_sse *hub) {
 
 /* ---- the endpoint ------------------------------------------------------------ */
 
-enum MHD_Result cz_sse_serve(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_jobs_events_get(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
     const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");

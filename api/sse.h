@@ -35,6 +35,6 @@ void cz_sse_stop(cz_sse *hub);
 void cz_sse_free(cz_sse *hub);
 
 /** @brief GET /v1/jobs/{id}/events. */
-enum MHD_Result cz_sse_serve(cz_api *api, cz_http_req *r, const char *id);
+enum MHD_Result cz_api_jobs_events_get(cz_api *api, cz_http_req *r, const char *id);
 
 #endif

@@ -21,12 +21,8 @@
 #define URL_MAX 2048
 #define DESCRIPTION_MAX 256
 
-static enum MHD_Result unavailable(cz_http_req *r, const char *what, const cz_err *err) {
-    cz_log_error("%s: %s", what, err->msg);
-    return cz_http_problem(r, 503, "unavailable",
-                           "the webhook store is unavailable; nothing was changed, retry later",
-                           NULL);
-}
+/* The answer when Postgres does not answer (cz_http_unavailable). */
+#define STORE_DOWN "the webhook store is unavailable; nothing was changed, retry later"
 
 static enum MHD_Result not_found(cz_http_req *r, const char *what) {
     char detail[64];
@@ -38,7 +34,7 @@ static enum MHD_Result not_found(cz_http_req *r, const char *what) {
 static enum MHD_Result answer(cz_http_req *r, unsigned status, char *json, const cz_err *err,
                               const char *what) {
     if (!json)
-        return err->msg[0] ? unavailable(r, what, err) : not_found(r, what);
+        return err->msg[0] ? cz_http_unavailable(r, what, err, STORE_DOWN) : not_found(r, what);
     enum MHD_Result res = cz_http_json(r, status, json);
     free(json);
     return res;
@@ -127,22 +123,17 @@ static int read_endpoint(cz_api *api, cz_http_req *r, const cJSON *root, endpoin
     return 0;
 }
 
-enum MHD_Result cz_webhooks_endpoint_create(cz_api *api, cz_http_req *r, const char *id_unused) {
+enum MHD_Result cz_api_webhooks_endpoint_create(cz_api *api, cz_http_req *r,
+                                                const char *id_unused) {
     (void)id_unused;
+    /* A body is required; read_endpoint names the unknown fields itself. */
+    static const cz_http_body how = {"the endpoint", false, NULL};
     enum MHD_Result res;
-    if (!cz_http_is_json_type(
-            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
-        return cz_http_problem(r, 415, "unsupported-media-type",
-                               "send the endpoint as Content-Type: application/json", NULL);
-    if (r->body_too_large)
-        return cz_http_problem(r, 413, "body-too-large", "the body is larger than 64 KiB", NULL);
-    cJSON *root = cJSON_ParseWithLength(r->body ? r->body : "", r->body_len);
+    cJSON *root = cz_http_read_object(r, &how, &res);
     if (!root)
-        return cz_http_problem(r, 400, "malformed-json", "the body is not valid JSON", NULL);
+        return res;
     endpoint_body b;
-    if (!cJSON_IsObject(root)) {
-        res = cz_http_problem(r, 422, "invalid-body", "the body must be a JSON object", NULL);
-    } else if (read_endpoint(api, r, root, &b, &res) == 0) {
+    if (read_endpoint(api, r, root, &b, &res) == 0) {
         char id[CZ_UUID_LEN], secret[CZ_WEBHOOK_SECRET_MAX];
         cz_uuid7(id);
         cz_webhook_secret_new(secret);
@@ -169,7 +160,7 @@ enum MHD_Result cz_webhooks_endpoint_create(cz_api *api, cz_http_req *r, const c
 
 /* ---- the routes (api/server.c admits the key and its role first) ----------------- */
 
-enum MHD_Result cz_webhooks_endpoint_list(cz_api *api, cz_http_req *r, const char *unused) {
+enum MHD_Result cz_api_webhooks_endpoint_list(cz_api *api, cz_http_req *r, const char *unused) {
     (void)unused;
     cz_err err;
     PGconn *c = cz_db_pool_get(api->db);
@@ -178,7 +169,7 @@ enum MHD_Result cz_webhooks_endpoint_list(cz_api *api, cz_http_req *r, const cha
     return answer(r, 200, json, &err, "endpoint");
 }
 
-enum MHD_Result cz_webhooks_endpoint_get(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_endpoint_get(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return not_found(r, "endpoint");
     cz_err err;
@@ -188,7 +179,7 @@ enum MHD_Result cz_webhooks_endpoint_get(cz_api *api, cz_http_req *r, const char
     return answer(r, 200, json, &err, "endpoint");
 }
 
-enum MHD_Result cz_webhooks_endpoint_rotate(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_endpoint_rotate(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return not_found(r, "endpoint");
     char secret[CZ_WEBHOOK_SECRET_MAX];
@@ -216,11 +207,11 @@ static enum MHD_Result endpoint_enable(cz_api *api, cz_http_req *r, const char *
     return answer(r, 200, json, &err, "endpoint");
 }
 
-enum MHD_Result cz_webhooks_endpoint_enable(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_endpoint_enable(cz_api *api, cz_http_req *r, const char *id) {
     return endpoint_enable(api, r, id, true);
 }
 
-enum MHD_Result cz_webhooks_endpoint_disable(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_endpoint_disable(cz_api *api, cz_http_req *r, const char *id) {
     return endpoint_enable(api, r, id, false);
 }
 
@@ -240,17 +231,17 @@ static enum MHD_Result secret(cz_api *api, cz_http_req *r, bool rotate) {
     return answer(r, 200, json, &err, "secret");
 }
 
-enum MHD_Result cz_webhooks_secret_get(cz_api *api, cz_http_req *r, const char *unused) {
+enum MHD_Result cz_api_webhooks_secret_get(cz_api *api, cz_http_req *r, const char *unused) {
     (void)unused;
     return secret(api, r, false);
 }
 
-enum MHD_Result cz_webhooks_secret_rotate(cz_api *api, cz_http_req *r, const char *unused) {
+enum MHD_Result cz_api_webhooks_secret_rotate(cz_api *api, cz_http_req *r, const char *unused) {
     (void)unused;
     return secret(api, r, true);
 }
 
-enum MHD_Result cz_webhooks_deliveries(cz_api *api, cz_http_req *r, const char *job_id) {
+enum MHD_Result cz_api_webhooks_deliveries_list(cz_api *api, cz_http_req *r, const char *job_id) {
     if (!cz_uuid_valid(job_id))
         return not_found(r, "job");
     cz_err err;
@@ -260,7 +251,7 @@ enum MHD_Result cz_webhooks_deliveries(cz_api *api, cz_http_req *r, const char *
     return answer(r, 200, json, &err, "job");
 }
 
-enum MHD_Result cz_webhooks_redeliver(cz_api *api, cz_http_req *r, const char *id) {
+enum MHD_Result cz_api_webhooks_redeliver(cz_api *api, cz_http_req *r, const char *id) {
     if (!cz_uuid_valid(id))
         return not_found(r, "delivery");
     cz_err err;
@@ -269,7 +260,7 @@ enum MHD_Result cz_webhooks_redeliver(cz_api *api, cz_http_req *r, const char *i
     int rc = cz_db_webhook_redeliver(c, r->key.tenant, id, &json, &err);
     cz_db_pool_put(api->db, c);
     if (rc < 0)
-        return unavailable(r, "redeliver", &err);
+        return cz_http_unavailable(r, "redeliver", &err, STORE_DOWN);
     if (rc == CZ_REDELIVER_NOT_FOUND)
         return not_found(r, "delivery");
     if (rc == CZ_REDELIVER_DISABLED)

@@ -341,7 +341,8 @@ static void draw(const watch *w) {
 static void on_event(watch *w, char *text) {
     long long id = -1;
     const char *data = NULL;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (!strncmp(line, "id: ", 4))
             id = atoll(line + 4);
         else if (!strncmp(line, "data: ", 6))

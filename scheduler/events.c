@@ -206,7 +206,7 @@ static int apply_batch(PGconn *db, batch *b, const cz_apply_policy *policy, noti
 
 /* Identical requests that attached to a job while its ending transition
  * was being applied were not visible to it; now that the batch committed,
- * they are (db_jobs.h: cz_db_job_complete_followers). The API does the same
+ * they are (common/db/jobs.h: cz_db_job_complete_followers). The API does the same
  * after committing a follower, so whichever commits last completes it. */
 static void complete_late_followers(PGconn *db, const batch *b) {
     for (int i = 0; i < b->n; i++) {

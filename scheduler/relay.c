@@ -13,7 +13,8 @@
  * the row leaves the in-flight set and is produced again on the next pass.
  *
  * Only one relay publishes at a time: it holds a Postgres advisory lock for
- * as long as its session lives; a second scheduler waits as a standby.
+ * as long as its session lives (common/db/leader.h); a second scheduler
+ * waits as a standby, trying once a second.
  * Wake-ups come from LISTEN cadenza_outbox (a trigger NOTIFYs at commit),
  * with a one-second poll as the fallback. */
 #include "scheduler/relay.h"
@@ -29,6 +30,7 @@
 
 #include "common/clock.h"
 #include "common/db/db.h"
+#include "common/db/leader.h"
 #include "common/db/outbox.h"
 #include "common/json.h"
 #include "common/kafka.h"
@@ -36,7 +38,6 @@
 
 #define RELAY_BATCH 500
 #define RELAY_MAX_IN_FLIGHT 20000
-#define RELAY_LOCK "7410002"
 #define RELAY_POLL_MS 1000
 
 /* A growable set of outbox ids; small, so linear scans are fine. */
@@ -82,6 +83,7 @@ static char *ids_literal(const id_list *l) {
 typedef struct relay {
     const cz_config *cfg;
     PGconn *db;
+    cz_leader lead; /* CZ_LOCK_RELAY, and LISTEN cadenza_outbox */
     rd_kafka_t *producer;
     id_list in_flight, delivered;
     bool topics_ready;
@@ -197,14 +199,9 @@ static int become_leader(relay *r) {
     }
     if (cz_db_ensure(r->db))
         return -1;
-    PGresult *res =
-        cz_db_query(r->db, "SELECT pg_try_advisory_lock(" RELAY_LOCK ")", 0, NULL, &err);
-    bool leader = res && !strcmp(PQgetvalue(res, 0, 0), "t");
-    PQclear(res);
-    if (!leader)
-        return -1;
-    if (cz_db_outbox_listen(r->db, &err) < 0) {
-        cz_log_warn("relay: %s", err.msg);
+    if (!cz_leader_try(&r->lead, r->db, &err)) {
+        if (err.msg[0]) /* the lock was taken, LISTEN failed */
+            cz_log_warn("relay: %s", err.msg);
         return -1;
     }
     cz_log_info("outbox relay active");
@@ -226,19 +223,16 @@ static void ensure_topics(relay *r) {
 }
 
 void cz_relay_run(const cz_config *cfg, atomic_bool *stop) {
-    relay r = {.cfg = cfg};
+    relay r = {.cfg = cfg, .lead = {CZ_LOCK_RELAY, "relay", "cadenza_outbox", false}};
     cz_err err;
     if (!(r.producer = cz_kafka_producer(cfg->kafka_brokers, on_delivery, &r, &err))) {
         cz_log_error("relay: %s", err.msg);
         return;
     }
-    bool leader = false;
     while (!atomic_load(stop)) {
         ensure_topics(&r);
-        if (!leader || PQstatus(r.db) != CONNECTION_OK) {
-            if (leader)
-                cz_log_warn("relay lost its database session; reconnecting");
-            leader = become_leader(&r) == 0;
+        if (!cz_leader_holds(&r.lead, r.db)) {
+            bool leader = become_leader(&r) == 0;
             r.read_due = leader; /* rows may have waited while nobody relayed */
             if (!leader) {
                 sleep(1);

@@ -10,12 +10,12 @@
  * 410 gone: the endpoint is disabled).
  *
  * Nothing marks a row as taken in the database. One dispatcher is active
- * at a time (an advisory lock, like the outbox relay's; a second scheduler
- * stands by), and it keeps the ids it is sending, and those it has sent
- * but not yet recorded, out of its reads. A crash therefore leaves every
- * unfinished delivery pending and due, and the next active dispatcher
- * sends it again with the same webhook-id and body: a duplicate at worst,
- * never a loss. Receivers deduplicate on webhook-id.
+ * at a time (an advisory lock, like the outbox relay's: common/db/leader.h;
+ * a second scheduler stands by), and it keeps the ids it is sending, and
+ * those it has sent but not yet recorded, out of its reads. A crash
+ * therefore leaves every unfinished delivery pending and due, and the next
+ * active dispatcher sends it again with the same webhook-id and body: a
+ * duplicate at worst, never a loss. Receivers deduplicate on webhook-id.
  *
  * Concurrency is bounded twice: CADENZA_WEBHOOK_CONCURRENCY attempts in
  * flight overall, and CADENZA_WEBHOOK_ENDPOINT_CONCURRENCY per receiver
@@ -51,6 +51,7 @@
 
 #include "common/clock.h"
 #include "common/db/db.h"
+#include "common/db/leader.h"
 #include "common/db/webhooks.h"
 #include "common/ids.h"
 #include "common/json.h"
@@ -59,7 +60,6 @@
 #include "common/netguard.h"
 #include "common/webhook.h"
 
-#define WEBHOOK_LOCK "7410003"
 #define POLL_MS 1000
 #define EXCERPT_MAX 512
 /* Finished attempts held while Postgres cannot take them; no new ones start
@@ -106,9 +106,9 @@ struct cz_webhooks {
     cz_netguard guard;
     cz_webhook_schedule schedule;
     PGconn *db;
-    int db_pid; /* the session the statements were prepared in */
-    bool leader;
-    int64_t next_lead_ms;
+    int db_pid;           /* the session the statements were prepared in */
+    cz_leader lead;       /* CZ_LOCK_WEBHOOKS, and LISTEN cadenza_webhooks */
+    int64_t next_lead_ms; /* the next try to lead: at most one a second */
     CURLM *multi;
     transfer **active;
     int n_active;
@@ -134,6 +134,7 @@ cz_webhooks *cz_webhooks_new(const cz_config *cfg, cz_err *err) {
         return NULL;
     }
     w->cfg = cfg;
+    w->lead = (cz_leader){CZ_LOCK_WEBHOOKS, "webhook dispatcher", "cadenza_webhooks", false};
     if (cz_netguard_parse(cfg->webhook_allow, &w->guard, err) ||
         cz_webhook_schedule_parse(cfg->webhook_schedule, &w->schedule, err)) {
         free(w);
@@ -614,31 +615,21 @@ static int ready(PGconn *c, int *pid) {
 }
 
 static bool lead(cz_webhooks *w) {
-    if (w->leader && PQstatus(w->db) == CONNECTION_OK)
+    if (cz_leader_holds(&w->lead, w->db))
         return true;
     int64_t now = cz_mono_ms();
     if (now < w->next_lead_ms)
         return false;
     w->next_lead_ms = now + 1000;
-    if (w->leader)
-        cz_log_warn("webhook dispatcher lost its database session; reconnecting");
-    w->leader = false;
     cz_err err;
     if (!w->db && !(w->db = cz_db_connect(w->cfg->database_url, &err))) {
         cz_log_warn("webhooks: %s", err.msg);
         return false;
     }
-    if (ready(w->db, &w->db_pid))
-        return false;
-    PGresult *r =
-        cz_db_query(w->db, "SELECT pg_try_advisory_lock(" WEBHOOK_LOCK ")", 0, NULL, &err);
-    bool locked = r && !strcmp(PQgetvalue(r, 0, 0), "t");
-    PQclear(r);
-    if (!locked || cz_db_webhook_listen(w->db, &err) < 0)
+    if (ready(w->db, &w->db_pid) || !cz_leader_try(&w->lead, w->db, &err))
         return false;
     cz_log_info("webhook dispatcher active (%d in flight at most, %d per receiver)",
                 w->cfg->webhook_concurrency, w->cfg->webhook_endpoint_concurrency);
-    w->leader = true;
     w->read_due = true; /* deliveries may have waited while nobody dispatched */
     return true;
 }
@@ -793,7 +784,7 @@ static void drain_notifies(cz_webhooks *w) {
 static void wait_and_perform(cz_webhooks *w, int ms) {
     struct curl_waitfd fds[2];
     unsigned n = 0;
-    bool with_db = w->leader && w->db && PQsocket(w->db) >= 0;
+    bool with_db = w->lead.held && w->db && PQsocket(w->db) >= 0;
     if (with_db)
         fds[n++] = (struct curl_waitfd){.fd = PQsocket(w->db), .events = CURL_WAIT_POLLIN};
     if (w->recording && PQsocket(w->record_db) >= 0)

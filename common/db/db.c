@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/db/leader.h"
+
 static const char *pg_message(PGconn *c, PGresult *r) {
     const char *m = r ? PQresultErrorMessage(r) : NULL;
     if (!m || !*m)
@@ -193,7 +195,8 @@ int cz_db_migrate(PGconn *c, const char *dir, cz_err *err) {
                    0, NULL, err) < 0)
         return -1;
     /* Session lock: two deploys migrating at once apply each file once. */
-    if (cz_db_exec(c, "SELECT pg_advisory_lock(7410001)", 0, NULL, err) < 0)
+    cz_leader lock = {.lock = CZ_LOCK_MIGRATIONS, .name = "migrations"};
+    if (cz_leader_wait(&lock, c, err))
         return -1;
 
     struct dirent **names = NULL;
@@ -220,7 +223,7 @@ int cz_db_migrate(PGconn *c, const char *dir, cz_err *err) {
         free(names[i]);
     }
     free(names);
-    PQclear(PQexec(c, "SELECT pg_advisory_unlock(7410001)"));
+    cz_leader_release(&lock, c);
     return applied;
 }
 

@@ -50,10 +50,6 @@ long cz_db_outbox_lock_generate(PGconn *c, const char *job_id, cz_err *err) {
                       1, p, err);
 }
 
-int cz_db_outbox_listen(PGconn *c, cz_err *err) {
-    return cz_db_exec(c, "LISTEN cadenza_outbox", 0, NULL, err) < 0 ? -1 : 0;
-}
-
 /* One read-only snapshot over the outbox, jobs and webhook_deliveries; it
  * lives here because the outbox is the first table it reads (db.h). */
 PGresult *cz_db_outbox_backlogs(PGconn *c, cz_err *err) {

@@ -32,13 +32,6 @@ int cz_db_outbox_mark_published(PGconn *c, const char *ids, cz_err *err);
 long cz_db_outbox_lock_generate(PGconn *c, const char *job_id, cz_err *err);
 
 /**
- * @brief LISTEN on the channel a new outbox row is announced on, so the
- * relay wakes without polling.
- * @returns 0, or -1 with @p err filled.
- */
-int cz_db_outbox_listen(PGconn *c, cz_err *err);
-
-/**
  * @brief The backlogs the metrics show, read at once. One row: outbox rows
  * not yet published, seconds the oldest job has waited in review (0 when
  * none), webhook deliveries pending, and seconds the most overdue pending

@@ -348,7 +348,11 @@ static int record_decision(PGconn *c, const cz_review_decision *d, const char *k
         cJSON_AddItemToArray(out->announce, cJSON_CreateString(regenerated));
     /* The followers, as a Postgres array literal: {id,id,...} (uuids need no quoting). */
     char *list = strdup(PQgetvalue(r, 0, 1));
-    for (char *s = list ? strtok(list + 1, ",}") : NULL; s; s = strtok(NULL, ",}"))
+    /* strtok_r: the API runs a thread per connection, and strtok's hidden
+     * state would be shared between them. */
+    char *save = NULL;
+    for (char *s = list ? strtok_r(list + 1, ",}", &save) : NULL; s;
+         s = strtok_r(NULL, ",}", &save))
         cJSON_AddItemToArray(out->announce, cJSON_CreateString(s));
     free(list);
     out->cacheable = !strcmp(PQgetvalue(r, 0, 2), "t");

@@ -370,7 +370,3 @@ int cz_db_webhook_record_result(PGconn *c, bool block, cz_err *err) {
     }
     return rc;
 }
-
-int cz_db_webhook_listen(PGconn *c, cz_err *err) {
-    return cz_db_exec(c, "LISTEN cadenza_webhooks", 0, NULL, err) < 0 ? -1 : 0;
-}

@@ -157,11 +157,4 @@ int cz_db_webhook_record_send(PGconn *c, const char *attempts_json, cz_err *err)
  */
 int cz_db_webhook_record_result(PGconn *c, bool block, cz_err *err);
 
-/**
- * @brief LISTEN on the channel new deliveries are announced on, so the
- * dispatcher wakes without polling.
- * @returns 0, or -1 with @p err filled.
- */
-int cz_db_webhook_listen(PGconn *c, cz_err *err);
-
 #endif

@@ -114,10 +114,6 @@ bool cz_playlists_ready(cz_playlists *p) {
     return atomic_load(&p->ready);
 }
 
-cz_track_index *cz_playlists_index(cz_playlists *p) {
-    return p->ix;
-}
-
 /* ---- answering ----------------------------------------------------------- */
 
 typedef struct raw_signal {

@@ -43,9 +43,6 @@ void cz_playlists_stop(cz_playlists *p);
 /** @brief True once the catalogue has been read in full once. */
 bool cz_playlists_ready(cz_playlists *p);
 
-/** @brief The catalogue (read with cz_track_index_read/done). */
-cz_track_index *cz_playlists_index(cz_playlists *p);
-
 /** Why an answer could not be made. */
 typedef enum {
     CZ_PL_OK,

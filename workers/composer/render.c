@@ -39,10 +39,6 @@ struct cz_renderer {
     unsigned sample_rate;
 };
 
-unsigned cz_render_rate(const cz_renderer *r) {
-    return r->sample_rate;
-}
-
 bool cz_render_stem_sounds(const cz_score *score, int stem) {
     for (int c = 0; c < CZ_SCORE_CHANNELS; c++) {
         const cz_score_part *p = &score->parts[c];

@@ -49,9 +49,6 @@ typedef int (*cz_render_sink_fn)(void *user, const float *const stems[CZ_RENDER_
  */
 cz_renderer *cz_render_open(const char *soundfont, unsigned sample_rate, cz_err *err);
 
-/** @brief The renderer's sample rate. */
-unsigned cz_render_rate(const cz_renderer *r);
-
 /**
  * @brief True when stem @p stem sounds in @p score: a group with notes, or
  * the reverb when a part with notes sends to it.

@@ -227,8 +227,3 @@ int cz_qa_curves(const cz_audio *a, cJSON *report, cz_err *err) {
     cz_qa_waveform(a, report);
     return cz_qa_loudness_curve(a, report, err);
 }
-
-bool cz_qa_passed(const cJSON *report) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(report, "verdict");
-    return cJSON_IsString(v) && !strcmp(v->valuestring, "pass");
-}

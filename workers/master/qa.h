@@ -67,7 +67,4 @@ void cz_qa_rule(cJSON *report, const char *rule, bool pass, const char *reason);
  */
 int cz_qa_curves(const cz_audio *a, cJSON *report, cz_err *err);
 
-/** @brief True when every rule in @p report passed. */
-bool cz_qa_passed(const cJSON *report);
-
 #endif
