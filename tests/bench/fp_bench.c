@@ -19,6 +19,7 @@
 
 #include "common/music/fingerprint.h"
 #include "common/music/fp_index.h"
+#include "common/rand.h"
 
 #define ITEM_S 0.1238
 #define DRIFT 4        /* each bit flips from one item to the next with p = 2^-4 */
@@ -27,11 +28,8 @@
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
-static uint64_t rng(void) { // xorshift64*
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dULL;
+static uint64_t rng(void) {
+    return cz_splitmix64_next(&rng_state);
 }
 
 /* A 32-bit mask whose bits are each set with probability 2^-k. */

@@ -16,7 +16,7 @@
 
 /* ---------------------------------------------------------------- random */
 
-/** splitmix64: tiny, fast, and the same on every platform. */
+/** A splitmix64 stream (common/rand.h). */
 typedef struct cz_rng {
     uint64_t s;
 } cz_rng;
