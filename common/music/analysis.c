@@ -33,12 +33,14 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <sndfile.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/mem.h"
+#include "common/music/audio_file.h"
 
 #define CZ_AN_TARGET_RATE 11025 /* decimate to the lowest rate at or above this */
 #define CZ_AN_FFT 4096
@@ -627,30 +629,24 @@ int cz_analysis_run(const float *pcm, long frames, int channels, int rate, cz_tr
 int cz_analysis_file(const char *path, cz_track_features *out, cz_err *err) {
     if (!path || !out)
         return cz_err_set(err, "analysis: no path or no output given");
-    SF_INFO info;
-    memset(&info, 0, sizeof info);
-    SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f)
-        return cz_err_set(err, "cannot open audio file %s: %s", path, sf_strerror(NULL));
+    cz_audio_file f;
+    if (cz_audio_file_open(&f, path, CZ_AN_READ_FRAMES, err))
+        return -1;
     cz_an an;
-    int rc = cz_an_begin(&an, info.channels, info.samplerate, true, err);
-    float *buf = rc == 0 ? malloc((size_t)CZ_AN_READ_FRAMES * info.channels * sizeof *buf) : NULL;
-    if (rc == 0 && !buf)
-        rc = cz_err_set(err, "analysis: out of memory reading %s", path);
+    int rc = cz_an_begin(&an, f.channels, f.rate, true, err);
     while (rc == 0) {
-        sf_count_t got = sf_readf_float(f, buf, CZ_AN_READ_FRAMES);
-        if (got <= 0)
+        size_t got = cz_audio_file_next(&f);
+        if (got == 0)
             break;
-        rc = cz_an_feed(&an, buf, (long)got, err);
+        rc = cz_an_feed(&an, f.block, (long)got, err);
     }
-    if (rc == 0 && sf_error(f))
-        rc = cz_err_set(err, "reading %s failed: %s", path, sf_strerror(f));
+    if (rc == 0)
+        rc = cz_audio_file_check(&f, err);
     cz_err why;
     if (rc == 0 && cz_an_finish(&an, NAN, out, &why))
         rc = cz_err_set(err, "%s: %.400s", path, why.msg);
-    free(buf);
     cz_an_end(&an);
-    sf_close(f);
+    cz_audio_file_close(&f, NULL);
     return rc;
 }
 
