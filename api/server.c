@@ -148,8 +148,6 @@ static enum MHD_Result h_metrics(cz_api *api, cz_http_req *r, const char *id) {
                       cJSON_GetObjectItem(stats, "entries")->valuedouble);
     cJSON_Delete(stats);
     char *text = cz_metrics_render();
-    if (!text)
-        return cz_http_problem(r, 503, "unavailable", "out of memory", NULL);
     enum MHD_Result res =
         cz_http_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
     free(text);

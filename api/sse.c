@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/db/db.h"
 #include "common/ids.h"
@@ -29,8 +30,8 @@ typedef struct stream {
     cz_sse *hub;
     char job_id[CZ_UUID_LEN];
     long long last_id; /* last event queued; -1 before the submission event */
-    char *buf;         /* bytes queued, not yet taken by libmicrohttpd */
-    size_t len, off, cap;
+    cz_buf buf;        /* bytes queued; from off on not yet taken by libmicrohttpd */
+    size_t off;
     bool look;   /* the hub should read the job's history */
     bool done;   /* the job ended (or the hub stops): end after buf */
     bool closed; /* libmicrohttpd let go of it: the hub frees it */
@@ -54,25 +55,15 @@ struct cz_sse {
 static void queue(stream *s, const char *text, size_t n) {
     if (s->closed)
         return;
-    if (s->len - s->off + n > SSE_MAX_PENDING) { // a client that does not read
+    if (s->buf.len - s->off + n > SSE_MAX_PENDING) { // a client that does not read
         s->done = true;
-        n = 0;
+        return;
     }
-    if (s->off > 0 && s->off == s->len)
-        s->off = s->len = 0;
-    if (s->len + n > s->cap) {
-        size_t cap = (s->len + n) * 2 + 256;
-        char *b = realloc(s->buf, cap);
-        if (!b) {
-            s->done = true;
-            n = 0;
-        } else {
-            s->buf = b, s->cap = cap;
-        }
+    if (s->off > 0 && s->off == s->buf.len) {
+        cz_buf_reset(&s->buf);
+        s->off = 0;
     }
-    if (n)
-        memcpy(s->buf + s->len, text, n);
-    s->len += n;
+    cz_buf_append(&s->buf, text, n);
 }
 
 /* libmicrohttpd asks for the next bytes of a stream, on the connection's
@@ -83,12 +74,12 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max) {
     stream *s = cls;
     cz_sse *hub = s->hub;
     pthread_mutex_lock(&hub->mu);
-    while (s->len == s->off && !s->done)
+    while (s->buf.len == s->off && !s->done)
         pthread_cond_wait(&hub->queued, &hub->mu);
     ssize_t n = MHD_CONTENT_READER_END_OF_STREAM;
-    if (s->len > s->off) {
-        n = (ssize_t)(s->len - s->off < max ? s->len - s->off : max);
-        memcpy(out, s->buf + s->off, (size_t)n);
+    if (s->buf.len > s->off) {
+        n = (ssize_t)(s->buf.len - s->off < max ? s->buf.len - s->off : max);
+        memcpy(out, s->buf.data + s->off, (size_t)n);
         s->off += (size_t)n;
     }
     pthread_mutex_unlock(&hub->mu);
@@ -199,7 +190,7 @@ static void reap(cz_sse *hub) {
         stream *s = *p;
         if (s->closed) {
             *p = s->next;
-            free(s->buf);
+            cz_buf_free(&s->buf);
             free(s);
         } else {
             p = &s->next;
@@ -375,7 +366,7 @@ void cz_sse_free(cz_sse *hub) {
         return;
     for (stream *s = hub->streams, *next; s; s = next) {
         next = s->next;
-        free(s->buf);
+        cz_buf_free(&s->buf);
         free(s);
     }
     close(hub->wake);

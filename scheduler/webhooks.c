@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/db/db.h"
 #include "common/db/webhooks.h"
@@ -211,63 +212,42 @@ static int receiver_cap(const cz_webhooks *w) {
 
 /* ---- Postgres array literals ------------------------------------------------------ */
 
-/* Appends @p s to the array literal being built, quoted. */
-static void literal_add(char **buf, size_t *len, size_t *cap, const char *s) {
-    size_t need = *len + 2 * strlen(s) + 6; /* ',', quotes, '}' and NUL */
-    if (need > *cap) {
-        size_t cap2 = need * 2;
-        char *b = realloc(*buf, cap2);
-        if (!b)
-            abort();
-        *buf = b;
-        *cap = cap2;
-    }
-    char *o = *buf + *len;
-    if (*len > 1)
-        *o++ = ',';
-    *o++ = '"';
+/* Appends @p s to the array literal being built (opened with '{'), quoted. */
+static void literal_add(cz_buf *b, const char *s) {
+    if (b->len > 1)
+        cz_buf_putc(b, ',');
+    cz_buf_putc(b, '"');
     for (; *s; s++) {
         if (*s == '"' || *s == '\\')
-            *o++ = '\\';
-        *o++ = *s;
+            cz_buf_putc(b, '\\');
+        cz_buf_putc(b, *s);
     }
-    *o++ = '"';
-    *len = (size_t)(o - *buf);
+    cz_buf_putc(b, '"');
 }
 
-static char *literal_open(size_t *len, size_t *cap) {
-    *cap = 256;
-    char *b = malloc(*cap);
-    if (!b)
-        abort();
-    b[0] = '{';
-    *len = 1;
-    return b;
-}
-
-static char *literal_close(char *b, size_t len) {
-    b[len] = '}';
-    b[len + 1] = '\0';
-    return b;
+/* Closes the literal. @returns its text, which the caller frees. */
+static char *literal_close(cz_buf *b) {
+    cz_buf_putc(b, '}');
+    return cz_buf_take(b);
 }
 
 /* The deliveries not to read again: in flight, or finished but not yet
  * committed as such. */
 static char *busy_ids(cz_webhooks *w) {
-    size_t len, cap;
-    char *b = literal_open(&len, &cap);
+    cz_buf b = {0};
+    cz_buf_putc(&b, '{');
     for (int i = 0; i < w->n_active; i++)
-        literal_add(&b, &len, &cap, w->active[i]->id);
+        literal_add(&b, w->active[i]->id);
     for (int i = 0; i < w->n_queue; i++)
-        literal_add(&b, &len, &cap, w->queue[i]->id);
+        literal_add(&b, w->queue[i]->id);
     const cJSON *a;
     cJSON_ArrayForEach(a, w->unrecorded) {
-        literal_add(&b, &len, &cap, cJSON_GetObjectItem(a, "id")->valuestring);
+        literal_add(&b, cJSON_GetObjectItem(a, "id")->valuestring);
     }
     cJSON_ArrayForEach(a, w->recording) {
-        literal_add(&b, &len, &cap, cJSON_GetObjectItem(a, "id")->valuestring);
+        literal_add(&b, cJSON_GetObjectItem(a, "id")->valuestring);
     }
-    return literal_close(b, len);
+    return literal_close(&b);
 }
 
 static int unrecorded_count(const cz_webhooks *w) {
@@ -276,12 +256,12 @@ static int unrecorded_count(const cz_webhooks *w) {
 
 /* The receivers with enough in hand: reads leave them out. */
 static char *saturated_receivers(cz_webhooks *w) {
-    size_t len, cap;
-    char *b = literal_open(&len, &cap);
+    cz_buf b = {0};
+    cz_buf_putc(&b, '{');
     for (int i = 0; i < w->n_receivers; i++)
         if (w->receivers[i].active + w->receivers[i].queued >= receiver_cap(w))
-            literal_add(&b, &len, &cap, w->receivers[i].origin);
-    return literal_close(b, len);
+            literal_add(&b, w->receivers[i].origin);
+    return literal_close(&b);
 }
 
 /* ---- one attempt ------------------------------------------------------------------ */
@@ -735,8 +715,8 @@ static bool dispatch(cz_webhooks *w, int limit) {
         return false;
     }
     int n = PQntuples(due);
-    size_t len, cap;
-    char *chosen = literal_open(&len, &cap);
+    cz_buf picks = {0};
+    cz_buf_putc(&picks, '{');
     int picked = 0, n_seen = 0;
     receiver *seen = calloc((size_t)n + 1, sizeof *seen); /* this read's picks per receiver */
     if (!seen)
@@ -755,11 +735,11 @@ static bool dispatch(cz_webhooks *w, int limit) {
         if (r->active >= receiver_cap(w))
             continue;
         r->active++;
-        literal_add(&chosen, &len, &cap, PQgetvalue(due, i, 0));
+        literal_add(&picks, PQgetvalue(due, i, 0));
         picked++;
     }
     free(seen);
-    literal_close(chosen, len);
+    char *chosen = literal_close(&picks);
     PQclear(due);
     if (!picked) {
         free(chosen);

@@ -8,6 +8,7 @@
  * because the rest of the transaction runs only after the guard passed. */
 #include "common/db/jobs.h"
 
+#include "common/buf.h"
 #include "common/db/db.h"
 #include "common/db/review.h"
 #include "common/db/webhooks.h"
@@ -784,36 +785,17 @@ static int submit_once(PGconn *c, cz_job_submit *s, cz_err *err) {
     return rc;
 }
 
-/* A growing text buffer for the batch's JSON. */
-typedef struct cz_buf {
-    char *data;
-    size_t len, cap;
-} cz_buf;
-
-/* @returns 0, or -1 when out of memory. */
-static int cz_buf_add(cz_buf *b, const char *s) {
-    size_t n = strlen(s);
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *d = realloc(b->data, cap);
-        if (!d)
-            return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n + 1);
-    b->len += n;
-    return 0;
-}
-
-/* Appends @p s to the JSON array text in @p b as a JSON string. */
+/* Appends @p s to the JSON array text in @p b as a JSON string.
+ * @returns 0, or -1 when @p s is NULL (a submission without that field). */
 static int append_json_string(cz_buf *b, const char *s) {
+    if (!s)
+        return -1;
     cJSON *str = cJSON_CreateString(s);
-    char *t = str ? cz_json_print(str) : NULL;
+    char *t = cz_json_print(str);
     cJSON_Delete(str);
-    int rc = t ? cz_buf_add(b, t) : -1;
+    cz_buf_puts(b, t);
     free(t);
-    return rc;
+    return 0;
 }
 
 /* A submission that goes with the others in one statement: no idempotency
@@ -840,8 +822,8 @@ static int insert_plain(PGconn *c, cz_job_submit *const *items, int n, cz_err *e
                              ")"
                              "SELECT j.id::text, cz_job_json(ROW(j.*)::jobs)::text FROM j";
     cz_buf b = {0};
-    int rc = cz_buf_add(&b, "[");
-    int plain = 0;
+    cz_buf_putc(&b, '[');
+    int rc = 0, plain = 0;
     for (int i = 0; i < n && !rc; i++) {
         const cz_job_submit *s = items[i];
         if (!plain_submission(s))
@@ -851,27 +833,32 @@ static int insert_plain(PGconn *c, cz_job_submit *const *items, int n, cz_err *e
                  "%s{\"id\":\"%s\",\"seed\":%llu,\"max_attempts\":%d,\"tenant_id\":",
                  plain ? "," : "", s->job.id, (unsigned long long)s->job.seed, s->job.max_attempts);
         plain++;
-        rc = cz_buf_add(&b, head) || append_json_string(&b, s->job.tenant) ||
-             cz_buf_add(&b, ",\"request\":") || cz_buf_add(&b, s->job.request) ||
-             cz_buf_add(&b, ",\"request_hash\":") || append_json_string(&b, s->job.request_hash) ||
-             cz_buf_add(&b, ",\"model\":") || append_json_string(&b, s->job.model) ||
-             cz_buf_add(&b, ",\"trace_id\":") || append_json_string(&b, s->job.trace_id) ||
-             cz_buf_add(&b, ",\"traceparent\":") || append_json_string(&b, s->job.traceparent) ||
-             cz_buf_add(&b, "}");
+        cz_buf_puts(&b, head);
+        rc = append_json_string(&b, s->job.tenant);
+        cz_buf_puts(&b, ",\"request\":");
+        cz_buf_puts(&b, s->job.request);
+        cz_buf_puts(&b, ",\"request_hash\":");
+        rc |= append_json_string(&b, s->job.request_hash);
+        cz_buf_puts(&b, ",\"model\":");
+        rc |= append_json_string(&b, s->job.model);
+        cz_buf_puts(&b, ",\"trace_id\":");
+        rc |= append_json_string(&b, s->job.trace_id);
+        cz_buf_puts(&b, ",\"traceparent\":");
+        rc |= append_json_string(&b, s->job.traceparent);
+        cz_buf_putc(&b, '}');
     }
-    if (!rc)
-        rc = cz_buf_add(&b, "]");
+    cz_buf_putc(&b, ']');
     if (rc) {
-        free(b.data);
-        return cz_err_set(err, "out of memory");
+        cz_buf_free(&b);
+        return cz_err_set(err, "a job to insert lacks its tenant, request hash, model or trace");
     }
     if (!plain) {
-        free(b.data);
+        cz_buf_free(&b);
         return 0;
     }
     const char *p[] = {b.data};
     PGresult *r = cz_db_query(c, sql, 1, p, err);
-    free(b.data);
+    cz_buf_free(&b);
     if (!r)
         return -1;
     int rows = PQntuples(r);
