@@ -23,6 +23,7 @@
 #include "common/cache.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "common/redis.h"
 
@@ -268,8 +269,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     cz_http_req *r = *con_cls;
     if (!r) {
-        if (!(r = calloc(1, sizeof *r)))
-            return MHD_NO;
+        r = cz_calloc(1, sizeof *r);
         r->conn = conn;
         r->method = method;
         r->path = url;
@@ -282,11 +282,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->body_too_large || r->body_len + n > CZ_REQUEST_MAX_BODY) {
             r->body_too_large = true;
         } else {
-            char *b = realloc(r->body, r->body_len + n + 1);
-            if (!b)
-                return MHD_NO;
-            memcpy(b + r->body_len, upload_data, n);
-            r->body = b;
+            r->body = cz_realloc(r->body, r->body_len + n + 1);
+            memcpy(r->body + r->body_len, upload_data, n);
             r->body_len += n;
             r->body[r->body_len] = '\0';
         }

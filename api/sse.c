@@ -17,6 +17,7 @@
 #include "common/ids.h"
 #include "common/job_state.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/redis.h"
 
 #define SSE_BATCH 500             /* history rows read per job per look */
@@ -221,10 +222,8 @@ static size_t collect(cz_sse *hub, bool all, wanted **out) {
             continue;
         }
         if (n == cap) {
-            wanted *g = realloc(w, (cap = cap * 2 + 16) * sizeof *w);
-            if (!g)
-                break;
-            w = g;
+            cap = cap * 2 + 16;
+            w = cz_realloc(w, cap * sizeof *w);
         }
         snprintf(w[n].job, sizeof w[n].job, "%s", s->job_id);
         w[n++].after = s->last_id;
@@ -330,11 +329,7 @@ static void *hub_run(void *arg) {
 }
 
 cz_sse *cz_sse_start(const cz_config *cfg, cz_err *err) {
-    cz_sse *hub = calloc(1, sizeof *hub);
-    if (!hub) {
-        cz_err_set(err, "out of memory starting the event streams");
-        return NULL;
-    }
+    cz_sse *hub = cz_calloc(1, sizeof *hub);
     hub->cfg = cfg;
     pthread_mutex_init(&hub->mu, NULL);
     pthread_cond_init(&hub->queued, NULL);
@@ -403,9 +398,7 @@ enum MHD_Result cz_sse_serve(cz_api *api, cz_http_req *r, const char *id) {
     if (!found)
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
 
-    stream *s = calloc(1, sizeof *s);
-    if (!s)
-        return MHD_NO;
+    stream *s = cz_calloc(1, sizeof *s);
     s->hub = api->sse;
     s->last_id = after;
     s->look = true;

@@ -52,6 +52,7 @@
 #include "common/db/review.h"
 #include "common/hash.h"
 #include "common/json.h"
+#include "common/mem.h"
 #include "common/music/analysis.h"
 #include "common/music/fingerprint.h"
 
@@ -964,6 +965,7 @@ static int status_view(void) {
 }
 
 int main(int argc, char **argv) {
+    cz_mem_init();
     if (argc < 2)
         return usage();
     curl_global_init(CURL_GLOBAL_DEFAULT);

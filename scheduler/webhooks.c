@@ -56,6 +56,7 @@
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "common/netguard.h"
 #include "common/webhook.h"
@@ -129,11 +130,7 @@ struct cz_webhooks {
 /* ---- set-up ------------------------------------------------------------------ */
 
 cz_webhooks *cz_webhooks_new(const cz_config *cfg, cz_err *err) {
-    cz_webhooks *w = calloc(1, sizeof *w);
-    if (!w) {
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
+    cz_webhooks *w = cz_calloc(1, sizeof *w);
     w->cfg = cfg;
     if (cz_netguard_parse(cfg->webhook_allow, &w->guard, err) ||
         cz_webhook_schedule_parse(cfg->webhook_schedule, &w->schedule, err)) {
@@ -148,16 +145,12 @@ cz_webhooks *cz_webhooks_new(const cz_config *cfg, cz_err *err) {
     /* Keep a connection per slot for reuse: receivers see keep-alive. */
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)cfg->webhook_concurrency);
     w->queue_max = 2 * cfg->webhook_concurrency;
-    w->active = calloc((size_t)cfg->webhook_concurrency, sizeof *w->active);
-    w->queue = calloc((size_t)w->queue_max, sizeof *w->queue);
+    w->active = cz_calloc((size_t)cfg->webhook_concurrency, sizeof *w->active);
+    w->queue = cz_calloc((size_t)w->queue_max, sizeof *w->queue);
     /* A receiver has an attempt in flight or queued: at most both sets' sizes. */
-    w->receivers = calloc((size_t)(cfg->webhook_concurrency + w->queue_max), sizeof *w->receivers);
+    w->receivers =
+        cz_calloc((size_t)(cfg->webhook_concurrency + w->queue_max), sizeof *w->receivers);
     w->unrecorded = cJSON_CreateArray();
-    if (!w->active || !w->queue || !w->receivers || !w->unrecorded) {
-        cz_webhooks_free(w);
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
     return w;
 }
 
@@ -191,9 +184,7 @@ static receiver *receiver_get(cz_webhooks *w, const char *origin) {
     if (r)
         return r;
     r = &w->receivers[w->n_receivers++];
-    *r = (receiver){.origin = strdup(origin)};
-    if (!r->origin)
-        abort(); /* cannot account for concurrency: stop rather than overrun */
+    *r = (receiver){.origin = cz_strdup(origin)};
     return r;
 }
 
@@ -332,18 +323,13 @@ static void outcome(cz_webhooks *w, transfer *t, long code, int status, int64_t 
 static char *copy(PGresult *res, int i, int col) {
     if (PQgetisnull(res, i, col))
         return NULL;
-    char *v = strdup(PQgetvalue(res, i, col));
-    if (!v)
-        abort(); /* a delivery half-copied is not worth carrying on for */
-    return v;
+    return cz_strdup(PQgetvalue(res, i, col));
 }
 
 /* Loaded row @p i of @p res, queued to be started when its receiver has a
  * free slot. */
 static void transfer_queue(cz_webhooks *w, PGresult *res, int i) {
-    transfer *t = calloc(1, sizeof *t);
-    if (!t)
-        abort();
+    transfer *t = cz_calloc(1, sizeof *t);
     t->guard = &w->guard;
     snprintf(t->id, sizeof t->id, "%s", PQgetvalue(res, i, 0));
     snprintf(t->job_id, sizeof t->job_id, "%s", PQgetvalue(res, i, 8));
@@ -678,12 +664,8 @@ static void record(cz_webhooks *w, bool wait) {
         return;
     }
     char *json = cz_json_print(w->unrecorded);
-    if (!json)
-        abort(); /* cannot record: stop rather than resend blindly */
     w->recording = w->unrecorded;
     w->unrecorded = cJSON_CreateArray();
-    if (!w->unrecorded)
-        abort();
     if (cz_db_webhook_record_send(w->record_db, json, &err))
         recording_failed(w, &err);
     free(json);
@@ -718,9 +700,7 @@ static bool dispatch(cz_webhooks *w, int limit) {
     cz_buf picks = {0};
     cz_buf_putc(&picks, '{');
     int picked = 0, n_seen = 0;
-    receiver *seen = calloc((size_t)n + 1, sizeof *seen); /* this read's picks per receiver */
-    if (!seen)
-        abort();
+    receiver *seen = cz_calloc((size_t)n + 1, sizeof *seen); /* this read's picks per receiver */
     for (int i = 0; i < n; i++) {
         char *origin = PQgetvalue(due, i, 1);
         receiver *r = NULL;

@@ -34,6 +34,7 @@
 #include "common/db/review.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/music/analysis.h"
 #include "common/music/fingerprint.h"
 #include "common/music/fp_index.h"
@@ -199,11 +200,7 @@ int cz_post_master_cli(int argc, char **argv) {
 /* ---------------------------------------------------------------- the pool */
 
 void *cz_post_open(const cz_config *cfg, cz_err *err) {
-    cz_post *p = calloc(1, sizeof *p);
-    if (!p) {
-        cz_err_set(err, "out of memory starting the post pool");
-        return NULL;
-    }
+    cz_post *p = cz_calloc(1, sizeof *p);
     p->cfg = cfg;
     p->rate = (unsigned)cz_env_int("CADENZA_POST_SAMPLE_RATE", CZ_POST_DEFAULT_RATE, 8000, 384000);
     const char *th = cz_env("CADENZA_CATALOG_THRESHOLD", CZ_POST_DEFAULT_THRESHOLD);
@@ -215,10 +212,7 @@ void *cz_post_open(const cz_config *cfg, cz_err *err) {
         free(p);
         return NULL;
     }
-    if (!(p->catalog = cz_fp_index_new(err))) {
-        free(p);
-        return NULL;
-    }
+    p->catalog = cz_fp_index_new();
     return p;
 }
 
@@ -251,9 +245,7 @@ static int cz_post_catalog_refresh(cz_post *p, cz_err *err) {
 /* Looks the master up in the catalogue and records the outcome in @p qa. */
 static int cz_post_catalog_check(cz_post *p, const cz_fp *fp, cJSON *qa, cz_err *err) {
     cz_fp_match m;
-    int found = cz_fp_index_query(p->catalog, fp->v, fp->n, &m, err);
-    if (found < 0)
-        return -1;
+    int found = cz_fp_index_query(p->catalog, fp->v, fp->n, &m);
     cJSON *c = cJSON_AddObjectToObject(qa, "catalog");
     cJSON_AddNumberToObject(c, "tracks_checked", (double)cz_fp_index_tracks(p->catalog));
     cJSON_AddNumberToObject(c, "threshold", p->threshold);

@@ -15,6 +15,7 @@
 #include "common/failure.h"
 #include "common/ids.h"
 #include "common/json.h"
+#include "common/mem.h"
 #include "common/webhook.h"
 
 #include <cjson/cJSON.h>
@@ -38,7 +39,7 @@ char *cz_db_job_get(PGconn *c, const char *tenant, const char *id, cz_err *err) 
         err);
     if (!r)
         return NULL;
-    char *out = PQntuples(r) ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    char *out = PQntuples(r) ? cz_strdup(PQgetvalue(r, 0, 0)) : NULL;
     PQclear(r);
     return out;
 }
@@ -61,12 +62,7 @@ char *cz_db_job_list(PGconn *c, const char *tenant, const char *before, const ch
     size_t cap = 128;
     for (int i = 0; i < shown; i++)
         cap += (size_t)PQgetlength(r, i, 1) + 1;
-    char *out = malloc(cap);
-    if (!out) {
-        PQclear(r);
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
+    char *out = cz_malloc(cap);
     size_t len = (size_t)sprintf(out, "{\"object\":\"list\",\"data\":[");
     for (int i = 0; i < shown; i++) {
         if (i)
@@ -539,7 +535,7 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
         "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j",
         3, p, err);
     if (r && PQntuples(r)) {
-        *json = strdup(PQgetvalue(r, 0, 0));
+        *json = cz_strdup(PQgetvalue(r, 0, 0));
         PQclear(r);
         if (cz_db_webhook_enqueue_tx(c, id, "job.canceled", err) < 0 ||
             promote_follower(c, id, err) || cz_db_commit(c, err)) {
@@ -618,8 +614,7 @@ static int insert_one(PGconn *c, const cz_job_submit *s, char **json, cz_err *er
     int stored = PQntuples(r) != 1                  ? cz_err_set(err, "no usage for the tenant")
                  : strcmp(PQgetvalue(r, 0, 0), "t") ? 0
                  : PQgetisnull(r, 0, 1)             ? CZ_INSERT_IN_FLIGHT
-                 : !(*json = strdup(PQgetvalue(r, 0, 1))) ? cz_err_set(err, "out of memory")
-                                                          : 1;
+                                                    : (*json = cz_strdup(PQgetvalue(r, 0, 1)), 1);
     PQclear(r);
     return stored;
 }
@@ -775,8 +770,7 @@ static int submit_once(PGconn *c, cz_job_submit *s, cz_err *err) {
         s->outcome = same ? CZ_CREATE_REPLAY : CZ_CREATE_CONFLICT;
         if (same) {
             s->status = atoi(PQgetvalue(r, 0, 1));
-            if (!(s->json = strdup(PQgetvalue(r, 0, 2))))
-                rc = cz_err_set(err, "out of memory");
+            s->json = cz_strdup(PQgetvalue(r, 0, 2));
         }
     } else {
         rc = cz_err_set(err, "idempotency key without a stored response");
@@ -870,7 +864,7 @@ static int insert_plain(PGconn *c, cz_job_submit *const *items, int n, cz_err *e
             if (!strcmp(PQgetvalue(r, k, 0), s->job.id)) {
                 s->outcome = CZ_CREATE_NEW;
                 s->status = 202;
-                s->json = strdup(PQgetvalue(r, k, 1));
+                s->json = cz_strdup(PQgetvalue(r, k, 1));
             }
         }
         if (!s->json)
@@ -941,7 +935,7 @@ char *cz_db_job_usage(PGconn *c, const char *tenant, cz_err *err) {
                     1, p, err);
     if (!r)
         return NULL;
-    char *out = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    char *out = PQntuples(r) == 1 ? cz_strdup(PQgetvalue(r, 0, 0)) : NULL;
     if (!out)
         cz_err_set(err, "no usage for tenant %s", tenant);
     PQclear(r);

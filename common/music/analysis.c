@@ -107,10 +107,8 @@ static int cz_an_feed(cz_an *an, const float *pcm, long frames, cz_err *err) {
         size_t cap = an->cap ? an->cap : 1 << 16;
         while (cap < need)
             cap *= 2;
-        float *m = realloc(an->mono, cap * sizeof *m);
-        if (!m)
-            return cz_err_set(err, "analysis: out of memory for %zu samples", cap);
-        an->mono = m, an->cap = cap;
+        an->mono = cz_realloc(an->mono, cap * sizeof *an->mono);
+        an->cap = cap;
     }
     const float scale = 1.0f / (float)an->channels;
     for (long i = 0; i < frames; i++) {
@@ -212,13 +210,14 @@ static int cz_an_rhythm(const cz_an *an, double *bpm, double *onset_rate, cz_err
     pthread_mutex_unlock(&cz_an_plan_lock);
     fvec_t *in = new_fvec(CZ_AN_BEAT_HOP), *beat = new_fvec(1), *hit = new_fvec(1);
     size_t hops = an->n / CZ_AN_BEAT_HOP, nb = 0, onsets = 0;
-    float *bpms = malloc((hops + 1) * sizeof *bpms);
-    double *env = malloc((hops + 1) * sizeof *env), *smooth = malloc((hops + 1) * sizeof *smooth);
+    float *bpms = cz_malloc((hops + 1) * sizeof *bpms);
+    double *env = cz_malloc((hops + 1) * sizeof *env),
+           *smooth = cz_malloc((hops + 1) * sizeof *smooth);
     size_t nlag = (size_t)(16.0 * an->low_rate / CZ_AN_BEAT_HOP); // lags up to 16 s
     nlag = nlag < hops ? nlag : hops;
-    double *ac = calloc(nlag + 1, sizeof *ac);
+    double *ac = cz_calloc(nlag + 1, sizeof *ac);
     int rc = 0;
-    if (!tempo || !onset || !in || !beat || !hit || !bpms || !env || !smooth || !ac)
+    if (!tempo || !onset || !in || !beat || !hit)
         rc = cz_err_set(err, "analysis: cannot start libaubio's tempo and onset detectors");
     for (size_t h = 0; rc == 0 && h < hops; h++) {
         memcpy(in->data, an->mono + h * CZ_AN_BEAT_HOP, CZ_AN_BEAT_HOP * sizeof(float));
@@ -309,9 +308,10 @@ static int cz_an_spectrum_run(const cz_an *an, cz_an_spectrum *s, cz_err *err) {
     const double hz = an->low_rate / CZ_AN_FFT;
     float *in = fftwf_malloc(CZ_AN_FFT * sizeof *in);
     fftwf_complex *out = fftwf_malloc((size_t)nbins * sizeof *out);
-    float *win = malloc(CZ_AN_FFT * sizeof *win);
-    float *mag = malloc((size_t)nbins * sizeof *mag), *prev = calloc((size_t)nbins, sizeof *prev);
-    signed char *pc = malloc((size_t)nbins), *band = malloc((size_t)nbins);
+    float *win = cz_malloc(CZ_AN_FFT * sizeof *win);
+    float *mag = cz_malloc((size_t)nbins * sizeof *mag),
+          *prev = cz_calloc((size_t)nbins, sizeof *prev);
+    signed char *pc = cz_malloc((size_t)nbins), *band = cz_malloc((size_t)nbins);
     fftwf_plan plan = NULL;
     if (in && out) {
         pthread_mutex_lock(&cz_an_plan_lock);
@@ -319,7 +319,7 @@ static int cz_an_spectrum_run(const cz_an *an, cz_an_spectrum *s, cz_err *err) {
         pthread_mutex_unlock(&cz_an_plan_lock);
     }
     int rc = 0;
-    if (!plan || !win || !mag || !prev || !pc || !band)
+    if (!plan)
         rc = cz_err_set(err, "analysis: out of memory for the FFT");
 
     double top = fmin(CZ_AN_BAND_HI, 0.45 * an->low_rate);

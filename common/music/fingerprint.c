@@ -52,11 +52,7 @@ static int cz_fp_collect(ChromaprintContext *ctx, cz_fp *out, cz_err *err) {
     int size = 0;
     if (!chromaprint_finish(ctx) || !chromaprint_get_raw_fingerprint(ctx, &raw, &size))
         return cz_err_set(err, "chromaprint could not finish the fingerprint");
-    out->v = malloc((size > 0 ? (size_t)size : 1) * sizeof *out->v);
-    if (!out->v) {
-        chromaprint_dealloc(raw);
-        return cz_err_set(err, "out of memory for a fingerprint of %d items", size);
-    }
+    out->v = cz_malloc((size > 0 ? (size_t)size : 1) * sizeof *out->v);
     if (size > 0)
         memcpy(out->v, raw, (size_t)size * sizeof *out->v);
     out->n = (size_t)size;
@@ -72,9 +68,9 @@ int cz_fp_compute(const float *samples, size_t frames, unsigned channels, unsign
     if (channels == 0 || rate == 0 || (frames > 0 && !samples))
         return cz_err_set(err, "fingerprint: empty or malformed audio");
     ChromaprintContext *ctx = chromaprint_new(CHROMAPRINT_ALGORITHM_DEFAULT);
-    int16_t *buf = malloc(CZ_FP_CHUNK_FRAMES * channels * sizeof *buf);
+    int16_t *buf = cz_malloc(CZ_FP_CHUNK_FRAMES * channels * sizeof *buf);
     int rc = 0;
-    if (!ctx || !buf)
+    if (!ctx)
         rc = cz_err_set(err, "out of memory starting a fingerprint");
     else if (!chromaprint_start(ctx, (int)rate, (int)channels))
         rc = cz_err_set(err, "chromaprint refused %u channels at %u Hz", channels, rate);

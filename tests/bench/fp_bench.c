@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     size_t queries = argc > 4 ? strtoul(argv[4], NULL, 10) : 1000;
     size_t tn = (size_t)(track_s / ITEM_S), qn = (size_t)(query_s / ITEM_S);
     cz_err err;
-    cz_fp_index *ix = cz_fp_index_new(&err);
+    cz_fp_index *ix = cz_fp_index_new();
     uint32_t *v = malloc(tn * sizeof *v), *q = malloc(qn * sizeof *q);
     // Keep a few tracks to cut queries from.
     size_t keep = 1000;
@@ -111,12 +111,8 @@ int main(int argc, char **argv) {
         }
         cz_fp_match m;
         double a = now();
-        int rc = cz_fp_index_query(ix, q, qn, &m, &err);
+        int rc = cz_fp_index_query(ix, q, qn, &m);
         lat[k] = (now() - a) * 1000.0;
-        if (rc < 0) {
-            fprintf(stderr, "fp_bench: %s\n", err.msg);
-            return 1;
-        }
         bool hit = rc == 1 && m.score >= THRESHOLD;
         if (copy && hit && m.track_id == want)
             found++;

@@ -236,9 +236,7 @@ int cz_audio_resample(cz_audio *a, unsigned rate, cz_err *err) {
         return 0;
     // Enough room for every output frame plus rounding.
     size_t cap = (size_t)((double)a->frames * rate / a->sample_rate) + 16;
-    float *out = malloc(cap * a->channels * sizeof *out);
-    if (!out)
-        return cz_err_set(err, "out of memory resampling %zu frames", a->frames);
+    float *out = cz_malloc(cap * a->channels * sizeof *out);
     soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
     soxr_quality_spec_t q = soxr_quality_spec(SOXR_VHQ, SOXR_LINEAR_PHASE);
     size_t done = 0;
@@ -364,9 +362,7 @@ static float cz_tp_gain(unsigned rate) {
 static size_t cz_peak_spans(const cz_audio *a, cz_span *spans, bool *quiet, float *sample_peak) {
     const size_t block = CZ_AUDIO_TP_BLOCK, frames = a->frames;
     size_t blocks = (frames + block - 1) / block;
-    float *top = malloc(blocks * sizeof *top + 1), peak = 0.0f;
-    if (!top)
-        return SIZE_MAX;
+    float *top = cz_malloc(blocks * sizeof *top + 1), peak = 0.0f;
     for (size_t b = 0; b < blocks; b++) {
         const float *x = a->samples + b * block * a->channels;
         size_t n = (b + 1 == blocks ? frames - b * block : block) * a->channels;
@@ -445,15 +441,10 @@ int cz_loudness_measure(const cz_audio *a, cz_loudness *out, cz_err *err) {
     // costly part, needs only the loud parts (cz_peak_spans), which are
     // shared between this thread, after the loudness, and a second one.
     size_t blocks = (a->frames + CZ_AUDIO_TP_BLOCK - 1) / CZ_AUDIO_TP_BLOCK;
-    cz_span *spans = malloc((blocks / 2 + 3) * sizeof *spans);
-    bool *quiet = malloc(blocks + 1);
+    cz_span *spans = cz_malloc((blocks / 2 + 3) * sizeof *spans);
+    bool *quiet = cz_malloc(blocks + 1);
     float sp = 0.0f;
-    size_t count = spans && quiet ? cz_peak_spans(a, spans, quiet, &sp) : SIZE_MAX;
-    if (count == SIZE_MAX) {
-        free(spans);
-        free(quiet);
-        return cz_err_set(err, "out of memory measuring %zu frames", a->frames);
-    }
+    size_t count = cz_peak_spans(a, spans, quiet, &sp);
     size_t head_count = cz_peak_share(spans, &count, quiet, a->frames);
     free(quiet);
     cz_span all = {0, a->frames};

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/mem.h"
 #include "workers/models/composer.h"
 #include "workers/models/http.h"
 
@@ -22,11 +23,7 @@ struct cz_backends {
 };
 
 cz_backends *cz_backends_open(const cz_config *cfg, cz_err *err) {
-    cz_backends *b = calloc(1, sizeof *b);
-    if (!b) {
-        cz_err_set(err, "out of memory preparing the model backends");
-        return NULL;
-    }
+    cz_backends *b = cz_calloc(1, sizeof *b);
     for (size_t i = 0; i < CZ_N_BACKENDS; i++) {
         cz_err e;
         if (!(b->state[i] = cz_registered[i]->prepare(cfg, &e))) {
@@ -92,10 +89,6 @@ cz_gen_file *cz_gen_result_add(cz_gen_result *out, const cz_gen_request *req, co
 
 cJSON *cz_gen_result_commit(cz_gen_result *r, cz_err *err) {
     cJSON *list = cJSON_CreateArray();
-    if (!list) {
-        cz_err_set(err, "out of memory listing artifacts");
-        return NULL;
-    }
     for (int k = 0; k < r->n_files; k++) {
         cz_gen_file *f = &r->files[k];
         if (cz_artifact_commit(&f->file, err) != 0) {

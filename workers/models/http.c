@@ -41,12 +41,7 @@ static void *cz_http_prepare(const cz_config *cfg, cz_err *err) {
         cz_err_set(err, "libcurl failed to initialise");
         return NULL;
     }
-    cz_http_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        curl_global_cleanup();
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
+    cz_http_model *m = cz_calloc(1, sizeof *m);
     const char *url = cz_env("CADENZA_HTTP_MODEL_URL", "");
     snprintf(m->url, sizeof m->url, "%s", url);
     size_t n = strlen(m->url);
