@@ -313,7 +313,7 @@ static void cz_post_analysis_add(const cz_job_msg *job, cz_post_analysis *an, cJ
     cz_analysis_add_genre(&an->f, cz_json_str(controls, "genre"));
     cz_analysis_add_genre(&an->f, cz_json_str(controls, "flavor"));
     cJSON *o = cz_analysis_json(&an->f);
-    cJSON_AddItemToObject(qa, "analysis", o ? o : cJSON_CreateNull());
+    cJSON_AddItemToObject(qa, "analysis", o);
     cJSON *chain = cJSON_GetObjectItemCaseSensitive(qa, "chain");
     cJSON_AddNumberToObject(chain, "analysis_ms", (double)an->ms);
     cJSON_AddNumberToObject(chain, "analysis_wait_ms", (double)an->waited_ms);

@@ -674,8 +674,6 @@ static double cz_an_round(double x, double unit) {
 
 cJSON *cz_analysis_json(const cz_track_features *f) {
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
     char camelot[4], b64[4 * ((4 * CZ_EMBED_DIM + 2) / 3) + 1];
     unsigned char bytes[4 * CZ_EMBED_DIM];
     cz_camelot_code(f->key, f->mode, camelot);
@@ -690,9 +688,9 @@ cJSON *cz_analysis_json(const cz_track_features *f) {
     cJSON_AddNumberToObject(o, "energy", cz_an_round(f->energy, 0.001));
     cJSON_AddNumberToObject(o, "loudness_lufs", cz_an_round(f->loudness_lufs, 0.01));
     cJSON *m = cJSON_AddArrayToObject(o, "moods"), *g = cJSON_AddArrayToObject(o, "genres");
-    for (int i = 0; m && i < f->n_moods; i++)
+    for (int i = 0; i < f->n_moods; i++)
         cJSON_AddItemToArray(m, cJSON_CreateString(f->moods[i]));
-    for (int i = 0; g && i < f->n_genres; i++)
+    for (int i = 0; i < f->n_genres; i++)
         cJSON_AddItemToArray(g, cJSON_CreateString(f->genres[i]));
     cJSON_AddStringToObject(o, "embedding", b64);
     return o;

@@ -885,7 +885,7 @@ static void cz_json_add_list(cJSON *o, const char *name, const char list[][CZ_CO
     if (n <= 0)
         return;
     cJSON *a = cJSON_AddArrayToObject(o, name);
-    for (int k = 0; a && k < n; k++)
+    for (int k = 0; k < n; k++)
         cJSON_AddItemToArray(a, cJSON_CreateString(list[k]));
 }
 
