@@ -76,6 +76,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_FLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -fno-omit-frame-pointer \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_LIB := api/request.c common/json.c common/music/prompt.c common/hash.c common/err.c \
+            common/mem.c common/buf.c \
             common/ids.c common/webhook.c
 all: $(BINS) $(BUILD)/bench/fp_bench $(BUILD)/bench/wh_receiver $(BUILD)/bench/wh_events \
      $(BUILD)/bench/pl_eval

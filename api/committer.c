@@ -14,6 +14,7 @@
 
 #include "common/db/db.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 typedef struct item {
     cz_job_submit *s;
@@ -96,15 +97,9 @@ static void *run(void *arg) {
 }
 
 cz_committer *cz_committer_start(const char *url, int threads, int batch_max, cz_err *err) {
-    cz_committer *cm = calloc(1, sizeof *cm);
-    if (!cm || !(cm->threads = calloc((size_t)threads, sizeof *cm->threads)) ||
-        !(cm->conns = calloc((size_t)threads, sizeof *cm->conns))) {
-        if (cm)
-            free(cm->threads);
-        free(cm);
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
+    cz_committer *cm = cz_calloc(1, sizeof *cm);
+    cm->threads = cz_calloc((size_t)threads, sizeof *cm->threads);
+    cm->conns = cz_calloc((size_t)threads, sizeof *cm->conns);
     pthread_mutex_init(&cm->lock, NULL);
     pthread_cond_init(&cm->work, NULL);
     pthread_cond_init(&cm->done, NULL);
@@ -118,8 +113,9 @@ cz_committer *cz_committer_start(const char *url, int threads, int batch_max, cz
         cm->nconns++;
     }
     for (int i = 0; i < threads; i++) {
-        worker_arg *w = malloc(sizeof *w);
-        if (!w || (*w = (worker_arg){cm, i}, pthread_create(&cm->threads[i], NULL, run, w))) {
+        worker_arg *w = cz_malloc(sizeof *w);
+        *w = (worker_arg){cm, i};
+        if (pthread_create(&cm->threads[i], NULL, run, w)) {
             free(w);
             cz_err_set(err, "cannot start a committer thread");
             cz_committer_stop(cm);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/mem.h"
 
 #define SLOTS 1024
 
@@ -32,9 +33,7 @@ struct cz_keycache {
 };
 
 cz_keycache *cz_keycache_new(int ttl_ms) {
-    cz_keycache *kc = calloc(1, sizeof *kc);
-    if (!kc)
-        return NULL;
+    cz_keycache *kc = cz_calloc(1, sizeof *kc);
     pthread_mutex_init(&kc->lock, NULL);
     kc->ttl_ms = ttl_ms;
     return kc;

@@ -19,7 +19,7 @@
 
 typedef struct cz_keycache cz_keycache;
 
-/** @brief A cache keeping entries for @p ttl_ms. @returns NULL when out of memory. */
+/** @brief A cache keeping entries for @p ttl_ms. @returns it; free with cz_keycache_free. */
 cz_keycache *cz_keycache_new(int ttl_ms);
 
 /** @brief Fills @p out for @p key if a fresh entry matches. @returns 1 hit, 0 miss. */

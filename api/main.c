@@ -18,6 +18,7 @@
 #include "common/db/db.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/playlist/service.h"
 
 static int migrate(const cz_config *cfg) {
@@ -67,16 +68,15 @@ static int serve(const cz_config *cfg) {
      * let one batch execute while the other waits for its WAL flush. */
     api.committer = cz_committer_start(cfg->database_url, 2, cfg->api_batch_max, &err);
     api.redis = cz_redis_pool_new(cfg->redis_url, cfg->api_threads, cfg->rate_limit_timeout_ms);
-    api.ratelimit = api.redis ? cz_ratelimit_new(api.redis) : NULL;
+    api.ratelimit = cz_ratelimit_new(api.redis);
     api.keys = cz_keycache_new(cfg->api_key_cache_ms);
     api.sse = api.committer ? cz_sse_start(cfg, &err) : NULL;
     api.playlists =
         api.sse ? cz_playlists_start(cfg->database_url, cfg->playlist_sync_ms, &err) : NULL;
-    struct MHD_Daemon *d = api.committer && api.sse && api.playlists && api.ratelimit && api.keys
-                               ? cz_server_start(&api, &err)
-                               : NULL;
+    struct MHD_Daemon *d =
+        api.committer && api.sse && api.playlists ? cz_server_start(&api, &err) : NULL;
     if (!d) {
-        cz_log_error("%s", api.ratelimit && api.keys ? err.msg : "out of memory");
+        cz_log_error("%s", err.msg);
         cz_sse_stop(api.sse);
         cz_sse_free(api.sse);
         cz_playlists_stop(api.playlists);
@@ -111,6 +111,7 @@ static int serve(const cz_config *cfg) {
 }
 
 int main(int argc, char **argv) {
+    cz_mem_init();
     cz_config cfg;
     cz_config_load(&cfg);
     cz_log_init("api");

@@ -19,6 +19,7 @@
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "common/playlist/engine.h"
 #include "common/playlist/service.h"
@@ -176,9 +177,7 @@ static int id_list(const cJSON *v, int max, bool sort, cJSON **out, char *detail
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > max)
         return -1;
     int count = cJSON_GetArraySize(v), k = 0;
-    const char **ids = calloc((size_t)(count ? count : 1), sizeof *ids);
-    if (!ids)
-        return -1;
+    const char **ids = cz_calloc((size_t)(count ? count : 1), sizeof *ids);
     for (const cJSON *e = v->child; e; e = e->next) {
         if (!track_id_ok(e)) {
             free(ids);

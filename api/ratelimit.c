@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem.h"
+
 /* KEYS[1]: the bucket. ARGV: rate (tokens/s), burst, cost.
  * Returns {allowed, remaining tokens, ms until a token, ms until full}.
  * Tokens are fractional; the bucket expires once it would be full anyway,
@@ -35,9 +37,8 @@ struct cz_ratelimit {
 };
 
 cz_ratelimit *cz_ratelimit_new(cz_redis_pool *redis) {
-    cz_ratelimit *l = calloc(1, sizeof *l);
-    if (l)
-        l->redis = redis;
+    cz_ratelimit *l = cz_calloc(1, sizeof *l);
+    l->redis = redis;
     return l;
 }
 

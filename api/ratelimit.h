@@ -36,7 +36,7 @@ typedef struct cz_rate_verdict {
 
 /**
  * @brief A limiter using connections from @p redis (each call bounded by
- * the pool's timeout). @returns NULL only when out of memory.
+ * the pool's timeout). @returns it; free with cz_ratelimit_free.
  */
 cz_ratelimit *cz_ratelimit_new(cz_redis_pool *redis);
 

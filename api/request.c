@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "common/json.h"
+#include "common/mem.h"
 #include "common/music/prompt.h"
 #include "common/webhook.h"
 
@@ -129,9 +130,7 @@ static bool has_nul_escape(const char *body, size_t len) {
 
 /* Collapses runs of whitespace to one space and trims both ends. */
 static char *collapse_spaces(const char *s) {
-    char *out = malloc(strlen(s) + 1), *w = out;
-    if (!out)
-        return NULL;
+    char *out = cz_malloc(strlen(s) + 1), *w = out;
     bool space = false;
     for (; *s; s++) {
         if (isspace((unsigned char)*s)) {
@@ -161,8 +160,6 @@ static int text(const cJSON *v, const char *field, size_t max, cJSON *out, cz_re
     if (!cz_json_clean_text(v->valuestring))
         return invalid(e, field, "%s must be UTF-8 text without control characters", field);
     char *s = collapse_spaces(v->valuestring);
-    if (!s)
-        return fail(e, 500, "internal", field, "out of memory");
     size_t n = utf8_length(s);
     if (n == 0 || n > max) {
         free(s);
@@ -477,11 +474,6 @@ static int add_controls(cJSON *c, cz_request_error *e) {
         cJSON_AddNumberToObject(c, "duration_s", ctl.duration_s);
     }
     cJSON *controls = cz_controls_json(&ctl), *ignored = cz_controls_ignored_json(&ctl);
-    if (!controls || !ignored) {
-        cJSON_Delete(controls);
-        cJSON_Delete(ignored);
-        return fail(e, 500, "internal", "", "out of memory");
-    }
     cJSON_AddItemToObject(c, "controls", controls);
     cJSON_AddItemToObject(c, "ignored", ignored);
     /* A remote model returns one mix: stems come only from the composer. */
@@ -626,10 +618,6 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
     cache_key_of(c, seeded, out->cache_key);
     out->canonical = c;
     out->json = cz_json_canonical(c);
-    if (!out->json) {
-        cz_request_free(out);
-        return fail(e, 500, "internal", "", "out of memory");
-    }
     cz_sha256_hex(out->json, strlen(out->json), out->hash);
     out->model = cz_json_str(c, "model");
     out->seed = (uint64_t)cz_json_num(c, "seed", 0);

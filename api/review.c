@@ -26,6 +26,7 @@
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/redis.h"
 
 #define CZ_REVIEW_LEASE_MAX_S 3600
@@ -78,8 +79,8 @@ static cJSON *read_manifest(const char *uri, const char *job_id) {
     FILE *f = path ? fopen(path, "rb") : NULL;
     if (!f)
         return cJSON_CreateNull();
-    char *text = malloc(CZ_REVIEW_MANIFEST_MAX + 1);
-    size_t n = text ? fread(text, 1, CZ_REVIEW_MANIFEST_MAX + 1, f) : 0;
+    char *text = cz_malloc(CZ_REVIEW_MANIFEST_MAX + 1);
+    size_t n = fread(text, 1, CZ_REVIEW_MANIFEST_MAX + 1, f);
     fclose(f);
     cJSON *m = n > 0 && n <= CZ_REVIEW_MANIFEST_MAX ? cJSON_ParseWithLength(text, n) : NULL;
     free(text);

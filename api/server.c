@@ -23,6 +23,7 @@
 #include "common/cache.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "common/redis.h"
 
@@ -110,8 +111,6 @@ static enum MHD_Result cz_api_metrics_get(cz_api *api, cz_http_req *r, const cha
                       cJSON_GetObjectItem(stats, "entries")->valuedouble);
     cJSON_Delete(stats);
     char *text = cz_metrics_render();
-    if (!text)
-        return cz_http_problem(r, 503, "unavailable", "out of memory", NULL);
     enum MHD_Result res =
         cz_http_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
     free(text);
@@ -232,8 +231,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     cz_http_req *r = *con_cls;
     if (!r) {
-        if (!(r = calloc(1, sizeof *r)))
-            return MHD_NO;
+        r = cz_calloc(1, sizeof *r);
         r->conn = conn;
         r->method = method;
         r->path = url;
@@ -246,11 +244,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->body_too_large || r->body_len + n > CZ_REQUEST_MAX_BODY) {
             r->body_too_large = true;
         } else {
-            char *b = realloc(r->body, r->body_len + n + 1);
-            if (!b)
-                return MHD_NO;
-            memcpy(b + r->body_len, upload_data, n);
-            r->body = b;
+            r->body = cz_realloc(r->body, r->body_len + n + 1);
+            memcpy(r->body + r->body_len, upload_data, n);
             r->body_len += n;
             r->body[r->body_len] = '\0';
         }

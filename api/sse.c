@@ -11,12 +11,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/db/db.h"
 #include "common/db/jobs.h"
 #include "common/ids.h"
 #include "common/job_state.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/redis.h"
 
 #define SSE_BATCH 500             /* history rows read per job per look */
@@ -30,8 +32,8 @@ typedef struct stream {
     cz_sse *hub;
     char job_id[CZ_UUID_LEN];
     long long last_id; /* last event queued; -1 before the submission event */
-    char *buf;         /* bytes queued, not yet taken by libmicrohttpd */
-    size_t len, off, cap;
+    cz_buf buf;        /* bytes queued; from off on not yet taken by libmicrohttpd */
+    size_t off;
     bool look;   /* the hub should read the job's history */
     bool done;   /* the job ended (or the hub stops): end after buf */
     bool closed; /* libmicrohttpd let go of it: the hub frees it */
@@ -55,25 +57,15 @@ struct cz_sse {
 static void queue(stream *s, const char *text, size_t n) {
     if (s->closed)
         return;
-    if (s->len - s->off + n > SSE_MAX_PENDING) { // a client that does not read
+    if (s->buf.len - s->off + n > SSE_MAX_PENDING) { // a client that does not read
         s->done = true;
-        n = 0;
+        return;
     }
-    if (s->off > 0 && s->off == s->len)
-        s->off = s->len = 0;
-    if (s->len + n > s->cap) {
-        size_t cap = (s->len + n) * 2 + 256;
-        char *b = realloc(s->buf, cap);
-        if (!b) {
-            s->done = true;
-            n = 0;
-        } else {
-            s->buf = b, s->cap = cap;
-        }
+    if (s->off > 0 && s->off == s->buf.len) {
+        cz_buf_reset(&s->buf);
+        s->off = 0;
     }
-    if (n)
-        memcpy(s->buf + s->len, text, n);
-    s->len += n;
+    cz_buf_append(&s->buf, text, n);
 }
 
 /* libmicrohttpd asks for the next bytes of a stream, on the connection's
@@ -84,12 +76,12 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max) {
     stream *s = cls;
     cz_sse *hub = s->hub;
     pthread_mutex_lock(&hub->mu);
-    while (s->len == s->off && !s->done)
+    while (s->buf.len == s->off && !s->done)
         pthread_cond_wait(&hub->queued, &hub->mu);
     ssize_t n = MHD_CONTENT_READER_END_OF_STREAM;
-    if (s->len > s->off) {
-        n = (ssize_t)(s->len - s->off < max ? s->len - s->off : max);
-        memcpy(out, s->buf + s->off, (size_t)n);
+    if (s->buf.len > s->off) {
+        n = (ssize_t)(s->buf.len - s->off < max ? s->buf.len - s->off : max);
+        memcpy(out, s->buf.data + s->off, (size_t)n);
         s->off += (size_t)n;
     }
     pthread_mutex_unlock(&hub->mu);
@@ -188,7 +180,7 @@ static void reap(cz_sse *hub) {
         stream *s = *p;
         if (s->closed) {
             *p = s->next;
-            free(s->buf);
+            cz_buf_free(&s->buf);
             free(s);
         } else {
             p = &s->next;
@@ -219,10 +211,8 @@ static size_t collect(cz_sse *hub, bool all, wanted **out) {
             continue;
         }
         if (n == cap) {
-            wanted *g = realloc(w, (cap = cap * 2 + 16) * sizeof *w);
-            if (!g)
-                break;
-            w = g;
+            cap = cap * 2 + 16;
+            w = cz_realloc(w, cap * sizeof *w);
         }
         snprintf(w[n].job, sizeof w[n].job, "%s", s->job_id);
         w[n++].after = s->last_id;
@@ -328,11 +318,7 @@ static void *hub_run(void *arg) {
 }
 
 cz_sse *cz_sse_start(const cz_config *cfg, cz_err *err) {
-    cz_sse *hub = calloc(1, sizeof *hub);
-    if (!hub) {
-        cz_err_set(err, "out of memory starting the event streams");
-        return NULL;
-    }
+    cz_sse *hub = cz_calloc(1, sizeof *hub);
     hub->cfg = cfg;
     pthread_mutex_init(&hub->mu, NULL);
     pthread_cond_init(&hub->queued, NULL);
@@ -364,7 +350,7 @@ void cz_sse_free(cz_sse *hub) {
         return;
     for (stream *s = hub->streams, *next; s; s = next) {
         next = s->next;
-        free(s->buf);
+        cz_buf_free(&s->buf);
         free(s);
     }
     close(hub->wake);
@@ -398,9 +384,7 @@ enum MHD_Result cz_api_jobs_events_get(cz_api *api, cz_http_req *r, const char *
     if (!found)
         return cz_http_problem(r, 404, "not-found", "no such job", NULL);
 
-    stream *s = calloc(1, sizeof *s);
-    if (!s)
-        return MHD_NO;
+    stream *s = cz_calloc(1, sizeof *s);
     s->hub = api->sse;
     s->last_id = after;
     s->look = true;

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "cli/catalog_seed.h"
+#include "common/buf.h"
 #include "common/config.h"
 #include "common/db/catalog.h"
 #include "common/db/db.h"
@@ -52,6 +53,7 @@
 #include "common/db/review.h"
 #include "common/hash.h"
 #include "common/json.h"
+#include "common/mem.h"
 #include "common/music/analysis.h"
 #include "common/music/fingerprint.h"
 
@@ -232,28 +234,16 @@ static int quota_set(int argc, char **argv) {
 
 typedef struct response {
     long status;
-    char *body;
-    size_t len;
+    cz_buf body; /* body.data is NULL when the answer had no body */
 } response;
-
-/* Appends @p n bytes to a NUL-terminated buffer. @returns false when out of memory. */
-static bool append(char **buf, size_t *len, const char *data, size_t n) {
-    char *b = realloc(*buf, *len + n + 1);
-    if (!b)
-        return false;
-    memcpy(b + *len, data, n);
-    *buf = b;
-    *len += n;
-    b[*len] = '\0';
-    return true;
-}
 
 static size_t collect(char *data, size_t size, size_t n, void *user) {
     response *r = user;
-    return append(&r->body, &r->len, data, size * n) ? size * n : 0;
+    cz_buf_append(&r->body, data, size * n);
+    return size * n;
 }
 
-/* Calls the API. @returns 0 with @p out filled (free out->body), or -1 after
+/* Calls the API. @returns 0 with @p out filled (free with cz_buf_free(&out->body)), or -1 after
  * printing why. */
 static int call(const char *method, const char *path, const char *body, response *out) {
     const char *base = getenv("CADENZA_API_URL"), *key = getenv("CADENZA_API_KEY");
@@ -283,7 +273,7 @@ static int call(const char *method, const char *path, const char *body, response
     curl_easy_cleanup(h);
     if (rc != CURLE_OK) {
         fprintf(stderr, "cadenzactl: cannot reach %s: %s\n", base, curl_easy_strerror(rc));
-        free(out->body);
+        cz_buf_free(&out->body);
         return -1;
     }
     return 0;
@@ -291,7 +281,7 @@ static int call(const char *method, const char *path, const char *body, response
 
 /* Prints an API error as one line: the problem's detail (and field). */
 static int api_error(const response *r) {
-    cJSON *p = cJSON_Parse(r->body ? r->body : "");
+    cJSON *p = cJSON_Parse(r->body.data ? r->body.data : "");
     const char *detail = cz_json_str(p, "detail"), *field = cz_json_str(p, "field");
     fprintf(stderr, "cadenzactl: HTTP %ld: %s%s%s%s\n", r->status, detail ? detail : "error",
             field ? " (field " : "", field ? field : "", field ? ")" : "");
@@ -313,8 +303,7 @@ static bool is_terminal(const char *state) {
 /* What a live view of a job knows: the last event's id, state, stage and
  * percentage, and the bytes of an event still arriving. */
 typedef struct watch {
-    char *buf;
-    size_t len;
+    cz_buf buf;        /* the stream's bytes after the last whole event */
     long long last_id; /* -1: none yet */
     char state[32], stage[32];
     double percent;
@@ -368,15 +357,14 @@ static void on_event(watch *w, char *text) {
 
 static size_t on_bytes(char *data, size_t size, size_t n, void *user) {
     watch *w = user;
-    if (!append(&w->buf, &w->len, data, size * n))
-        return 0;
+    cz_buf_append(&w->buf, data, size * n);
     char *end;
-    while ((end = strstr(w->buf, "\n\n"))) { // events end with a blank line
+    while ((end = strstr(w->buf.data, "\n\n"))) { // events end with a blank line
         *end = '\0';
-        on_event(w, w->buf);
-        size_t used = (size_t)(end + 2 - w->buf);
-        memmove(w->buf, end + 2, w->len - used + 1);
-        w->len -= used;
+        on_event(w, w->buf.data);
+        size_t used = (size_t)(end + 2 - w->buf.data);
+        memmove(w->buf.data, end + 2, w->buf.len - used + 1);
+        w->buf.len -= used;
     }
     return size * n;
 }
@@ -414,13 +402,13 @@ static int follow(const char *id) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         curl_slist_free_all(headers);
         curl_easy_cleanup(h);
-        w.len = 0;
+        cz_buf_reset(&w.buf);
         if (rc == CURLE_OK && status != 200)
             break; // an answer, not a stream: reported below
         if (!w.ended)
             sleep(1);
     }
-    free(w.buf);
+    cz_buf_free(&w.buf);
     char path[128];
     snprintf(path, sizeof path, "/v1/jobs/%s", id);
     response r;
@@ -428,10 +416,10 @@ static int follow(const char *id) {
         return 1;
     if (r.status != 200) {
         int rc = api_error(&r);
-        free(r.body);
+        cz_buf_free(&r.body);
         return rc;
     }
-    cJSON *job = cJSON_Parse(r.body);
+    cJSON *job = cJSON_Parse(r.body.data);
     const char *state = cz_json_str(job, "state");
     int rc = 1;
     if (!is_terminal(state))
@@ -439,9 +427,9 @@ static int follow(const char *id) {
                 state ? state : "unknown");
     else
         rc = strcmp(state, "succeeded") ? 1 : 0;
-    printf("%s\n", r.body);
+    printf("%s\n", r.body.data);
     cJSON_Delete(job);
-    free(r.body);
+    cz_buf_free(&r.body);
     return rc;
 }
 
@@ -487,19 +475,19 @@ static int submit(int argc, char **argv) {
         return 1;
     if (r.status != 202 && r.status != 200) {
         rc = api_error(&r);
-        free(r.body);
+        cz_buf_free(&r.body);
         return rc;
     }
-    cJSON *job = cJSON_Parse(r.body);
+    cJSON *job = cJSON_Parse(r.body.data);
     const char *id = cz_json_str(job, "id");
     if (!flag(argc, argv, "--wait") || !id) {
-        printf("%s\n", r.body);
+        printf("%s\n", r.body.data);
     } else {
         fprintf(stderr, "job %s\n", id);
         rc = follow(id);
     }
     cJSON_Delete(job);
-    free(r.body);
+    cz_buf_free(&r.body);
     return rc;
 }
 
@@ -513,8 +501,8 @@ static int get(const char *id) {
     response r;
     if (call("GET", path, NULL, &r))
         return 1;
-    int rc = r.status == 200 ? (printf("%s\n", r.body), 0) : api_error(&r);
-    free(r.body);
+    int rc = r.status == 200 ? (printf("%s\n", r.body.data), 0) : api_error(&r);
+    cz_buf_free(&r.body);
     return rc;
 }
 
@@ -645,8 +633,9 @@ static bool job_arg(int argc, char **argv) {
 
 /* Prints a 2xx answer's body on stdout, or the problem as one line. */
 static int print_answer(response *r, long want) {
-    int rc = r->status == want ? (printf("%s\n", r->body ? r->body : ""), 0) : api_error(r);
-    free(r->body);
+    int rc =
+        r->status == want ? (printf("%s\n", r->body.data ? r->body.data : ""), 0) : api_error(r);
+    cz_buf_free(&r->body);
     return rc;
 }
 
@@ -678,7 +667,7 @@ static int review_claim(int argc, char **argv) {
     if (call("POST", "/v1/review/claim", body[0] ? body : NULL, &r))
         return 1;
     if (r.status == 204) {
-        free(r.body);
+        cz_buf_free(&r.body);
         fprintf(stderr, "cadenzactl: nothing is waiting for review\n");
         return 3;
     }
@@ -719,7 +708,7 @@ static int review_release(int argc, char **argv) {
         return 1;
     if (r.status != 204)
         return print_answer(&r, 204);
-    free(r.body);
+    cz_buf_free(&r.body);
     fprintf(stderr, "released %s\n", argv[0]);
     return 0;
 }
@@ -794,14 +783,14 @@ static int pools_list(void) {
     if (call("GET", "/v1/pools", NULL, &r))
         return 1;
     int rc = r.status == 200 ? 0 : api_error(&r);
-    cJSON *list = rc ? NULL : cJSON_Parse(r.body);
+    cJSON *list = rc ? NULL : cJSON_Parse(r.body.data);
     if (list) {
         pool_header();
         const cJSON *p;
         cJSON_ArrayForEach(p, cJSON_GetObjectItem(list, "data")) pool_row(p);
     }
     cJSON_Delete(list);
-    free(r.body);
+    cz_buf_free(&r.body);
     return rc;
 }
 
@@ -826,12 +815,12 @@ static int pool_put(const char *name, cJSON *change, int argc, char **argv) {
     if (r.status != 200) {
         rc = api_error(&r);
     } else {
-        cJSON *p = cJSON_Parse(r.body);
+        cJSON *p = cJSON_Parse(r.body.data);
         pool_header();
         pool_row(p);
         cJSON_Delete(p);
     }
-    free(r.body);
+    cz_buf_free(&r.body);
     return rc;
 }
 
@@ -864,7 +853,7 @@ static int pools_autoscale(int argc, char **argv) {
 
 /* ---- status: one screen for operators --------------------------------------- */
 
-/* GETs @p url into @p out (free out->body). @returns 0 on a 200. */
+/* GETs @p url into @p out (free with cz_buf_free(&out->body)). @returns 0 on a 200. */
 static int fetch(const char *url, response *out) {
     memset(out, 0, sizeof *out);
     CURL *h = curl_easy_init();
@@ -875,7 +864,7 @@ static int fetch(const char *url, response *out) {
     CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
     curl_easy_cleanup(h);
-    return rc == CURLE_OK && out->status == 200 && out->body ? 0 : -1;
+    return rc == CURLE_OK && out->status == 200 && out->body.data ? 0 : -1;
 }
 
 /* The value of series @p name{@p labels} in Prometheus text @p text (labels
@@ -927,11 +916,11 @@ static int status_view(void) {
         return 1;
     if (r.status != 200) {
         int rc = api_error(&r);
-        free(r.body);
+        cz_buf_free(&r.body);
         return rc;
     }
-    cJSON *list = cJSON_Parse(r.body);
-    free(r.body);
+    cJSON *list = cJSON_Parse(r.body.data);
+    cz_buf_free(&r.body);
     double total_tput = 0;
     printf("POOLS\n");
     pool_header();
@@ -948,7 +937,7 @@ static int status_view(void) {
         printf(
             "\n(no scheduler metrics: set CADENZA_SCHED_METRICS_URL, e.g. source .cadenza/env)\n");
         if (url)
-            free(r.body);
+            cz_buf_free(&r.body);
         return 0;
     }
     static const char *const states[] = {"queued",    "dispatched",     "generating",
@@ -957,12 +946,12 @@ static int status_view(void) {
     for (int i = 0; i < 6; i++) {
         char l[64];
         snprintf(l, sizeof l, "state=\"%s\"", states[i]);
-        printf(" %s %.0f", states[i], metric(r.body, "cadenza_jobs_in_state", l, 0));
+        printf(" %s %.0f", states[i], metric(r.body.data, "cadenza_jobs_in_state", l, 0));
     }
     printf("\nBACKLOG    outbox %.0f, oldest in review %.0f s\n",
-           metric(r.body, "cadenza_outbox_backlog", "", 0),
-           metric(r.body, "cadenza_review_queue_oldest_seconds", "", 0));
-    double count, q = p95(r.body, &count);
+           metric(r.body.data, "cadenza_outbox_backlog", "", 0),
+           metric(r.body.data, "cadenza_review_queue_oldest_seconds", "", 0));
+    double count, q = p95(r.body.data, &count);
     if (q >= 0)
         printf("LATENCY    end-to-end p95 %.1f s over %.0f jobs (since the scheduler started)\n", q,
                count);
@@ -970,15 +959,16 @@ static int status_view(void) {
         printf("LATENCY    end-to-end p95 - (no job ended since the scheduler started)\n");
     printf("THROUGHPUT %.2f msg/s across pools; since start: %.0f succeeded, %.0f failed, "
            "%.1f audio min, cost %.4f per audio min\n",
-           total_tput, metric(r.body, "cadenza_jobs_total", "state=\"succeeded\"", 0),
-           metric(r.body, "cadenza_jobs_total", "state=\"failed\"", 0),
-           metric(r.body, "cadenza_audio_seconds_total", "", 0) / 60.0,
-           metric(r.body, "cadenza_cost_per_audio_minute", "", 0));
-    free(r.body);
+           total_tput, metric(r.body.data, "cadenza_jobs_total", "state=\"succeeded\"", 0),
+           metric(r.body.data, "cadenza_jobs_total", "state=\"failed\"", 0),
+           metric(r.body.data, "cadenza_audio_seconds_total", "", 0) / 60.0,
+           metric(r.body.data, "cadenza_cost_per_audio_minute", "", 0));
+    cz_buf_free(&r.body);
     return 0;
 }
 
 int main(int argc, char **argv) {
+    cz_mem_init();
     if (argc < 2)
         return usage();
     curl_global_init(CURL_GLOBAL_DEFAULT);

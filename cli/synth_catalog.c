@@ -9,11 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/rand.h"
+
+/* Each draw replaces the state by its splitmix64 output: a chain of hashes
+ * rather than splitmix64's counter, kept so catalogues stay the same. */
 static uint64_t mix(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
+    return cz_splitmix64_mix(x);
 }
 
 static uint64_t state_for(uint64_t seed, uint64_t what, uint64_t i) {
@@ -22,7 +23,7 @@ static uint64_t state_for(uint64_t seed, uint64_t what, uint64_t i) {
 
 double cz_synth_uniform(uint64_t *state) {
     *state = mix(*state);
-    return (double)(*state >> 11) / 9007199254740992.0; /* 2^53 */
+    return cz_rand_unit(*state);
 }
 
 double cz_synth_gauss(uint64_t *state) {

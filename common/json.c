@@ -13,79 +13,52 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} buf;
+#include "common/buf.h"
+#include "common/mem.h"
 
-static void buf_put(buf *b, const char *s, size_t n) {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_puts(buf *b, const char *s) {
-    buf_put(b, s, strlen(s));
-}
-
-static void put_string(buf *b, const char *s) {
-    buf_put(b, "\"", 1);
+static void put_string(cz_buf *b, const char *s) {
+    cz_buf_putc(b, '"');
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         char esc[8];
         switch (*c) {
         case '"':
-            buf_puts(b, "\\\"");
+            cz_buf_puts(b, "\\\"");
             break;
         case '\\':
-            buf_puts(b, "\\\\");
+            cz_buf_puts(b, "\\\\");
             break;
         case '\b':
-            buf_puts(b, "\\b");
+            cz_buf_puts(b, "\\b");
             break;
         case '\f':
-            buf_puts(b, "\\f");
+            cz_buf_puts(b, "\\f");
             break;
         case '\n':
-            buf_puts(b, "\\n");
+            cz_buf_puts(b, "\\n");
             break;
         case '\r':
-            buf_puts(b, "\\r");
+            cz_buf_puts(b, "\\r");
             break;
         case '\t':
-            buf_puts(b, "\\t");
+            cz_buf_puts(b, "\\t");
             break;
         default:
             if (*c < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *c);
-                buf_puts(b, esc);
+                cz_buf_puts(b, esc);
             } else {
-                buf_put(b, (const char *)c, 1);
+                cz_buf_putc(b, (char)*c);
             }
         }
     }
-    buf_put(b, "\"", 1);
+    cz_buf_putc(b, '"');
 }
 
 bool cz_json_is_integer(double d) {
     return isfinite(d) && d == floor(d) && fabs(d) <= 9007199254740992.0;
 }
 
-static void put_number(buf *b, double d) {
+static void put_number(cz_buf *b, double d) {
     char tmp[40];
     if (!isfinite(d))
         snprintf(tmp, sizeof tmp, "null"); /* JSON has no NaN or infinity */
@@ -99,7 +72,7 @@ static void put_number(buf *b, double d) {
                 break;
         }
     }
-    buf_puts(b, tmp);
+    cz_buf_puts(b, tmp);
 }
 
 static int cmp_keys(const void *a, const void *b) {
@@ -107,61 +80,53 @@ static int cmp_keys(const void *a, const void *b) {
     return strcmp(x->string, y->string);
 }
 
-static void put_value(buf *b, const cJSON *v, bool sorted) {
+static void put_value(cz_buf *b, const cJSON *v, bool sorted) {
     if (cJSON_IsNull(v)) {
-        buf_puts(b, "null");
+        cz_buf_puts(b, "null");
     } else if (cJSON_IsBool(v)) {
-        buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+        cz_buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
     } else if (cJSON_IsNumber(v)) {
         put_number(b, v->valuedouble);
     } else if (cJSON_IsString(v)) {
         put_string(b, v->valuestring);
     } else if (cJSON_IsArray(v)) {
-        buf_put(b, "[", 1);
+        cz_buf_putc(b, '[');
         int i = 0;
         for (const cJSON *e = v->child; e; e = e->next, i++) {
             if (i)
-                buf_put(b, ",", 1);
+                cz_buf_putc(b, ',');
             put_value(b, e, sorted);
         }
-        buf_put(b, "]", 1);
+        cz_buf_putc(b, ']');
     } else if (cJSON_IsObject(v)) {
         int n = cJSON_GetArraySize(v);
-        const cJSON **members = n ? malloc(sizeof *members * (size_t)n) : NULL;
-        if (n && !members) {
-            b->oom = true;
-            return;
-        }
+        const cJSON **members = n ? cz_malloc(sizeof *members * (size_t)n) : NULL;
         int i = 0;
         for (const cJSON *e = v->child; e; e = e->next)
             members[i++] = e;
         if (sorted && n > 1)
             qsort(members, (size_t)n, sizeof *members, cmp_keys);
-        buf_put(b, "{", 1);
+        cz_buf_putc(b, '{');
         for (i = 0; i < n; i++) {
             if (i)
-                buf_put(b, ",", 1);
+                cz_buf_putc(b, ',');
             put_string(b, members[i]->string);
-            buf_put(b, ":", 1);
+            cz_buf_putc(b, ':');
             put_value(b, members[i], sorted);
         }
-        buf_put(b, "}", 1);
+        cz_buf_putc(b, '}');
         free(members);
     } else {
-        buf_puts(b, "null"); /* raw/invalid items never come from the parser */
+        cz_buf_puts(b, "null"); /* raw/invalid items never come from the parser */
     }
 }
 
 static char *print(const cJSON *v, bool sorted) {
     if (!v)
         return NULL;
-    buf b = {0};
+    cz_buf b = {0};
     put_value(&b, v, sorted);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return cz_buf_take(&b);
 }
 
 char *cz_json_canonical(const cJSON *v) {

@@ -10,7 +10,7 @@
 
 /**
  * @brief Serialises @p v canonically.
- * @returns a string the caller frees with free(), or NULL on allocation failure.
+ * @returns a string the caller frees with free(), or NULL when @p v is NULL.
  */
 char *cz_json_canonical(const cJSON *v);
 
@@ -18,7 +18,7 @@ char *cz_json_canonical(const cJSON *v);
  * @brief Serialises @p v compactly, members in their order, integers up to
  * 2^53 exactly. Use it instead of cJSON_Print*, which rounds 16-digit
  * integers (seeds) to 15 digits.
- * @returns a string the caller frees with free(), or NULL on allocation failure.
+ * @returns a string the caller frees with free(), or NULL when @p v is NULL.
  */
 char *cz_json_print(const cJSON *v);
 

@@ -55,8 +55,6 @@ void cz_log_job(cz_log_level level, const char *job_id, const char *trace_id, co
     cJSON_AddStringToObject(o, "msg", msg);
     char *line = cz_json_print(o);
     cJSON_Delete(o);
-    if (!line)
-        return;
     size_t n = strlen(line);
     line[n] = '\n'; /* replaces the terminator; the length is known */
     ssize_t w = write(STDERR_FILENO, line, n + 1);

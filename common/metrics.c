@@ -12,13 +12,15 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/buf.h"
+#include "common/mem.h"
 
 #define MAX_SERIES 1024
 #define MAX_BUCKETS 24
@@ -129,38 +131,6 @@ double cz_metric_value(const cz_metric *m) {
 
 /* ---- exposition ------------------------------------------------------------ */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} buf;
-
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...) {
-    for (int tries = 0; tries < 2 && !b->failed; tries++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)n) * 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 /* The label set with one more label appended ("le" for buckets). */
 static void labels_with(const char *labels, const char *extra, char *out, size_t n) {
     if (!labels[0] && !extra[0])
@@ -169,11 +139,11 @@ static void labels_with(const char *labels, const char *extra, char *out, size_t
         snprintf(out, n, "{%s%s%s}", labels, labels[0] && extra[0] ? "," : "", extra);
 }
 
-static void render_one(buf *b, const cz_metric *m) {
+static void render_one(cz_buf *b, const cz_metric *m) {
     char l[256];
     if (m->kind != HISTOGRAM) {
         labels_with(m->labels, "", l, sizeof l);
-        put(b, "%s%s %.17g\n", m->name, l, cz_metric_value(m));
+        cz_buf_appendf(b, "%s%s %.17g\n", m->name, l, cz_metric_value(m));
         return;
     }
     uint64_t cum = 0;
@@ -185,19 +155,16 @@ static void render_one(buf *b, const cz_metric *m) {
         else
             snprintf(le, sizeof le, "le=\"+Inf\"");
         labels_with(m->labels, le, l, sizeof l);
-        put(b, "%s_bucket%s %llu\n", m->name, l, (unsigned long long)cum);
+        cz_buf_appendf(b, "%s_bucket%s %llu\n", m->name, l, (unsigned long long)cum);
     }
     labels_with(m->labels, "", l, sizeof l);
-    put(b, "%s_sum%s %.17g\n", m->name, l, cz_metric_value(m));
-    put(b, "%s_count%s %llu\n", m->name, l, (unsigned long long)cum);
+    cz_buf_appendf(b, "%s_sum%s %.17g\n", m->name, l, cz_metric_value(m));
+    cz_buf_appendf(b, "%s_count%s %llu\n", m->name, l, (unsigned long long)cum);
 }
 
 char *cz_metrics_render(void) {
     static const char *const types[] = {"counter", "gauge", "histogram"};
-    buf b = {.p = malloc(4096), .cap = 4096};
-    if (!b.p)
-        return NULL;
-    b.p[0] = '\0';
+    cz_buf b = {0};
     int c = atomic_load_explicit(&count, memory_order_acquire);
     for (int i = 0; i < c; i++) {
         bool first = true;
@@ -205,17 +172,13 @@ char *cz_metrics_render(void) {
             first = strcmp(series[j].name, series[i].name) != 0;
         if (!first)
             continue; /* rendered with the first series of its name */
-        put(&b, "# HELP %s %s\n# TYPE %s %s\n", series[i].name, series[i].help, series[i].name,
-            types[series[i].kind]);
+        cz_buf_appendf(&b, "# HELP %s %s\n# TYPE %s %s\n", series[i].name, series[i].help,
+                       series[i].name, types[series[i].kind]);
         for (int j = i; j < c; j++)
             if (!strcmp(series[j].name, series[i].name))
                 render_one(&b, &series[j]);
     }
-    if (b.failed) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return cz_buf_take(&b);
 }
 
 /* ---- the listener ------------------------------------------------------------ */
@@ -229,16 +192,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     char *text = NULL;
     if (strcmp(url, "/metrics")) {
         status = 404;
-        text = strdup("not found: GET /metrics\n");
+        text = cz_strdup("not found: GET /metrics\n");
     } else if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         status = 405;
-        text = strdup("use GET\n");
+        text = cz_strdup("use GET\n");
     } else {
         text = cz_metrics_render();
         type = "text/plain; version=0.0.4; charset=utf-8";
     }
-    if (!text)
-        return MHD_NO;
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", type);

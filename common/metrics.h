@@ -45,7 +45,7 @@ double cz_metric_value(const cz_metric *m);
 
 /**
  * @brief Every series in the text exposition format (version 0.0.4).
- * @returns the text (caller frees), or NULL when out of memory.
+ * @returns the text, which the caller frees.
  */
 char *cz_metrics_render(void);
 

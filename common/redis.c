@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/mem.h"
 
 #define CZ_REDIS_RETRY_MS 1000 /* pause after a failure before reconnecting */
 
@@ -63,13 +64,9 @@ struct cz_redis_pool {
 };
 
 cz_redis_pool *cz_redis_pool_new(const char *url, int idle, int timeout_ms) {
-    cz_redis_pool *p = calloc(1, sizeof *p);
-    if (!p || !(p->conns = calloc((size_t)idle, sizeof *p->conns)) || !(p->url = strdup(url))) {
-        if (p)
-            free(p->conns);
-        free(p);
-        return NULL;
-    }
+    cz_redis_pool *p = cz_calloc(1, sizeof *p);
+    p->conns = cz_calloc((size_t)idle, sizeof *p->conns);
+    p->url = cz_strdup(url);
     p->size = idle;
     p->timeout_ms = timeout_ms;
     pthread_mutex_init(&p->lock, NULL);

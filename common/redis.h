@@ -34,7 +34,7 @@ typedef struct cz_redis_pool cz_redis_pool;
 
 /**
  * @brief A pool for @p url keeping up to @p idle idle connections, each
- * command bounded by @p timeout_ms. @returns NULL only when out of memory.
+ * command bounded by @p timeout_ms. @returns it; free with cz_redis_pool_free.
  */
 cz_redis_pool *cz_redis_pool_new(const char *url, int idle, int timeout_ms);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/ids.h"
+#include "common/mem.h"
 
 static const char *const events[] = {
     "job.succeeded", "job.failed",  "job.canceled", "job.in_review",
@@ -85,9 +86,7 @@ int cz_webhook_sign(const char *secret, const char *id, long long timestamp, con
     if (plen < 0 || (size_t)plen >= sizeof prefix)
         return -1;
     /* One buffer: OpenSSL 3 keeps only the one-shot HMAC() undeprecated. */
-    unsigned char *msg = malloc((size_t)plen + len);
-    if (!msg)
-        return -1;
+    unsigned char *msg = cz_malloc((size_t)plen + len);
     memcpy(msg, prefix, (size_t)plen);
     memcpy(msg + plen, body, len);
     unsigned char mac[EVP_MAX_MD_SIZE];

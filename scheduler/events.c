@@ -25,6 +25,7 @@
 #include "common/json.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/redis.h"
 
 #define GROUP "cadenza-scheduler"
@@ -254,9 +255,9 @@ void cz_events_run(const cz_config *cfg, atomic_bool *stop) {
     }
     cz_apply_policy policy = {cfg->lease_s, cfg->retry_base_ms, cfg->retry_cap_ms};
     notices notes = {.redis = cz_redis_pool_new(cfg->redis_url, 1, 200)};
-    batch *b = notes.redis ? calloc(1, sizeof *b) : NULL;
+    batch *b = cz_calloc(1, sizeof *b);
     PGconn *db = NULL;
-    while (b && !atomic_load(stop)) {
+    while (!atomic_load(stop)) {
         batch_fill(rk, b);
         if (!b->n)
             continue;

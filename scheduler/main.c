@@ -19,6 +19,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "scheduler/autoscaler.h"
 #include "scheduler/collector.h"
@@ -83,6 +84,7 @@ static void *webhooks_thread(void *arg) {
 }
 
 int main(void) {
+    cz_mem_init();
     cz_config cfg;
     cz_config_load(&cfg);
     cz_log_init("scheduler");

@@ -35,6 +35,7 @@
 #include "common/json.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 #define RELAY_BATCH 500
 #define RELAY_MAX_IN_FLIGHT 20000
@@ -48,12 +49,8 @@ typedef struct id_list {
 
 static void ids_add(id_list *l, long long id) {
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        long long *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            abort(); /* cannot track deliveries: stop rather than lose track */
-        l->v = v;
-        l->cap = cap;
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->v = cz_realloc(l->v, l->cap * sizeof *l->v);
     }
     l->v[l->n++] = id;
 }
@@ -69,9 +66,7 @@ static void ids_remove(id_list *l, long long id) {
 
 /* Postgres array literal "{1,2,3}" of the ids; caller frees. */
 static char *ids_literal(const id_list *l) {
-    char *s = malloc(l->n * 21 + 3), *w = s;
-    if (!s)
-        abort();
+    char *s = cz_malloc(l->n * 21 + 3), *w = s;
     *w++ = '{';
     for (size_t i = 0; i < l->n; i++)
         w += sprintf(w, i ? ",%lld" : "%lld", l->v[i]);

@@ -42,6 +42,7 @@
 #include "common/db/db.h"
 #include "common/db/pools.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 #define SLOTS 64
 #define TICK_MS 250
@@ -120,9 +121,7 @@ static char **worker_env(const supervisor *s, int k, int i, char *listen, size_t
     size_t count = 0;
     while (environ[count])
         count++;
-    char **env = calloc(count + 2, sizeof *env);
-    if (!env)
-        return NULL;
+    char **env = cz_calloc(count + 2, sizeof *env);
     size_t j = 0;
     for (size_t e = 0; e < count; e++)
         if (strncmp(environ[e], "CADENZA_METRICS_LISTEN=", 23))
@@ -145,7 +144,7 @@ static void start(supervisor *s, pool *p, int i) {
     char listen[128];
     char **env = worker_env(s, (int)(p - s->pools), i, listen, sizeof listen);
     pid_t parent = getpid();
-    pid_t pid = env ? fork() : -1;
+    pid_t pid = fork();
     if (pid < 0) {
         free(env);
         cz_log_error("supervisor: cannot fork a %s worker: %s", p->name, strerror(errno));

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/db/db.h"
 #include "common/db/leader.h"
@@ -56,6 +57,7 @@
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "common/netguard.h"
 #include "common/webhook.h"
@@ -128,11 +130,7 @@ struct cz_webhooks {
 /* ---- set-up ------------------------------------------------------------------ */
 
 cz_webhooks *cz_webhooks_new(const cz_config *cfg, cz_err *err) {
-    cz_webhooks *w = calloc(1, sizeof *w);
-    if (!w) {
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
+    cz_webhooks *w = cz_calloc(1, sizeof *w);
     w->cfg = cfg;
     w->lead = (cz_leader){CZ_LOCK_WEBHOOKS, "webhook dispatcher", "cadenza_webhooks", false};
     if (cz_netguard_parse(cfg->webhook_allow, &w->guard, err) ||
@@ -148,16 +146,12 @@ cz_webhooks *cz_webhooks_new(const cz_config *cfg, cz_err *err) {
     /* Keep a connection per slot for reuse: receivers see keep-alive. */
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)cfg->webhook_concurrency);
     w->queue_max = 2 * cfg->webhook_concurrency;
-    w->active = calloc((size_t)cfg->webhook_concurrency, sizeof *w->active);
-    w->queue = calloc((size_t)w->queue_max, sizeof *w->queue);
+    w->active = cz_calloc((size_t)cfg->webhook_concurrency, sizeof *w->active);
+    w->queue = cz_calloc((size_t)w->queue_max, sizeof *w->queue);
     /* A receiver has an attempt in flight or queued: at most both sets' sizes. */
-    w->receivers = calloc((size_t)(cfg->webhook_concurrency + w->queue_max), sizeof *w->receivers);
+    w->receivers =
+        cz_calloc((size_t)(cfg->webhook_concurrency + w->queue_max), sizeof *w->receivers);
     w->unrecorded = cJSON_CreateArray();
-    if (!w->active || !w->queue || !w->receivers || !w->unrecorded) {
-        cz_webhooks_free(w);
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
     return w;
 }
 
@@ -191,9 +185,7 @@ static receiver *receiver_get(cz_webhooks *w, const char *origin) {
     if (r)
         return r;
     r = &w->receivers[w->n_receivers++];
-    *r = (receiver){.origin = strdup(origin)};
-    if (!r->origin)
-        abort(); /* cannot account for concurrency: stop rather than overrun */
+    *r = (receiver){.origin = cz_strdup(origin)};
     return r;
 }
 
@@ -212,63 +204,42 @@ static int receiver_cap(const cz_webhooks *w) {
 
 /* ---- Postgres array literals ------------------------------------------------------ */
 
-/* Appends @p s to the array literal being built, quoted. */
-static void literal_add(char **buf, size_t *len, size_t *cap, const char *s) {
-    size_t need = *len + 2 * strlen(s) + 6; /* ',', quotes, '}' and NUL */
-    if (need > *cap) {
-        size_t cap2 = need * 2;
-        char *b = realloc(*buf, cap2);
-        if (!b)
-            abort();
-        *buf = b;
-        *cap = cap2;
-    }
-    char *o = *buf + *len;
-    if (*len > 1)
-        *o++ = ',';
-    *o++ = '"';
+/* Appends @p s to the array literal being built (opened with '{'), quoted. */
+static void literal_add(cz_buf *b, const char *s) {
+    if (b->len > 1)
+        cz_buf_putc(b, ',');
+    cz_buf_putc(b, '"');
     for (; *s; s++) {
         if (*s == '"' || *s == '\\')
-            *o++ = '\\';
-        *o++ = *s;
+            cz_buf_putc(b, '\\');
+        cz_buf_putc(b, *s);
     }
-    *o++ = '"';
-    *len = (size_t)(o - *buf);
+    cz_buf_putc(b, '"');
 }
 
-static char *literal_open(size_t *len, size_t *cap) {
-    *cap = 256;
-    char *b = malloc(*cap);
-    if (!b)
-        abort();
-    b[0] = '{';
-    *len = 1;
-    return b;
-}
-
-static char *literal_close(char *b, size_t len) {
-    b[len] = '}';
-    b[len + 1] = '\0';
-    return b;
+/* Closes the literal. @returns its text, which the caller frees. */
+static char *literal_close(cz_buf *b) {
+    cz_buf_putc(b, '}');
+    return cz_buf_take(b);
 }
 
 /* The deliveries not to read again: in flight, or finished but not yet
  * committed as such. */
 static char *busy_ids(cz_webhooks *w) {
-    size_t len, cap;
-    char *b = literal_open(&len, &cap);
+    cz_buf b = {0};
+    cz_buf_putc(&b, '{');
     for (int i = 0; i < w->n_active; i++)
-        literal_add(&b, &len, &cap, w->active[i]->id);
+        literal_add(&b, w->active[i]->id);
     for (int i = 0; i < w->n_queue; i++)
-        literal_add(&b, &len, &cap, w->queue[i]->id);
+        literal_add(&b, w->queue[i]->id);
     const cJSON *a;
     cJSON_ArrayForEach(a, w->unrecorded) {
-        literal_add(&b, &len, &cap, cJSON_GetObjectItem(a, "id")->valuestring);
+        literal_add(&b, cJSON_GetObjectItem(a, "id")->valuestring);
     }
     cJSON_ArrayForEach(a, w->recording) {
-        literal_add(&b, &len, &cap, cJSON_GetObjectItem(a, "id")->valuestring);
+        literal_add(&b, cJSON_GetObjectItem(a, "id")->valuestring);
     }
-    return literal_close(b, len);
+    return literal_close(&b);
 }
 
 static int unrecorded_count(const cz_webhooks *w) {
@@ -277,12 +248,12 @@ static int unrecorded_count(const cz_webhooks *w) {
 
 /* The receivers with enough in hand: reads leave them out. */
 static char *saturated_receivers(cz_webhooks *w) {
-    size_t len, cap;
-    char *b = literal_open(&len, &cap);
+    cz_buf b = {0};
+    cz_buf_putc(&b, '{');
     for (int i = 0; i < w->n_receivers; i++)
         if (w->receivers[i].active + w->receivers[i].queued >= receiver_cap(w))
-            literal_add(&b, &len, &cap, w->receivers[i].origin);
-    return literal_close(b, len);
+            literal_add(&b, w->receivers[i].origin);
+    return literal_close(&b);
 }
 
 /* ---- one attempt ------------------------------------------------------------------ */
@@ -353,18 +324,13 @@ static void outcome(cz_webhooks *w, transfer *t, long code, int status, int64_t 
 static char *copy(PGresult *res, int i, int col) {
     if (PQgetisnull(res, i, col))
         return NULL;
-    char *v = strdup(PQgetvalue(res, i, col));
-    if (!v)
-        abort(); /* a delivery half-copied is not worth carrying on for */
-    return v;
+    return cz_strdup(PQgetvalue(res, i, col));
 }
 
 /* Loaded row @p i of @p res, queued to be started when its receiver has a
  * free slot. */
 static void transfer_queue(cz_webhooks *w, PGresult *res, int i) {
-    transfer *t = calloc(1, sizeof *t);
-    if (!t)
-        abort();
+    transfer *t = cz_calloc(1, sizeof *t);
     t->guard = &w->guard;
     snprintf(t->id, sizeof t->id, "%s", PQgetvalue(res, i, 0));
     snprintf(t->job_id, sizeof t->job_id, "%s", PQgetvalue(res, i, 8));
@@ -689,12 +655,8 @@ static void record(cz_webhooks *w, bool wait) {
         return;
     }
     char *json = cz_json_print(w->unrecorded);
-    if (!json)
-        abort(); /* cannot record: stop rather than resend blindly */
     w->recording = w->unrecorded;
     w->unrecorded = cJSON_CreateArray();
-    if (!w->unrecorded)
-        abort();
     if (cz_db_webhook_record_send(w->record_db, json, &err))
         recording_failed(w, &err);
     free(json);
@@ -726,12 +688,10 @@ static bool dispatch(cz_webhooks *w, int limit) {
         return false;
     }
     int n = PQntuples(due);
-    size_t len, cap;
-    char *chosen = literal_open(&len, &cap);
+    cz_buf picks = {0};
+    cz_buf_putc(&picks, '{');
     int picked = 0, n_seen = 0;
-    receiver *seen = calloc((size_t)n + 1, sizeof *seen); /* this read's picks per receiver */
-    if (!seen)
-        abort();
+    receiver *seen = cz_calloc((size_t)n + 1, sizeof *seen); /* this read's picks per receiver */
     for (int i = 0; i < n; i++) {
         char *origin = PQgetvalue(due, i, 1);
         receiver *r = NULL;
@@ -746,11 +706,11 @@ static bool dispatch(cz_webhooks *w, int limit) {
         if (r->active >= receiver_cap(w))
             continue;
         r->active++;
-        literal_add(&chosen, &len, &cap, PQgetvalue(due, i, 0));
+        literal_add(&picks, PQgetvalue(due, i, 0));
         picked++;
     }
     free(seen);
-    literal_close(chosen, len);
+    char *chosen = literal_close(&picks);
     PQclear(due);
     if (!picked) {
         free(chosen);

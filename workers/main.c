@@ -28,6 +28,7 @@
 #include "common/config.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/music/prompt.h"
 #include "workers/pool.h"
 #include "workers/stages.h"
@@ -246,6 +247,7 @@ static int render_main(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    cz_mem_init();
     if (argc > 1 && !strcmp(argv[1], "master"))
         return cz_post_master_cli(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "render")) {

@@ -35,6 +35,7 @@
 #include "common/db/review.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/music/analysis.h"
 #include "common/music/fingerprint.h"
 #include "common/music/fp_index.h"
@@ -200,11 +201,7 @@ int cz_post_master_cli(int argc, char **argv) {
 /* ---------------------------------------------------------------- the pool */
 
 void *cz_post_open(const cz_config *cfg, cz_err *err) {
-    cz_post *p = calloc(1, sizeof *p);
-    if (!p) {
-        cz_err_set(err, "out of memory starting the post pool");
-        return NULL;
-    }
+    cz_post *p = cz_calloc(1, sizeof *p);
     p->cfg = cfg;
     p->rate = (unsigned)cz_env_int("CADENZA_POST_SAMPLE_RATE", CZ_POST_DEFAULT_RATE, 8000, 384000);
     const char *th = cz_env("CADENZA_CATALOG_THRESHOLD", CZ_POST_DEFAULT_THRESHOLD);
@@ -216,10 +213,7 @@ void *cz_post_open(const cz_config *cfg, cz_err *err) {
         free(p);
         return NULL;
     }
-    if (!(p->catalog = cz_fp_index_new(err))) {
-        free(p);
-        return NULL;
-    }
+    p->catalog = cz_fp_index_new();
     return p;
 }
 
@@ -252,9 +246,7 @@ static int cz_post_catalog_refresh(cz_post *p, cz_err *err) {
 /* Looks the master up in the catalogue and records the outcome in @p qa. */
 static int cz_post_catalog_check(cz_post *p, const cz_fp *fp, cJSON *qa, cz_err *err) {
     cz_fp_match m;
-    int found = cz_fp_index_query(p->catalog, fp->v, fp->n, &m, err);
-    if (found < 0)
-        return -1;
+    int found = cz_fp_index_query(p->catalog, fp->v, fp->n, &m);
     cJSON *c = cJSON_AddObjectToObject(qa, "catalog");
     cJSON_AddNumberToObject(c, "tracks_checked", (double)cz_fp_index_tracks(p->catalog));
     cJSON_AddNumberToObject(c, "threshold", p->threshold);
@@ -322,7 +314,7 @@ static void cz_post_analysis_add(const cz_job_msg *job, cz_post_analysis *an, cJ
     cz_analysis_add_genre(&an->f, cz_json_str(controls, "genre"));
     cz_analysis_add_genre(&an->f, cz_json_str(controls, "flavor"));
     cJSON *o = cz_analysis_json(&an->f);
-    cJSON_AddItemToObject(qa, "analysis", o ? o : cJSON_CreateNull());
+    cJSON_AddItemToObject(qa, "analysis", o);
     cJSON *chain = cJSON_GetObjectItemCaseSensitive(qa, "chain");
     cJSON_AddNumberToObject(chain, "analysis_ms", (double)an->ms);
     cJSON_AddNumberToObject(chain, "analysis_wait_ms", (double)an->waited_ms);

@@ -11,13 +11,14 @@
 #include <string.h>
 
 #include "common/db/db.h"
+#include "common/mem.h"
 
 #define CZ_CATALOG_BATCH 1000
 
 /* Items as little-endian bytes, whatever the host's order. */
 static unsigned char *cz_catalog_pack(const cz_fp *fp) {
-    unsigned char *b = malloc(fp->n * 4 + 1);
-    for (size_t i = 0; b && i < fp->n; i++) {
+    unsigned char *b = cz_malloc(fp->n * 4 + 1);
+    for (size_t i = 0; i < fp->n; i++) {
         uint32_t v = fp->v[i];
         b[4 * i] = (unsigned char)v;
         b[4 * i + 1] = (unsigned char)(v >> 8);
@@ -30,8 +31,6 @@ static unsigned char *cz_catalog_pack(const cz_fp *fp) {
 int cz_db_catalog_import(PGconn *c, const cz_catalog_track *t, int64_t *id, bool *created,
                          cz_err *err) {
     unsigned char *fp = cz_catalog_pack(t->fp);
-    if (!fp)
-        return cz_err_set(err, "out of memory packing a fingerprint");
     char duration[32], items[16], algo[16];
     snprintf(duration, sizeof duration, "%.3f", t->fp->duration_s);
     snprintf(items, sizeof items, "%zu", t->fp->n);
@@ -76,9 +75,7 @@ static int cz_catalog_add_row(PGresult *r, int row, cz_fp_index *ix, int64_t *id
     int len = PQgetlength(r, row, 1);
     const unsigned char *b = (const unsigned char *)PQgetvalue(r, row, 1);
     size_t n = (size_t)len / 4;
-    uint32_t *items = malloc((n ? n : 1) * sizeof *items);
-    if (!items)
-        return cz_err_set(err, "out of memory loading catalogue track %lld", (long long)*id);
+    uint32_t *items = cz_malloc((n ? n : 1) * sizeof *items);
     for (size_t i = 0; i < n; i++)
         items[i] = cz_catalog_le32(b + 4 * i);
     int rc = cz_fp_index_add(ix, *id, items, n, err);

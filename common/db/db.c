@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/db/leader.h"
+#include "common/mem.h"
 
 static const char *pg_message(PGconn *c, PGresult *r) {
     const char *m = r ? PQresultErrorMessage(r) : NULL;
@@ -147,8 +148,8 @@ static char *read_file(const char *path, cz_err *err) {
     fseek(f, 0, SEEK_END);
     long len = ftell(f);
     rewind(f);
-    char *s = malloc((size_t)len + 1);
-    if (s && fread(s, 1, (size_t)len, f) != (size_t)len) {
+    char *s = cz_malloc((size_t)len + 1);
+    if (fread(s, 1, (size_t)len, f) != (size_t)len) {
         free(s);
         s = NULL;
     }
@@ -237,12 +238,8 @@ struct cz_db_pool {
 };
 
 cz_db_pool *cz_db_pool_new(const char *url, int size, cz_err *err) {
-    cz_db_pool *p = calloc(1, sizeof *p);
-    if (!p || !(p->conns = calloc((size_t)size, sizeof *p->conns))) {
-        free(p);
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
+    cz_db_pool *p = cz_calloc(1, sizeof *p);
+    p->conns = cz_calloc((size_t)size, sizeof *p->conns);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->freed, NULL);
     p->size = size;
@@ -287,7 +284,7 @@ void cz_db_pool_free(cz_db_pool *p) {
 }
 
 char *cz_db_take_text(PGresult *r) {
-    char *out = r && PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    char *out = r && PQntuples(r) == 1 ? cz_strdup(PQgetvalue(r, 0, 0)) : NULL;
     PQclear(r);
     return out;
 }

@@ -8,6 +8,7 @@
  * because the rest of the transaction runs only after the guard passed. */
 #include "common/db/jobs.h"
 
+#include "common/buf.h"
 #include "common/db/db.h"
 #include "common/db/outbox.h"
 #include "common/db/review.h"
@@ -15,6 +16,7 @@
 #include "common/failure.h"
 #include "common/ids.h"
 #include "common/json.h"
+#include "common/mem.h"
 #include "common/webhook.h"
 
 #include <cjson/cJSON.h>
@@ -38,7 +40,7 @@ char *cz_db_job_get(PGconn *c, const char *tenant, const char *id, cz_err *err) 
         err);
     if (!r)
         return NULL;
-    char *out = PQntuples(r) ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    char *out = PQntuples(r) ? cz_strdup(PQgetvalue(r, 0, 0)) : NULL;
     PQclear(r);
     return out;
 }
@@ -89,12 +91,7 @@ char *cz_db_job_list(PGconn *c, const char *tenant, const char *before, const ch
     size_t cap = 128;
     for (int i = 0; i < shown; i++)
         cap += (size_t)PQgetlength(r, i, 1) + 1;
-    char *out = malloc(cap);
-    if (!out) {
-        PQclear(r);
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
+    char *out = cz_malloc(cap);
     size_t len = (size_t)sprintf(out, "{\"object\":\"list\",\"data\":[");
     for (int i = 0; i < shown; i++) {
         if (i)
@@ -594,7 +591,7 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
         "SELECT cz_job_json(ROW(j.*)::jobs)::text FROM j",
         3, p, err);
     if (r && PQntuples(r)) {
-        *json = strdup(PQgetvalue(r, 0, 0));
+        *json = cz_strdup(PQgetvalue(r, 0, 0));
         PQclear(r);
         if (cz_db_webhook_enqueue_tx(c, id, "job.canceled", err) < 0 ||
             promote_follower(c, id, err) || cz_db_commit(c, err)) {
@@ -673,8 +670,7 @@ static int insert_one(PGconn *c, const cz_job_submit *s, char **json, cz_err *er
     int stored = PQntuples(r) != 1                  ? cz_err_set(err, "no usage for the tenant")
                  : strcmp(PQgetvalue(r, 0, 0), "t") ? 0
                  : PQgetisnull(r, 0, 1)             ? CZ_INSERT_IN_FLIGHT
-                 : !(*json = strdup(PQgetvalue(r, 0, 1))) ? cz_err_set(err, "out of memory")
-                                                          : 1;
+                                                    : (*json = cz_strdup(PQgetvalue(r, 0, 1)), 1);
     PQclear(r);
     return stored;
 }
@@ -830,8 +826,7 @@ static int submit_once(PGconn *c, cz_job_submit *s, cz_err *err) {
         s->outcome = same ? CZ_CREATE_REPLAY : CZ_CREATE_CONFLICT;
         if (same) {
             s->status = atoi(PQgetvalue(r, 0, 1));
-            if (!(s->json = strdup(PQgetvalue(r, 0, 2))))
-                rc = cz_err_set(err, "out of memory");
+            s->json = cz_strdup(PQgetvalue(r, 0, 2));
         }
     } else {
         rc = cz_err_set(err, "idempotency key without a stored response");
@@ -840,36 +835,17 @@ static int submit_once(PGconn *c, cz_job_submit *s, cz_err *err) {
     return rc;
 }
 
-/* A growing text buffer for the batch's JSON. */
-typedef struct cz_buf {
-    char *data;
-    size_t len, cap;
-} cz_buf;
-
-/* @returns 0, or -1 when out of memory. */
-static int cz_buf_add(cz_buf *b, const char *s) {
-    size_t n = strlen(s);
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *d = realloc(b->data, cap);
-        if (!d)
-            return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n + 1);
-    b->len += n;
-    return 0;
-}
-
-/* Appends @p s to the JSON array text in @p b as a JSON string. */
+/* Appends @p s to the JSON array text in @p b as a JSON string.
+ * @returns 0, or -1 when @p s is NULL (a submission without that field). */
 static int append_json_string(cz_buf *b, const char *s) {
+    if (!s)
+        return -1;
     cJSON *str = cJSON_CreateString(s);
-    char *t = str ? cz_json_print(str) : NULL;
+    char *t = cz_json_print(str);
     cJSON_Delete(str);
-    int rc = t ? cz_buf_add(b, t) : -1;
+    cz_buf_puts(b, t);
     free(t);
-    return rc;
+    return 0;
 }
 
 /* A submission that goes with the others in one statement: no idempotency
@@ -896,8 +872,8 @@ static int insert_plain(PGconn *c, cz_job_submit *const *items, int n, cz_err *e
                              ")"
                              "SELECT j.id::text, cz_job_json(ROW(j.*)::jobs)::text FROM j";
     cz_buf b = {0};
-    int rc = cz_buf_add(&b, "[");
-    int plain = 0;
+    cz_buf_putc(&b, '[');
+    int rc = 0, plain = 0;
     for (int i = 0; i < n && !rc; i++) {
         const cz_job_submit *s = items[i];
         if (!plain_submission(s))
@@ -907,27 +883,32 @@ static int insert_plain(PGconn *c, cz_job_submit *const *items, int n, cz_err *e
                  "%s{\"id\":\"%s\",\"seed\":%llu,\"max_attempts\":%d,\"tenant_id\":",
                  plain ? "," : "", s->job.id, (unsigned long long)s->job.seed, s->job.max_attempts);
         plain++;
-        rc = cz_buf_add(&b, head) || append_json_string(&b, s->job.tenant) ||
-             cz_buf_add(&b, ",\"request\":") || cz_buf_add(&b, s->job.request) ||
-             cz_buf_add(&b, ",\"request_hash\":") || append_json_string(&b, s->job.request_hash) ||
-             cz_buf_add(&b, ",\"model\":") || append_json_string(&b, s->job.model) ||
-             cz_buf_add(&b, ",\"trace_id\":") || append_json_string(&b, s->job.trace_id) ||
-             cz_buf_add(&b, ",\"traceparent\":") || append_json_string(&b, s->job.traceparent) ||
-             cz_buf_add(&b, "}");
+        cz_buf_puts(&b, head);
+        rc = append_json_string(&b, s->job.tenant);
+        cz_buf_puts(&b, ",\"request\":");
+        cz_buf_puts(&b, s->job.request);
+        cz_buf_puts(&b, ",\"request_hash\":");
+        rc |= append_json_string(&b, s->job.request_hash);
+        cz_buf_puts(&b, ",\"model\":");
+        rc |= append_json_string(&b, s->job.model);
+        cz_buf_puts(&b, ",\"trace_id\":");
+        rc |= append_json_string(&b, s->job.trace_id);
+        cz_buf_puts(&b, ",\"traceparent\":");
+        rc |= append_json_string(&b, s->job.traceparent);
+        cz_buf_putc(&b, '}');
     }
-    if (!rc)
-        rc = cz_buf_add(&b, "]");
+    cz_buf_putc(&b, ']');
     if (rc) {
-        free(b.data);
-        return cz_err_set(err, "out of memory");
+        cz_buf_free(&b);
+        return cz_err_set(err, "a job to insert lacks its tenant, request hash, model or trace");
     }
     if (!plain) {
-        free(b.data);
+        cz_buf_free(&b);
         return 0;
     }
     const char *p[] = {b.data};
     PGresult *r = cz_db_query(c, sql, 1, p, err);
-    free(b.data);
+    cz_buf_free(&b);
     if (!r)
         return -1;
     int rows = PQntuples(r);
@@ -939,7 +920,7 @@ static int insert_plain(PGconn *c, cz_job_submit *const *items, int n, cz_err *e
             if (!strcmp(PQgetvalue(r, k, 0), s->job.id)) {
                 s->outcome = CZ_CREATE_NEW;
                 s->status = 202;
-                s->json = strdup(PQgetvalue(r, k, 1));
+                s->json = cz_strdup(PQgetvalue(r, k, 1));
             }
         }
         if (!s->json)
@@ -1010,7 +991,7 @@ char *cz_db_job_usage(PGconn *c, const char *tenant, cz_err *err) {
                     1, p, err);
     if (!r)
         return NULL;
-    char *out = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    char *out = PQntuples(r) == 1 ? cz_strdup(PQgetvalue(r, 0, 0)) : NULL;
     if (!out)
         cz_err_set(err, "no usage for tenant %s", tenant);
     PQclear(r);

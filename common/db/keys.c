@@ -23,6 +23,7 @@
 #include "common/db/db.h"
 #include "common/hash.h"
 #include "common/ids.h"
+#include "common/mem.h"
 
 int cz_db_key_create(PGconn *c, const char *tenant, const char *role, const cz_key_options *opt,
                      char key[CZ_KEY_LEN], long long *id, cz_err *err) {
@@ -115,10 +116,8 @@ char *cz_db_key_list(PGconn *c, const char *tenant, cz_err *err) {
                     1, p, err);
     if (!r)
         return NULL;
-    char *out = strdup(PQgetvalue(r, 0, 0));
+    char *out = cz_strdup(PQgetvalue(r, 0, 0));
     PQclear(r);
-    if (!out)
-        cz_err_set(err, "out of memory");
     return out;
 }
 

@@ -14,6 +14,7 @@
 #include "common/db/db.h"
 #include "common/job_state.h"
 #include "common/json.h"
+#include "common/mem.h"
 
 /* ---- the scheduler's side ---------------------------------------------------- */
 
@@ -24,8 +25,6 @@ int cz_db_review_open_tx(PGconn *c, const cz_event *ev, cz_err *err) {
         given = derived = cz_review_reasons(ev->qa, NULL, false, NULL);
     char *reasons = cz_json_print(given);
     cJSON_Delete(derived);
-    if (!reasons)
-        return cz_err_set(err, "out of memory");
     char attempt[12];
     snprintf(attempt, sizeof attempt, "%d", ev->attempt);
     const char *p[] = {ev->job_id, attempt, reasons};
@@ -73,7 +72,7 @@ char *cz_db_review_queue(PGconn *c, const char *tenant, int limit, cz_err *err) 
         2, p, err);
     if (!r)
         return NULL;
-    char *out = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    char *out = PQntuples(r) == 1 ? cz_strdup(PQgetvalue(r, 0, 0)) : NULL;
     if (!out)
         cz_err_set(err, "the queue query returned no row");
     PQclear(r);
@@ -160,8 +159,8 @@ int cz_db_review_claim(PGconn *c, const char *tenant, long long key_id, int leas
             return -1;
     }
     int claimed = PQntuples(r) == 1;
-    if (claimed && !(*json = strdup(PQgetvalue(r, 0, 0))))
-        claimed = cz_err_set(err, "out of memory");
+    if (claimed)
+        *json = cz_strdup(PQgetvalue(r, 0, 0));
     PQclear(r);
     return claimed;
 }
@@ -254,8 +253,6 @@ static int insert_regenerated(PGconn *c, const cz_review_decision *d, const char
     cJSON_AddNumberToObject(req, "seed", (double)d->new_seed);
     char *json = cz_json_canonical(req);
     cJSON_Delete(req);
-    if (!json)
-        return cz_err_set(err, "out of memory");
     char hash[CZ_SHA256_HEX], seed[24];
     cz_sha256_hex(json, strlen(json), hash);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)d->new_seed);
@@ -285,9 +282,9 @@ static int apply_decision(PGconn *c, const cz_review_decision *d, int attempt, c
     char *text = cz_json_print(e);
     cJSON_Delete(e);
     cz_event ev;
-    if (!text || cz_event_parse(text, strlen(text), &ev, err)) {
+    if (cz_event_parse(text, strlen(text), &ev, err)) {
         free(text);
-        return text ? -1 : cz_err_set(err, "out of memory");
+        return -1;
     }
     free(text);
     int rc = cz_db_job_apply_tx(c, &ev, policy, err);
@@ -341,18 +338,17 @@ static int record_decision(PGconn *c, const cz_review_decision *d, const char *k
         PQclear(r);
         return cz_err_set(err, "the review task of job %s vanished", d->job_id);
     }
-    out->json = strdup(PQgetvalue(r, 0, 0));
+    out->json = cz_strdup(PQgetvalue(r, 0, 0));
     out->announce = cJSON_CreateArray();
     cJSON_AddItemToArray(out->announce, cJSON_CreateString(d->job_id));
     if (regenerated)
         cJSON_AddItemToArray(out->announce, cJSON_CreateString(regenerated));
     /* The followers, as a Postgres array literal: {id,id,...} (uuids need no quoting). */
-    char *list = strdup(PQgetvalue(r, 0, 1));
+    char *list = cz_strdup(PQgetvalue(r, 0, 1));
     /* strtok_r: the API runs a thread per connection, and strtok's hidden
      * state would be shared between them. */
     char *save = NULL;
-    for (char *s = list ? strtok_r(list + 1, ",}", &save) : NULL; s;
-         s = strtok_r(NULL, ",}", &save))
+    for (char *s = strtok_r(list + 1, ",}", &save); s; s = strtok_r(NULL, ",}", &save))
         cJSON_AddItemToArray(out->announce, cJSON_CreateString(s));
     free(list);
     out->cacheable = !strcmp(PQgetvalue(r, 0, 2), "t");
@@ -360,7 +356,7 @@ static int record_decision(PGconn *c, const cz_review_decision *d, const char *k
     snprintf(out->model, sizeof out->model, "%s", PQgetvalue(r, 0, 4));
     snprintf(out->model_version, sizeof out->model_version, "%s", PQgetvalue(r, 0, 5));
     PQclear(r);
-    return out->json ? 0 : cz_err_set(err, "out of memory");
+    return 0;
 }
 
 int cz_db_review_decide_tx(PGconn *c, const cz_review_decision *d, const cz_apply_policy *policy,

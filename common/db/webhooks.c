@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/db/db.h"
+#include "common/mem.h"
 #include "common/webhook.h"
 
 /* Returns the first column of the one row @p r has, copied (caller frees);
@@ -18,9 +19,7 @@ static char *first_value(PGresult *r, cz_err *err) {
         return NULL;
     char *out = NULL;
     if (PQntuples(r) && !PQgetisnull(r, 0, 0)) {
-        out = strdup(PQgetvalue(r, 0, 0));
-        if (!out)
-            cz_err_set(err, "out of memory");
+        out = cz_strdup(PQgetvalue(r, 0, 0));
     } else {
         cz_err_clear(err);
     }

@@ -33,12 +33,14 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <sndfile.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/mem.h"
+#include "common/music/audio_file.h"
 
 #define CZ_AN_TARGET_RATE 11025 /* decimate to the lowest rate at or above this */
 #define CZ_AN_FFT 4096
@@ -105,10 +107,8 @@ static int cz_an_feed(cz_an *an, const float *pcm, long frames, cz_err *err) {
         size_t cap = an->cap ? an->cap : 1 << 16;
         while (cap < need)
             cap *= 2;
-        float *m = realloc(an->mono, cap * sizeof *m);
-        if (!m)
-            return cz_err_set(err, "analysis: out of memory for %zu samples", cap);
-        an->mono = m, an->cap = cap;
+        an->mono = cz_realloc(an->mono, cap * sizeof *an->mono);
+        an->cap = cap;
     }
     const float scale = 1.0f / (float)an->channels;
     for (long i = 0; i < frames; i++) {
@@ -210,13 +210,14 @@ static int cz_an_rhythm(const cz_an *an, double *bpm, double *onset_rate, cz_err
     pthread_mutex_unlock(&cz_an_plan_lock);
     fvec_t *in = new_fvec(CZ_AN_BEAT_HOP), *beat = new_fvec(1), *hit = new_fvec(1);
     size_t hops = an->n / CZ_AN_BEAT_HOP, nb = 0, onsets = 0;
-    float *bpms = malloc((hops + 1) * sizeof *bpms);
-    double *env = malloc((hops + 1) * sizeof *env), *smooth = malloc((hops + 1) * sizeof *smooth);
+    float *bpms = cz_malloc((hops + 1) * sizeof *bpms);
+    double *env = cz_malloc((hops + 1) * sizeof *env),
+           *smooth = cz_malloc((hops + 1) * sizeof *smooth);
     size_t nlag = (size_t)(16.0 * an->low_rate / CZ_AN_BEAT_HOP); // lags up to 16 s
     nlag = nlag < hops ? nlag : hops;
-    double *ac = calloc(nlag + 1, sizeof *ac);
+    double *ac = cz_calloc(nlag + 1, sizeof *ac);
     int rc = 0;
-    if (!tempo || !onset || !in || !beat || !hit || !bpms || !env || !smooth || !ac)
+    if (!tempo || !onset || !in || !beat || !hit)
         rc = cz_err_set(err, "analysis: cannot start libaubio's tempo and onset detectors");
     for (size_t h = 0; rc == 0 && h < hops; h++) {
         memcpy(in->data, an->mono + h * CZ_AN_BEAT_HOP, CZ_AN_BEAT_HOP * sizeof(float));
@@ -321,17 +322,17 @@ static int cz_an_fft_open(const cz_an *an, cz_an_fft *f, cz_err *err) {
     const int nbins = f->nbins;
     f->in = fftwf_malloc(CZ_AN_FFT * sizeof *f->in);
     f->out = fftwf_malloc((size_t)nbins * sizeof *f->out);
-    f->win = malloc(CZ_AN_FFT * sizeof *f->win);
-    f->mag = malloc((size_t)nbins * sizeof *f->mag);
-    f->prev = calloc((size_t)nbins, sizeof *f->prev);
-    f->pc = malloc((size_t)nbins), f->band = malloc((size_t)nbins);
+    f->win = cz_malloc(CZ_AN_FFT * sizeof *f->win);
+    f->mag = cz_malloc((size_t)nbins * sizeof *f->mag);
+    f->prev = cz_calloc((size_t)nbins, sizeof *f->prev);
+    f->pc = cz_malloc((size_t)nbins), f->band = cz_malloc((size_t)nbins);
     f->plan = NULL;
     if (f->in && f->out) {
         pthread_mutex_lock(&cz_an_plan_lock);
         f->plan = fftwf_plan_dft_r2c_1d(CZ_AN_FFT, f->in, f->out, FFTW_ESTIMATE);
         pthread_mutex_unlock(&cz_an_plan_lock);
     }
-    if (!f->plan || !f->win || !f->mag || !f->prev || !f->pc || !f->band)
+    if (!f->plan)
         return cz_err_set(err, "analysis: out of memory for the FFT");
 
     double top = fmin(CZ_AN_BAND_HI, 0.45 * an->low_rate);
@@ -693,30 +694,24 @@ int cz_analysis_run(const float *pcm, long frames, int channels, int rate, cz_tr
 int cz_analysis_file(const char *path, cz_track_features *out, cz_err *err) {
     if (!path || !out)
         return cz_err_set(err, "analysis: no path or no output given");
-    SF_INFO info;
-    memset(&info, 0, sizeof info);
-    SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f)
-        return cz_err_set(err, "cannot open audio file %s: %s", path, sf_strerror(NULL));
+    cz_audio_file f;
+    if (cz_audio_file_open(&f, path, CZ_AN_READ_FRAMES, err))
+        return -1;
     cz_an an;
-    int rc = cz_an_begin(&an, info.channels, info.samplerate, true, err);
-    float *buf = rc == 0 ? malloc((size_t)CZ_AN_READ_FRAMES * info.channels * sizeof *buf) : NULL;
-    if (rc == 0 && !buf)
-        rc = cz_err_set(err, "analysis: out of memory reading %s", path);
+    int rc = cz_an_begin(&an, f.channels, f.rate, true, err);
     while (rc == 0) {
-        sf_count_t got = sf_readf_float(f, buf, CZ_AN_READ_FRAMES);
-        if (got <= 0)
+        size_t got = cz_audio_file_next(&f);
+        if (got == 0)
             break;
-        rc = cz_an_feed(&an, buf, (long)got, err);
+        rc = cz_an_feed(&an, f.block, (long)got, err);
     }
-    if (rc == 0 && sf_error(f))
-        rc = cz_err_set(err, "reading %s failed: %s", path, sf_strerror(f));
+    if (rc == 0)
+        rc = cz_audio_file_check(&f, err);
     cz_err why;
     if (rc == 0 && cz_an_finish(&an, NAN, out, &why))
         rc = cz_err_set(err, "%s: %.400s", path, why.msg);
-    free(buf);
     cz_an_end(&an);
-    sf_close(f);
+    cz_audio_file_close(&f, NULL);
     return rc;
 }
 
@@ -744,8 +739,6 @@ static double cz_an_round(double x, double unit) {
 
 cJSON *cz_analysis_json(const cz_track_features *f) {
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
     char camelot[4], b64[4 * ((4 * CZ_EMBED_DIM + 2) / 3) + 1];
     unsigned char bytes[4 * CZ_EMBED_DIM];
     cz_camelot_code(f->key, f->mode, camelot);
@@ -760,9 +753,9 @@ cJSON *cz_analysis_json(const cz_track_features *f) {
     cJSON_AddNumberToObject(o, "energy", cz_an_round(f->energy, 0.001));
     cJSON_AddNumberToObject(o, "loudness_lufs", cz_an_round(f->loudness_lufs, 0.01));
     cJSON *m = cJSON_AddArrayToObject(o, "moods"), *g = cJSON_AddArrayToObject(o, "genres");
-    for (int i = 0; m && i < f->n_moods; i++)
+    for (int i = 0; i < f->n_moods; i++)
         cJSON_AddItemToArray(m, cJSON_CreateString(f->moods[i]));
-    for (int i = 0; g && i < f->n_genres; i++)
+    for (int i = 0; i < f->n_genres; i++)
         cJSON_AddItemToArray(g, cJSON_CreateString(f->genres[i]));
     cJSON_AddStringToObject(o, "embedding", b64);
     return o;

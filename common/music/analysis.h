@@ -36,8 +36,8 @@ double cz_analysis_fold_tempo(double bpm);
  * @p rate Hz) into @p out: duration, tempo, key, mode, energy, loudness,
  * moods and embedding. Genres are left empty (they come from the request or
  * the catalogue, not from the audio). Safe to call from several threads.
- * @returns 0, or -1 with @p err filled (bad arguments, out of memory, or
- * audio too short or too quiet to analyse).
+ * @returns 0, or -1 with @p err filled (bad arguments, libaubio, libebur128 or
+ * FFTW failing to start, or audio too short or too quiet to analyse).
  */
 int cz_analysis_run(const float *pcm, long frames, int channels, int rate, cz_track_features *out,
                     cz_err *err);
@@ -62,7 +62,7 @@ int cz_analysis_file(const char *path, cz_track_features *out, cz_err *err);
  * @brief The features as the QA report's `analysis` object: tempo_bpm, key
  * ("A"), key_index, mode ("minor"), camelot ("8A"), energy, loudness_lufs,
  * duration_s, moods, genres and embedding (base64 of 32 float32 LE).
- * @returns a new object (caller deletes), or NULL when out of memory.
+ * @returns a new object, which the caller deletes.
  */
 cJSON *cz_analysis_json(const cz_track_features *f);
 

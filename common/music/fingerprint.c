@@ -14,9 +14,11 @@
 
 #include <chromaprint.h>
 #include <math.h>
-#include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/mem.h"
+#include "common/music/audio_file.h"
 
 #define CZ_FP_CHUNK_FRAMES 16384
 
@@ -50,11 +52,7 @@ static int cz_fp_collect(ChromaprintContext *ctx, cz_fp *out, cz_err *err) {
     int size = 0;
     if (!chromaprint_finish(ctx) || !chromaprint_get_raw_fingerprint(ctx, &raw, &size))
         return cz_err_set(err, "chromaprint could not finish the fingerprint");
-    out->v = malloc((size > 0 ? (size_t)size : 1) * sizeof *out->v);
-    if (!out->v) {
-        chromaprint_dealloc(raw);
-        return cz_err_set(err, "out of memory for a fingerprint of %d items", size);
-    }
+    out->v = cz_malloc((size > 0 ? (size_t)size : 1) * sizeof *out->v);
     if (size > 0)
         memcpy(out->v, raw, (size_t)size * sizeof *out->v);
     out->n = (size_t)size;
@@ -70,9 +68,9 @@ int cz_fp_compute(const float *samples, size_t frames, unsigned channels, unsign
     if (channels == 0 || rate == 0 || (frames > 0 && !samples))
         return cz_err_set(err, "fingerprint: empty or malformed audio");
     ChromaprintContext *ctx = chromaprint_new(CHROMAPRINT_ALGORITHM_DEFAULT);
-    int16_t *buf = malloc(CZ_FP_CHUNK_FRAMES * channels * sizeof *buf);
+    int16_t *buf = cz_malloc(CZ_FP_CHUNK_FRAMES * channels * sizeof *buf);
     int rc = 0;
-    if (!ctx || !buf)
+    if (!ctx)
         rc = cz_err_set(err, "out of memory starting a fingerprint");
     else if (!chromaprint_start(ctx, (int)rate, (int)channels))
         rc = cz_err_set(err, "chromaprint refused %u channels at %u Hz", channels, rate);
@@ -94,46 +92,42 @@ int cz_fp_compute_file(const char *path, cz_fp *out, cz_err *err) {
     if (!path || !out)
         return cz_err_set(err, "fingerprint: no path or no output given");
     memset(out, 0, sizeof *out);
-    SF_INFO info;
-    memset(&info, 0, sizeof info);
-    SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f)
-        return cz_err_set(err, "cannot open audio file %s: %s", path, sf_strerror(NULL));
-    if (info.channels <= 0 || info.channels > 64 || info.samplerate <= 0) {
-        sf_close(f);
+    cz_audio_file f;
+    if (cz_audio_file_open(&f, path, CZ_FP_CHUNK_FRAMES, err))
+        return -1;
+    if (f.channels <= 0 || f.channels > 64 || f.rate <= 0) {
+        cz_audio_file_close(&f, NULL);
         return cz_err_set(err, "audio file %s has an unusable header (%d channels, %d Hz)", path,
-                          info.channels, info.samplerate);
+                          f.channels, f.rate);
     }
-    size_t ch = (size_t)info.channels;
+    size_t ch = (size_t)f.channels;
     ChromaprintContext *ctx = chromaprint_new(CHROMAPRINT_ALGORITHM_DEFAULT);
-    float *fbuf = malloc(CZ_FP_CHUNK_FRAMES * ch * sizeof *fbuf);
-    int16_t *ibuf = malloc(CZ_FP_CHUNK_FRAMES * ch * sizeof *ibuf);
+    int16_t *ibuf = cz_malloc(CZ_FP_CHUNK_FRAMES * ch * sizeof *ibuf);
     int rc = 0;
     size_t frames = 0;
-    if (!ctx || !fbuf || !ibuf)
+    if (!ctx)
         rc = cz_err_set(err, "out of memory fingerprinting %s", path);
-    else if (!chromaprint_start(ctx, info.samplerate, info.channels))
-        rc = cz_err_set(err, "chromaprint refused %s (%d channels at %d Hz)", path, info.channels,
-                        info.samplerate);
+    else if (!chromaprint_start(ctx, f.rate, f.channels))
+        rc = cz_err_set(err, "chromaprint refused %s (%d channels at %d Hz)", path, f.channels,
+                        f.rate);
     while (rc == 0) {
-        sf_count_t got = sf_readf_float(f, fbuf, CZ_FP_CHUNK_FRAMES);
-        if (got <= 0)
+        size_t got = cz_audio_file_next(&f);
+        if (got == 0)
             break;
-        frames += (size_t)got;
-        if (cz_fp_feed(ctx, fbuf, (size_t)got * ch, ibuf))
+        frames += got;
+        if (cz_fp_feed(ctx, f.block, got * ch, ibuf))
             rc = cz_err_set(err, "chromaprint failed on %s", path);
     }
-    if (rc == 0 && sf_error(f))
-        rc = cz_err_set(err, "reading %s failed: %s", path, sf_strerror(f));
+    if (rc == 0)
+        rc = cz_audio_file_check(&f, err);
     if (rc == 0 && frames == 0)
         rc = cz_err_set(err, "audio file %s has no audio", path);
     if (rc == 0)
         rc = cz_fp_collect(ctx, out, err);
     if (rc == 0)
-        out->duration_s = (double)frames / info.samplerate;
-    free(fbuf);
+        out->duration_s = (double)frames / f.rate;
     free(ibuf);
     chromaprint_free(ctx);
-    sf_close(f);
+    cz_audio_file_close(&f, NULL);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem.h"
 #include "common/music/fingerprint.h"
 
 #define CZ_FP_BUCKETS ((size_t)1 << CZ_FP_INDEX_KEY_BITS)
@@ -57,15 +58,9 @@ double cz_fp_score(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, l
     return 1.0 - (double)errors / (32.0 * (double)(to - from));
 }
 
-cz_fp_index *cz_fp_index_new(cz_err *err) {
-    cz_fp_index *ix = calloc(1, sizeof *ix);
-    if (ix)
-        ix->buckets = calloc(CZ_FP_BUCKETS, sizeof *ix->buckets);
-    if (!ix || !ix->buckets) {
-        free(ix);
-        cz_err_set(err, "out of memory creating the fingerprint index");
-        return NULL;
-    }
+cz_fp_index *cz_fp_index_new(void) {
+    cz_fp_index *ix = cz_calloc(1, sizeof *ix);
+    ix->buckets = cz_calloc(CZ_FP_BUCKETS, sizeof *ix->buckets);
     return ix;
 }
 
@@ -85,17 +80,13 @@ size_t cz_fp_index_tracks(const cz_fp_index *ix) {
     return ix ? ix->ntracks : 0;
 }
 
-static int cz_fp_post(cz_fp_bucket *b, uint64_t posting) {
+static void cz_fp_post(cz_fp_bucket *b, uint64_t posting) {
     if (b->n == b->cap) {
         uint32_t cap = b->cap ? b->cap * 2 : 4;
-        uint64_t *items = realloc(b->items, cap * sizeof *items);
-        if (!items)
-            return -1;
-        b->items = items;
+        b->items = cz_realloc(b->items, cap * sizeof *b->items);
         b->cap = cap;
     }
     b->items[b->n++] = posting;
-    return 0;
 }
 
 int cz_fp_index_add(cz_fp_index *ix, int64_t track_id, const uint32_t *v, size_t n, cz_err *err) {
@@ -106,28 +97,20 @@ int cz_fp_index_add(cz_fp_index *ix, int64_t track_id, const uint32_t *v, size_t
                           (long long)track_id);
     if (ix->ntracks == ix->cap) {
         size_t cap = ix->cap ? ix->cap * 2 : 64;
-        cz_fp_track *t = realloc(ix->tracks, cap * sizeof *t);
-        if (!t)
-            return cz_err_set(err, "out of memory growing the fingerprint index");
-        ix->tracks = t;
+        ix->tracks = cz_realloc(ix->tracks, cap * sizeof *ix->tracks);
         ix->cap = cap;
     }
     cz_fp_track *t = &ix->tracks[ix->ntracks];
     t->id = track_id;
     t->n = n;
-    t->v = malloc((n ? n : 1) * sizeof *t->v);
-    if (!t->v)
-        return cz_err_set(err, "out of memory adding track %lld to the fingerprint index",
-                          (long long)track_id);
+    t->v = cz_malloc((n ? n : 1) * sizeof *t->v);
     if (n)
         memcpy(t->v, v, n * sizeof *v);
     uint64_t slot = ix->ntracks;
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && CZ_FP_KEY(v[i]) == CZ_FP_KEY(v[i - 1]))
             continue;
-        if (cz_fp_post(&ix->buckets[CZ_FP_KEY(v[i])], slot << 32 | i))
-            return cz_err_set(err, "out of memory adding track %lld to the fingerprint index",
-                              (long long)track_id);
+        cz_fp_post(&ix->buckets[CZ_FP_KEY(v[i])], slot << 32 | i);
     }
     ix->ntracks++;
     return 0;
@@ -175,8 +158,7 @@ static size_t cz_fp_touched(const cz_fp_index *ix, const uint32_t *q, size_t n) 
     return total;
 }
 
-int cz_fp_index_query(const cz_fp_index *ix, const uint32_t *q, size_t n, cz_fp_match *best,
-                      cz_err *err) {
+int cz_fp_index_query(const cz_fp_index *ix, const uint32_t *q, size_t n, cz_fp_match *best) {
     memset(best, 0, sizeof *best);
     if (!ix || !q || n == 0)
         return 0;
@@ -186,9 +168,7 @@ int cz_fp_index_query(const cz_fp_index *ix, const uint32_t *q, size_t n, cz_fp_
     size_t cap = 64;
     while (cap < 2 * touched)
         cap *= 2;
-    cz_fp_vote *table = calloc(cap, sizeof *table);
-    if (!table)
-        return cz_err_set(err, "out of memory for %zu fingerprint votes", touched);
+    cz_fp_vote *table = cz_calloc(cap, sizeof *table);
 
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && CZ_FP_KEY(q[i]) == CZ_FP_KEY(q[i - 1]))

@@ -35,8 +35,8 @@ typedef struct cz_fp_match {
     int votes;      /* key hits that agreed on this alignment */
 } cz_fp_match;
 
-/** @brief An empty index. @returns it (free with cz_fp_index_free), or NULL with @p err. */
-cz_fp_index *cz_fp_index_new(cz_err *err);
+/** @brief An empty index. @returns it; free it with cz_fp_index_free. */
+cz_fp_index *cz_fp_index_new(void);
 
 /** @brief Frees @p ix and every fingerprint in it; NULL-safe. */
 void cz_fp_index_free(cz_fp_index *ix);
@@ -44,7 +44,8 @@ void cz_fp_index_free(cz_fp_index *ix);
 /**
  * @brief Adds catalogue track @p track_id with fingerprint @p v (@p n items,
  * copied). Not thread-safe against concurrent queries.
- * @returns 0, or -1 with @p err filled (out of memory).
+ * @returns 0, or -1 with @p err filled (no fingerprint, one too long, or
+ * the index full).
  */
 int cz_fp_index_add(cz_fp_index *ix, int64_t track_id, const uint32_t *v, size_t n, cz_err *err);
 
@@ -55,10 +56,9 @@ size_t cz_fp_index_tracks(const cz_fp_index *ix);
  * @brief Finds the catalogue track that best matches the query @p q (@p n
  * items).
  * @returns 1 with @p best filled, 0 when no candidate shares enough with
- * the query to be scored, -1 with @p err filled (out of memory).
+ * the query to be scored.
  */
-int cz_fp_index_query(const cz_fp_index *ix, const uint32_t *q, size_t n, cz_fp_match *best,
-                      cz_err *err);
+int cz_fp_index_query(const cz_fp_index *ix, const uint32_t *q, size_t n, cz_fp_match *best);
 
 /**
  * @brief Similarity of @p a and @p b when item i of @p b lines up with item

@@ -30,6 +30,7 @@
 #include <strings.h>
 
 #include "common/json.h"
+#include "common/mem.h"
 
 #define CZ_PROMPT_MAX_WORDS 400 /* the API caps prompts at 2000 characters */
 #define CZ_PROMPT_WORD 48       /* longest word kept; longer ones are cut */
@@ -721,9 +722,7 @@ static void cz_set_genre(cz_controls *c, const char *token) {
 /* Reads @p text into @p c. @p kinds limits which entries apply (a genre
  * field reads genres only); words outside them are ignored. */
 static void cz_read_text(const char *text, unsigned kinds, cz_controls *c) {
-    cz_words *ws = malloc(sizeof *ws);
-    if (!ws)
-        return;
+    cz_words *ws = cz_malloc(sizeof *ws);
     cz_words_split(text, ws);
     int negate = 0;
     double pending_minutes = 0;
@@ -807,9 +806,7 @@ static void cz_read_text(const char *text, unsigned kinds, cz_controls *c) {
 
 /* The one instrument a field name stands for, or NULL. */
 static const char *cz_instrument_token(const char *name) {
-    cz_words *ws = malloc(sizeof *ws);
-    if (!ws)
-        return NULL;
+    cz_words *ws = cz_malloc(sizeof *ws);
     cz_words_split(name, ws);
     int used = 0;
     const cz_vocab_entry *e = ws->n > 0 ? cz_read_phrase(ws, 0, &used) : NULL;
@@ -888,14 +885,12 @@ static void cz_json_add_list(cJSON *o, const char *name, const char list[][CZ_CO
     if (n <= 0)
         return;
     cJSON *a = cJSON_AddArrayToObject(o, name);
-    for (int k = 0; a && k < n; k++)
+    for (int k = 0; k < n; k++)
         cJSON_AddItemToArray(a, cJSON_CreateString(list[k]));
 }
 
 cJSON *cz_controls_json(const cz_controls *c) {
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
     if (c->genre[0])
         cJSON_AddStringToObject(o, "genre", c->genre);
     if (c->flavor[0])
@@ -927,7 +922,7 @@ cJSON *cz_controls_json(const cz_controls *c) {
 
 cJSON *cz_controls_ignored_json(const cz_controls *c) {
     cJSON *a = cJSON_CreateArray();
-    for (int k = 0; a && k < c->n_ignored; k++)
+    for (int k = 0; k < c->n_ignored; k++)
         cJSON_AddItemToArray(a, cJSON_CreateString(c->ignored[k]));
     return a;
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem.h"
+
 /* ---- contexts -------------------------------------------------------------
  *
  * An activity shapes the energy arc (start, peak at a fraction of the way,
@@ -137,18 +139,13 @@ void cz_taste_free(cz_taste *t) {
     memset(t, 0, sizeof *t);
 }
 
-int cz_taste_build(const cz_track_index *ix, const cz_signal *s, int n, cz_taste *out) {
+void cz_taste_build(const cz_track_index *ix, const cz_signal *s, int n, cz_taste *out) {
     memset(out, 0, sizeof *out);
-    scored *per = malloc((size_t)(n > 0 ? n : 1) * sizeof *per);
-    uint32_t *disliked = malloc((size_t)(n > 0 ? n : 1) * sizeof *disliked);
-    out->known = malloc((size_t)(n > 0 ? n : 1) * sizeof *out->known);
-    out->banned = malloc((size_t)(n > 0 ? n : 1) * sizeof *out->banned);
-    out->banned_artists = malloc((size_t)(n > 0 ? n : 1) * sizeof *out->banned_artists);
-    if (!per || !disliked || !out->known || !out->banned || !out->banned_artists) {
-        free(per), free(disliked);
-        cz_taste_free(out);
-        return -1;
-    }
+    scored *per = cz_malloc((size_t)(n > 0 ? n : 1) * sizeof *per);
+    uint32_t *disliked = cz_malloc((size_t)(n > 0 ? n : 1) * sizeof *disliked);
+    out->known = cz_malloc((size_t)(n > 0 ? n : 1) * sizeof *out->known);
+    out->banned = cz_malloc((size_t)(n > 0 ? n : 1) * sizeof *out->banned);
+    out->banned_artists = cz_malloc((size_t)(n > 0 ? n : 1) * sizeof *out->banned_artists);
     double sum[CZ_EMBED_DIM] = {0};
     for (int i = 0; i < n; i++) {
         float w = signal_weight(&s[i]);
@@ -197,7 +194,6 @@ int cz_taste_build(const cz_track_index *ix, const cz_signal *s, int n, cz_taste
         out->vec[d] = (float)(sum[d] / len);
     free(per);
     free(disliked);
-    return 0;
 }
 
 /* ---- retrieval ----------------------------------------------------------- */
@@ -498,8 +494,8 @@ void cz_playlist_free(cz_playlist *p) {
     memset(p, 0, sizeof *p);
 }
 
-int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
-                      const cz_taste *taste, cz_playlist *out, cz_err *err) {
+void cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
+                       const cz_taste *taste, cz_playlist *out) {
     memset(out, 0, sizeof *out);
     build b = {.ix = ix,
                .rq = rq,
@@ -520,16 +516,11 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
     if (limit > CZ_PLAYLIST_MAX_TRACKS)
         limit = CZ_PLAYLIST_MAX_TRACKS;
     int cap = est * 40 > 2000 ? est * 40 : 2000;
-    heap h = {.a = malloc((size_t)cap * sizeof *h.a), .cap = cap};
-    b.exclude = malloc(((size_t)rq->n_exclude + 1) * sizeof *b.exclude);
-    out->items = calloc((size_t)limit, sizeof *out->items);
-    bool *used = calloc((size_t)cap, sizeof *used);
-    cz_playlist_entry *best = malloc((size_t)limit * sizeof *best); /* before a backtrack */
-    if (!h.a || !b.exclude || !out->items || !used || !best) {
-        free(h.a), free(b.exclude), free(used), free(best);
-        cz_playlist_free(out);
-        return cz_err_set(err, "out of memory");
-    }
+    heap h = {.a = cz_malloc((size_t)cap * sizeof *h.a), .cap = cap};
+    b.exclude = cz_malloc(((size_t)rq->n_exclude + 1) * sizeof *b.exclude);
+    out->items = cz_calloc((size_t)limit, sizeof *out->items);
+    bool *used = cz_calloc((size_t)cap, sizeof *used);
+    cz_playlist_entry *best = cz_malloc((size_t)limit * sizeof *best); /* before a backtrack */
     if (rq->n_exclude > 0) /* exclude may be NULL when there is none */
         memcpy(b.exclude, rq->exclude, (size_t)rq->n_exclude * sizeof *b.exclude);
     qsort(b.exclude, (size_t)rq->n_exclude, sizeof *b.exclude, cmp_u32);
@@ -584,5 +575,4 @@ int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
                  CZ_PLAYLIST_MAX_TRACKS);
     out->duration_s = seconds;
     free(h.a), free(b.exclude), free(used), free(best);
-    return 0;
 }

@@ -86,9 +86,9 @@ typedef struct cz_taste {
 
 /**
  * @brief Builds a taste from @p n signals. Caller holds the index's read
- * lock. @returns 0, or -1 when out of memory. Free with cz_taste_free().
+ * lock. Free with cz_taste_free().
  */
-int cz_taste_build(const cz_track_index *ix, const cz_signal *s, int n, cz_taste *out);
+void cz_taste_build(const cz_track_index *ix, const cz_signal *s, int n, cz_taste *out);
 
 /** @brief Frees what cz_taste_build() allocated; the struct may be reused. */
 void cz_taste_free(cz_taste *t);
@@ -129,11 +129,11 @@ bool cz_playlist_known(const char *const *names, const char *name);
 /**
  * @brief Builds a playlist. Caller holds the index's read lock. @p taste
  * may be NULL (no listener, or one without signals).
- * @returns 0 (a playlist, perhaps shorter than asked: see its note), or -1
- * with @p err filled. Free with cz_playlist_free().
+ * Fills @p out with a playlist, perhaps shorter than asked (see its note).
+ * Free with cz_playlist_free().
  */
-int cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
-                      const cz_taste *taste, cz_playlist *out, cz_err *err);
+void cz_playlist_build(const cz_track_index *ix, const cz_playlist_request *rq,
+                       const cz_taste *taste, cz_playlist *out);
 
 /** @brief Frees a playlist's items. */
 void cz_playlist_free(cz_playlist *p);

@@ -21,6 +21,7 @@
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "common/playlist/engine.h"
 #include "common/redis.h"
@@ -74,14 +75,9 @@ static void *follow(void *arg) {
 }
 
 cz_playlists *cz_playlists_start(const char *database_url, int sync_ms, cz_err *err) {
-    cz_playlists *p = calloc(1, sizeof *p);
-    if (!p || !(p->ix = cz_track_index_new()) || !(p->url = strdup(database_url))) {
-        if (p)
-            cz_track_index_free(p->ix);
-        free(p);
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
+    cz_playlists *p = cz_calloc(1, sizeof *p);
+    p->ix = cz_track_index_new();
+    p->url = cz_strdup(database_url);
     p->sync_ms = sync_ms > 0 ? sync_ms : 2000;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
@@ -130,11 +126,7 @@ static int read_signals(PGconn *c, const char *tenant, const char *user, raw_sig
     if (!r)
         return -1;
     int n = PQntuples(r);
-    *out = calloc((size_t)(n ? n : 1), sizeof **out);
-    if (!*out) {
-        PQclear(r);
-        return cz_err_set(err, "out of memory");
-    }
+    *out = cz_calloc((size_t)(n ? n : 1), sizeof **out);
     for (int i = 0; i < n; i++) {
         snprintf((*out)[i].track, sizeof(*out)[i].track, "%s", PQgetvalue(r, i, 0));
         (*out)[i].kind = cz_signal_kind_of(PQgetvalue(r, i, 1));
@@ -150,9 +142,7 @@ static int read_signals(PGconn *c, const char *tenant, const char *user, raw_sig
 static int positions(const cz_track_index *ix, const cJSON *a, uint32_t tenant, bool strict,
                      const char *name, uint32_t **out, char field[64]) {
     int n = cJSON_GetArraySize(a), k = 0, i = 0;
-    *out = calloc((size_t)(n ? n : 1), sizeof **out);
-    if (!*out)
-        return -1;
+    *out = cz_calloc((size_t)(n ? n : 1), sizeof **out);
     for (const cJSON *e = a ? a->child : NULL; e; e = e->next, i++) {
         long pos = cJSON_IsString(e) ? cz_track_index_find(ix, e->valuestring) : -1;
         if (pos >= 0 && ix->tenant[pos] && ix->tenant[pos] != tenant)
@@ -200,7 +190,7 @@ cz_pl_status cz_playlists_answer(cz_playlists *p, PGconn *c, const char *tenant,
     cz_track_index_read(ix);
     uint32_t tn = cz_track_index_tenant(ix, tenant);
     uint32_t *seeds = NULL, *exclude = NULL;
-    cz_signal *sig = calloc((size_t)(nraw ? nraw : 1), sizeof *sig);
+    cz_signal *sig = cz_calloc((size_t)(nraw ? nraw : 1), sizeof *sig);
     int nseeds = positions(ix, cJSON_GetObjectItem(request, "seed_tracks"), tn, true, "seed_tracks",
                            &seeds, field);
     int nexcl = positions(ix, cJSON_GetObjectItem(request, "exclude"), tn, false, "exclude",
@@ -214,22 +204,13 @@ cz_pl_status cz_playlists_answer(cz_playlists *p, PGconn *c, const char *tenant,
         cz_err_set(err, "%s names no track this tenant has", field);
         goto done;
     }
-    if (!sig || nseeds < 0 || nexcl < 0) {
-        st = CZ_PL_FAILED;
-        cz_err_set(err, "out of memory");
-        goto done;
-    }
     int n = 0;
     for (int i = 0; i < nraw; i++) {
         long pos = cz_track_index_find(ix, raw[i].track);
         if (pos >= 0 && raw[i].kind >= 0)
             sig[n++] = (cz_signal){(uint32_t)pos, raw[i].kind, raw[i].position_s, raw[i].age_s};
     }
-    if (cz_taste_build(ix, sig, n, &taste)) {
-        st = CZ_PL_FAILED;
-        cz_err_set(err, "out of memory");
-        goto done;
-    }
+    cz_taste_build(ix, sig, n, &taste);
     cz_playlist_request rq = {
         .tenant = tenant,
         .mood = cz_json_str(request, "mood"),
@@ -242,10 +223,7 @@ cz_pl_status cz_playlists_answer(cz_playlists *p, PGconn *c, const char *tenant,
         .exclude = exclude,
         .n_exclude = nexcl,
     };
-    if (cz_playlist_build(ix, &rq, &taste, &pl, err)) {
-        st = CZ_PL_FAILED;
-        goto done;
-    }
+    cz_playlist_build(ix, &rq, &taste, &pl);
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "object", "playlist");
     cJSON_AddStringToObject(out, "id", id);
@@ -269,11 +247,6 @@ done:
     }
     char *json = cz_json_print(out), *req = cz_json_canonical(request);
     cJSON_Delete(out);
-    if (!json || !req) {
-        free(json), free(req);
-        cz_err_set(err, "out of memory");
-        return CZ_PL_FAILED;
-    }
     int rc = cz_db_playlist_store(c, id, tenant, user, req, json, err);
     free(req);
     if (rc) {
@@ -288,11 +261,7 @@ done:
 
 void cz_playlists_hash(const char *tenant, const char *canonical, char out[CZ_SHA256_HEX]) {
     size_t nt = strlen(tenant), nc = strlen(canonical);
-    char *s = malloc(nt + nc + 2);
-    if (!s) {
-        out[0] = '\0';
-        return;
-    }
+    char *s = cz_malloc(nt + nc + 2);
     memcpy(s, tenant, nt);
     s[nt] = '\n';
     memcpy(s + nt + 1, canonical, nc + 1);
@@ -307,7 +276,7 @@ char *cz_playlists_cached(redisContext *r, const char *hash) {
     redisReply *got = NULL, *counted = NULL;
     if (redisGetReply(r, (void **)&got) == REDIS_OK)
         redisGetReply(r, (void **)&counted);
-    char *out = got && got->type == REDIS_REPLY_STRING ? strndup(got->str, got->len) : NULL;
+    char *out = got && got->type == REDIS_REPLY_STRING ? cz_strndup(got->str, got->len) : NULL;
     freeReplyObject(got);
     freeReplyObject(counted);
     return out;
@@ -358,7 +327,7 @@ int cz_playlists_refresh(cz_playlists *p, PGconn *c, redisContext *r, int top, i
         if (left >= ahead_s)
             continue;
         redisReply *req = redisCommand(r, "GET cz:pl:req:%s", hash);
-        char *text = req && req->type == REDIS_REPLY_STRING ? strndup(req->str, req->len) : NULL;
+        char *text = req && req->type == REDIS_REPLY_STRING ? cz_strndup(req->str, req->len) : NULL;
         freeReplyObject(req);
         char *nl = text ? strchr(text, '\n') : NULL;
         cJSON *request = nl ? cJSON_Parse(nl + 1) : NULL;

@@ -13,31 +13,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/db/playlists.h"
 #include "common/hash.h"
+#include "common/mem.h"
 
 #define SYNC_BATCH 50000
 #define SYNC_BEHIND 1024 /* rows re-read behind the highest seq (late commits) */
 
 /* ---- string tables ------------------------------------------------------- */
 
-/* Appends @p s with its NUL to the text at *@p text. @returns its offset, or -1. */
-static long text_put(char **text, size_t *len, size_t *cap, const char *s) {
+/* Appends @p s with its NUL to @p text. @returns its offset, or -1 when
+ * the text would pass 4 GiB (offsets are 32-bit). */
+static long text_put(cz_buf *text, const char *s) {
     size_t n = strlen(s) + 1;
-    if (*len + n > UINT32_MAX)
+    if (text->len + n > UINT32_MAX)
         return -1;
-    if (*len + n > *cap) {
-        size_t c = *cap ? *cap * 2 : 65536;
-        while (c < *len + n)
-            c *= 2;
-        char *t = realloc(*text, c);
-        if (!t)
-            return -1;
-        *text = t, *cap = c;
-    }
-    memcpy(*text + *len, s, n);
-    *len += n;
-    return (long)(*len - n);
+    cz_buf_append(text, s, n);
+    return (long)(text->len - n);
 }
 
 static uint32_t hash(const char *s) {
@@ -51,17 +44,15 @@ static long st_find(const cz_strtab *t, const char *s) {
         uint32_t v = t->slots[i];
         if (!v)
             return -1;
-        if (!strcmp(t->text + t->at[v - 1], s))
+        if (!strcmp(t->text.data + t->at[v - 1], s))
             return v - 1;
     }
 }
 
-static int st_rehash(cz_strtab *t, uint32_t nslots) {
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return -1;
+static void st_rehash(cz_strtab *t, uint32_t nslots) {
+    uint32_t *slots = cz_calloc(nslots, sizeof *slots);
     for (uint32_t k = 0; k < t->n; k++) {
-        uint32_t i = hash(t->text + t->at[k]) & (nslots - 1);
+        uint32_t i = hash(t->text.data + t->at[k]) & (nslots - 1);
         while (slots[i])
             i = (i + 1) & (nslots - 1);
         slots[i] = k + 1;
@@ -69,23 +60,20 @@ static int st_rehash(cz_strtab *t, uint32_t nslots) {
     free(t->slots);
     t->slots = slots;
     t->nslots = nslots;
-    return 0;
 }
 
-/* Adds @p s, which is not there yet. @returns its number, or -1. */
+/* Adds @p s, which is not there yet. @returns its number, or -1 when the
+ * table is full. */
 static long st_add(cz_strtab *t, const char *s) {
     if (t->n == UINT32_MAX - 1)
         return -1;
-    if ((t->n + 1) * 2 > t->nslots && st_rehash(t, t->nslots ? t->nslots * 2 : 64))
-        return -1;
+    if ((t->n + 1) * 2 > t->nslots)
+        st_rehash(t, t->nslots ? t->nslots * 2 : 64);
     if (t->n == t->cap) {
-        uint32_t cap = t->cap ? t->cap * 2 : 64;
-        uint32_t *at = realloc(t->at, cap * sizeof *at);
-        if (!at)
-            return -1;
-        t->at = at, t->cap = cap;
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->at = cz_realloc(t->at, t->cap * sizeof *t->at);
     }
-    long at = text_put(&t->text, &t->text_len, &t->text_cap, s);
+    long at = text_put(&t->text, s);
     if (at < 0)
         return -1;
     t->at[t->n] = (uint32_t)at;
@@ -102,7 +90,7 @@ static long st_intern(cz_strtab *t, const char *s) {
 }
 
 static void st_free(cz_strtab *t) {
-    free(t->text);
+    cz_buf_free(&t->text);
     free(t->at);
     free(t->slots);
 }
@@ -110,9 +98,8 @@ static void st_free(cz_strtab *t) {
 /* ---- the index ----------------------------------------------------------- */
 
 cz_track_index *cz_track_index_new(void) {
-    cz_track_index *ix = calloc(1, sizeof *ix);
-    if (ix)
-        pthread_rwlock_init(&ix->lock, NULL);
+    cz_track_index *ix = cz_calloc(1, sizeof *ix);
+    pthread_rwlock_init(&ix->lock, NULL);
     return ix;
 }
 
@@ -121,26 +108,17 @@ void cz_track_index_free(cz_track_index *ix) {
         return;
     free(ix->emb), free(ix->tempo), free(ix->energy), free(ix->popularity);
     free(ix->duration), free(ix->key), free(ix->mode), free(ix->artist);
-    free(ix->tenant), free(ix->tags), free(ix->title_at), free(ix->titles);
+    free(ix->tenant), free(ix->tags), free(ix->title_at), cz_buf_free(&ix->titles);
     st_free(&ix->ids), st_free(&ix->artists), st_free(&ix->tenants), st_free(&ix->tag_names);
     pthread_rwlock_destroy(&ix->lock);
     free(ix);
 }
 
-#define GROW(field, cap)                                                                           \
-    do {                                                                                           \
-        void *p_ = realloc(ix->field, (size_t)(cap) * sizeof *ix->field);                          \
-        if (!p_)                                                                                   \
-            return -1;                                                                             \
-        ix->field = p_;                                                                            \
-    } while (0)
+#define GROW(field, cap) (ix->field = cz_realloc(ix->field, (size_t)(cap) * sizeof *ix->field))
 
-static int grow(cz_track_index *ix) {
+static void grow(cz_track_index *ix) {
     uint32_t cap = ix->cap ? ix->cap * 2 : 1024;
-    void *e = realloc(ix->emb, (size_t)cap * CZ_EMBED_DIM);
-    if (!e)
-        return -1;
-    ix->emb = e;
+    ix->emb = cz_realloc(ix->emb, (size_t)cap * CZ_EMBED_DIM);
     GROW(tempo, cap);
     GROW(energy, cap);
     GROW(popularity, cap);
@@ -152,19 +130,17 @@ static int grow(cz_track_index *ix) {
     GROW(tags, cap);
     GROW(title_at, cap);
     ix->cap = cap;
-    return 0;
 }
 
 /* Adds a track; the caller holds the write lock. @returns 0, 1 when the id
- * is there already, -1 when out of memory. */
+ * is there already, -1 when a name table is full. */
 static int add_locked(cz_track_index *ix, const char *id, const char *tenant, const char *title,
                       const char *artist, const cz_track_features *f, float popularity) {
     if (st_find(&ix->ids, id) >= 0)
         return 1;
-    if (ix->n == ix->cap && grow(ix))
-        return -1;
-    long a = st_intern(&ix->artists, artist), t = 0,
-         at = text_put(&ix->titles, &ix->titles_len, &ix->titles_cap, title);
+    if (ix->n == ix->cap)
+        grow(ix);
+    long a = st_intern(&ix->artists, artist), t = 0, at = text_put(&ix->titles, title);
     if (tenant && *tenant && (t = st_intern(&ix->tenants, tenant)) >= 0)
         t++;
     if (a < 0 || t < 0 || at < 0)
@@ -213,7 +189,7 @@ long cz_track_index_add(cz_track_index *ix, const char *id, const char *tenant, 
     if (rc > 0)
         cz_err_set(err, "track %s is in the index already", id);
     else if (rc < 0)
-        cz_err_set(err, "out of memory adding track %s", id);
+        cz_err_set(err, "cannot add track %s: the index's name tables are full", id);
     return pos;
 }
 
@@ -292,7 +268,7 @@ long cz_track_index_sync(cz_track_index *ix, PGconn *c, cz_err *err) {
             rc = add_locked(ix, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
                             PQgetvalue(r, i, 4), &f, strtof(PQgetvalue(r, i, 13), NULL));
             if (rc < 0) {
-                cz_err_set(err, "out of memory loading tracks");
+                cz_err_set(err, "cannot load tracks: the index's name tables are full");
                 break;
             }
             added += rc == 0;
@@ -325,15 +301,15 @@ uint32_t cz_track_index_tenant(const cz_track_index *ix, const char *tenant) {
 }
 
 const char *cz_track_index_id(const cz_track_index *ix, uint32_t pos) {
-    return ix->ids.text + ix->ids.at[pos];
+    return ix->ids.text.data + ix->ids.at[pos];
 }
 
 const char *cz_track_index_title(const cz_track_index *ix, uint32_t pos) {
-    return ix->titles + ix->title_at[pos];
+    return ix->titles.data + ix->title_at[pos];
 }
 
 const char *cz_track_index_artist(const cz_track_index *ix, uint32_t pos) {
-    return ix->artists.text + ix->artists.at[ix->artist[pos]];
+    return ix->artists.text.data + ix->artists.at[ix->artist[pos]];
 }
 
 float cz_track_index_similarity(const cz_track_index *ix, uint32_t a, uint32_t b) {

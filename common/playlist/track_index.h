@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/music/track.h"
 
@@ -28,8 +29,7 @@
 
 /** Interned strings: each distinct string once, numbered from 0. */
 typedef struct cz_strtab {
-    char *text; /* the strings, NUL-separated */
-    size_t text_len, text_cap;
+    cz_buf text;  /* the strings, NUL-separated */
     uint32_t *at; /* at[i]: offset of string i */
     uint32_t n, cap;
     uint32_t *slots; /* open addressing: string number + 1, 0 = empty */
@@ -46,8 +46,7 @@ typedef struct cz_track_index {
     uint32_t *tenant;   /* 0: everyone's; else 1 + a number in tenants */
     uint64_t *tags;     /* bit i: tag number i */
     uint32_t *title_at; /* offsets into titles */
-    char *titles;
-    size_t titles_len, titles_cap;
+    cz_buf titles;
     cz_strtab ids; /* id number == position */
     cz_strtab artists, tenants, tag_names;
     long long seq; /* highest tracks.seq loaded */
@@ -56,7 +55,7 @@ typedef struct cz_track_index {
     uint32_t tag_count[CZ_TAG_BITS];
 } cz_track_index;
 
-/** @brief An empty index. @returns it, or NULL when out of memory. */
+/** @brief An empty index. @returns it; free it with cz_track_index_free. */
 cz_track_index *cz_track_index_new(void);
 
 /** @brief Frees the index; NULL-safe. */
@@ -64,8 +63,8 @@ void cz_track_index_free(cz_track_index *ix);
 
 /**
  * @brief Adds one track. @p tenant NULL or "" for everyone's. Takes the
- * write lock. @returns its position, or -1 (an id already there, or out of
- * memory) with @p err filled.
+ * write lock. @returns its position, or -1 (an id already there, or a name
+ * table full) with @p err filled.
  */
 long cz_track_index_add(cz_track_index *ix, const char *id, const char *tenant, const char *title,
                         const char *artist, const cz_track_features *f, float popularity,

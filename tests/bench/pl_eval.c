@@ -241,10 +241,7 @@ int main(int argc, char **argv) {
         history(&c, u, h, aff, cum, mark, sig, &n_sig, held, &n_held);
         held_total += n_held, signals_total += n_sig;
         cz_taste taste;
-        if (cz_taste_build(c.ix, sig, n_sig, &taste)) {
-            fprintf(stderr, "pl_eval: out of memory\n");
-            return 1;
-        }
+        cz_taste_build(c.ix, sig, n_sig, &taste);
         for (int a = -1; a < 0 || cz_playlist_activities[a]; a++)
             for (int b = 0; b < 2; b++) {
                 cz_playlist_request rq = {.activity = a < 0 ? NULL : cz_playlist_activities[a],
@@ -252,10 +249,7 @@ int main(int argc, char **argv) {
                                           .novelty = NOVELTY,
                                           .popularity_only = b};
                 cz_playlist p;
-                if (cz_playlist_build(c.ix, &rq, &taste, &p, &err)) {
-                    fprintf(stderr, "pl_eval: %s\n", err.msg);
-                    return 1;
-                }
+                cz_playlist_build(c.ix, &rq, &taste, &p);
                 score *s = a < 0 ? (b ? &base : &mine) : b ? &ctx_base[a] : &ctx_mine[a];
                 measure(&c, &rq, &p, h, held, n_held, s);
                 cz_playlist_free(&p);

@@ -15,6 +15,7 @@
 /* cmocka needs the headers above. */
 #include <cmocka.h>
 
+#include "common/mem.h"
 #include "common/music/analysis.h"
 
 #define RATE 44100
@@ -307,6 +308,7 @@ static void test_refuses_silence_and_bad_input(void **state) {
 }
 
 int main(void) {
+    cz_mem_init(); /* cJSON allocates as the binaries do */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tempo_of_drum_patterns),
         cmocka_unit_test(test_tempo_folding),

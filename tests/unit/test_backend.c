@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "common/json.h"
+#include "common/mem.h"
 #include "workers/models/backend.h"
 #include "workers/models/http.h"
 
@@ -315,6 +316,7 @@ static void test_http_failure_classes(void **state) {
 }
 
 int main(void) {
+    cz_mem_init(); /* cJSON allocates as the binaries do */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_composer_files),

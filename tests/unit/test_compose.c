@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "common/json.h"
+#include "common/mem.h"
 #include "common/music/prompt.h"
 #include "workers/composer/compose.h"
 #include "workers/composer/style.h"
@@ -241,6 +242,7 @@ static void test_refuses_bad_input(void **state) {
 }
 
 int main(void) {
+    cz_mem_init(); /* cJSON allocates as the binaries do */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vocabulary_is_playable),
         cmocka_unit_test(test_form_fits_duration),

@@ -11,6 +11,7 @@
 
 #include "common/event.h"
 #include "common/json.h"
+#include "common/mem.h"
 
 static void expect_canonical(const char *in, const char *want) {
     cJSON *v = cJSON_Parse(in);
@@ -97,6 +98,7 @@ static void test_event_parse(void **state) {
 }
 
 int main(void) {
+    cz_mem_init(); /* cJSON allocates as the binaries do */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sorts_keys_recursively),
         cmocka_unit_test(test_same_meaning_same_bytes),

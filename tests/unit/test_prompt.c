@@ -13,6 +13,7 @@
 /* cmocka needs the headers above. */
 #include <cmocka.h>
 
+#include "common/mem.h"
 #include "common/music/prompt.h"
 
 static cz_controls read_prompt(const char *prompt) {
@@ -268,6 +269,7 @@ static void test_vocabulary_is_documented(void **state) {
 }
 
 int main(void) {
+    cz_mem_init(); /* cJSON allocates as the binaries do */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_example_prompt),
         cmocka_unit_test(test_nothing_understood),

@@ -12,6 +12,7 @@
 
 #include "api/request.h"
 #include "common/json.h"
+#include "common/mem.h"
 
 static int parse(const char *body, cz_request *r, cz_request_error *e) {
     return cz_request_parse(body, strlen(body), 42, r, e);
@@ -299,6 +300,7 @@ static void test_idempotency_keys(void **state) {
 }
 
 int main(void) {
+    cz_mem_init(); /* cJSON allocates as the binaries do */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_request_gets_defaults),
         cmocka_unit_test(test_spelling_does_not_change_the_hash),

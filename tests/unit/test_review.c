@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "common/json.h"
+#include "common/mem.h"
 #include "common/review.h"
 #include "workers/master/qa.h"
 
@@ -153,6 +154,7 @@ static void test_long_tracks_keep_the_curve_short(void **state) {
 }
 
 int main(void) {
+    cz_mem_init(); /* cJSON allocates as the binaries do */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nothing_to_review),
         cmocka_unit_test(test_failed_rules_keep_their_flags),

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/mem.h"
 #include "workers/composer/song.h"
 
 #define CZ_TAIL_MIN_S 2.0   /* the final chord rings at least this long */
@@ -601,12 +602,9 @@ int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score 
                           CZ_COMPOSE_MIN_S, CZ_COMPOSE_MAX_S);
     if (c->tempo_bpm != 0 && !(c->tempo_bpm >= 20 && c->tempo_bpm <= 300))
         return cz_err_set(err, "composer: tempo %.1f BPM is outside 20..300", c->tempo_bpm);
-    cz_song *s = calloc(1, sizeof *s);
-    if (!s)
-        return cz_err_set(err, "composer: out of memory");
+    cz_song *s = cz_calloc(1, sizeof *s);
     s->rng.s = seed ^ 0x5EEDC0DEC0FFEEull;
     s->human.s = seed ^ 0x4A11ADB07ull;
-    s->err = err;
     s->score = out;
     s->duration_s = duration_s;
     s->style = cz_style_find(c->genre);
@@ -633,11 +631,11 @@ int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score 
     s->ticks_per_ms = s->bpm * CZ_SCORE_PPQ / 60000.0;
     cz_plan_mix(s);
     if (rc == 0)
-        rc = cz_parts_write(s);
+        cz_parts_write(s);
     if (rc == 0) {
         cz_score_sort(out);
-        if (plan && !(*plan = cz_plan_json(s, duration_s - s->bars * bar_s)))
-            rc = cz_err_set(err, "composer: out of memory describing the plan");
+        if (plan)
+            *plan = cz_plan_json(s, duration_s - s->bars * bar_s);
     }
     free(s);
     if (rc != 0)

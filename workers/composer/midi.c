@@ -15,49 +15,26 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct cz_buf {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} cz_buf;
+#include "common/buf.h"
+#include "common/mem.h"
 
-static void cz_buf_put(cz_buf *b, const void *data, size_t n) {
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
+static void put_byte(cz_buf *b, unsigned v) {
+    cz_buf_putc(b, (char)(unsigned char)v);
 }
 
-static void cz_buf_byte(cz_buf *b, unsigned v) {
-    unsigned char c = (unsigned char)v;
-    cz_buf_put(b, &c, 1);
-}
-
-static void cz_buf_be(cz_buf *b, uint32_t v, int bytes) {
+static void put_be(cz_buf *b, uint32_t v, int bytes) {
     for (int i = bytes - 1; i >= 0; i--)
-        cz_buf_byte(b, (v >> (8 * i)) & 0xff);
+        put_byte(b, (v >> (8 * i)) & 0xff);
 }
 
-static void cz_buf_vlq(cz_buf *b, uint32_t v) {
+static void put_vlq(cz_buf *b, uint32_t v) {
     unsigned char tmp[5];
     int n = 0;
     tmp[n++] = v & 0x7f;
     while ((v >>= 7) > 0)
         tmp[n++] = (unsigned char)(0x80 | (v & 0x7f));
     while (n > 0)
-        cz_buf_byte(b, tmp[--n]);
+        put_byte(b, tmp[--n]);
 }
 
 /* ---------------------------------------------------------------- events */
@@ -73,21 +50,12 @@ typedef struct cz_midi_event {
 typedef struct cz_track {
     cz_midi_event *ev;
     size_t n, cap;
-    int oom;
 } cz_track;
 
 static void cz_track_add(cz_track *t, uint32_t tick, int order, int len, int b0, int b1, int b2) {
-    if (t->oom)
-        return;
     if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        cz_midi_event *p = realloc(t->ev, cap * sizeof *p);
-        if (!p) {
-            t->oom = 1;
-            return;
-        }
-        t->ev = p;
-        t->cap = cap;
+        t->cap = t->cap ? t->cap * 2 : 1024;
+        t->ev = cz_realloc(t->ev, t->cap * sizeof *t->ev);
     }
     t->ev[t->n] = (cz_midi_event){tick,
                                   (uint8_t)order,
@@ -108,11 +76,11 @@ static int cz_midi_event_cmp(const void *a, const void *b) {
 
 static void cz_meta_text(cz_buf *b, int type, const char *text) {
     size_t n = strlen(text);
-    cz_buf_byte(b, 0x00);
-    cz_buf_byte(b, 0xff);
-    cz_buf_byte(b, (unsigned)type);
-    cz_buf_vlq(b, (uint32_t)n);
-    cz_buf_put(b, text, n);
+    put_byte(b, 0x00);
+    put_byte(b, 0xff);
+    put_byte(b, (unsigned)type);
+    put_vlq(b, (uint32_t)n);
+    cz_buf_append(b, text, n);
 }
 
 /* Writes a track chunk: the optional name, the events, end of track. */
@@ -122,24 +90,23 @@ static void cz_track_write(cz_buf *out, cz_track *t, const char *name, const cz_
     if (name)
         cz_meta_text(&body, 0x03, name);
     if (meta)
-        cz_buf_put(&body, meta->p, meta->len);
+        cz_buf_append(&body, meta->data, meta->len);
     if (t->n > 1)
         qsort(t->ev, t->n, sizeof *t->ev, cz_midi_event_cmp);
     uint32_t now = 0;
     for (size_t i = 0; i < t->n; i++) {
-        cz_buf_vlq(&body, t->ev[i].tick - now);
-        cz_buf_put(&body, t->ev[i].data, t->ev[i].len);
+        put_vlq(&body, t->ev[i].tick - now);
+        cz_buf_append(&body, t->ev[i].data, t->ev[i].len);
         now = t->ev[i].tick;
     }
-    cz_buf_vlq(&body, end_tick > now ? end_tick - now : 0);
-    cz_buf_byte(&body, 0xff);
-    cz_buf_byte(&body, 0x2f);
-    cz_buf_byte(&body, 0x00);
-    out->oom |= body.oom;
-    cz_buf_put(out, "MTrk", 4);
-    cz_buf_be(out, (uint32_t)body.len, 4);
-    cz_buf_put(out, body.p, body.len);
-    free(body.p);
+    put_vlq(&body, end_tick > now ? end_tick - now : 0);
+    put_byte(&body, 0xff);
+    put_byte(&body, 0x2f);
+    put_byte(&body, 0x00);
+    cz_buf_append(out, "MTrk", 4);
+    put_be(out, (uint32_t)body.len, 4);
+    cz_buf_append(out, body.data, body.len);
+    cz_buf_free(&body);
 }
 
 /* Sharps (positive) or flats (negative) of the key, for the key signature. */
@@ -157,23 +124,23 @@ int cz_midi_encode(const cz_score *s, unsigned char **out, size_t *len, cz_err *
     for (int c = 0; c < CZ_SCORE_CHANNELS; c++)
         tracks += s->parts[c].used;
     cz_buf b = {0};
-    cz_buf_put(&b, "MThd", 4);
-    cz_buf_be(&b, 6, 4);
-    cz_buf_be(&b, 1, 2);
-    cz_buf_be(&b, (uint32_t)tracks, 2);
-    cz_buf_be(&b, CZ_SCORE_PPQ, 2);
+    cz_buf_append(&b, "MThd", 4);
+    put_be(&b, 6, 4);
+    put_be(&b, 1, 2);
+    put_be(&b, (uint32_t)tracks, 2);
+    put_be(&b, CZ_SCORE_PPQ, 2);
 
     // The conductor: name, time signature, key signature, tempo.
     cz_buf meta = {0};
     static const unsigned char time_sig[] = {0x00, 0xff, 0x58, 0x04, 0x04, 0x02, 0x18, 0x08};
-    cz_buf_put(&meta, time_sig, sizeof time_sig);
+    cz_buf_append(&meta, time_sig, sizeof time_sig);
     unsigned char key_sig[] = {0x00,
                                0xff,
                                0x59,
                                0x02,
                                (unsigned char)(int8_t)cz_midi_sharps(s->key_root, s->minor),
                                (unsigned char)(s->minor ? 1 : 0)};
-    cz_buf_put(&meta, key_sig, sizeof key_sig);
+    cz_buf_append(&meta, key_sig, sizeof key_sig);
     uint32_t usec = (uint32_t)lround(60e6 / s->bpm);
     unsigned char tempo[] = {0x00,
                              0xff,
@@ -182,13 +149,12 @@ int cz_midi_encode(const cz_score *s, unsigned char **out, size_t *len, cz_err *
                              (unsigned char)(usec >> 16),
                              (unsigned char)(usec >> 8),
                              (unsigned char)usec};
-    cz_buf_put(&meta, tempo, sizeof tempo);
+    cz_buf_append(&meta, tempo, sizeof tempo);
     cz_track conductor = {0};
     cz_track_write(&b, &conductor, "Cadenza composer@1", &meta, s->end_tick);
-    b.oom |= meta.oom;
-    free(meta.p);
+    cz_buf_free(&meta);
 
-    for (int c = 0; c < CZ_SCORE_CHANNELS && !b.oom; c++) {
+    for (int c = 0; c < CZ_SCORE_CHANNELS; c++) {
         const cz_score_part *p = &s->parts[c];
         if (!p->used)
             continue;
@@ -214,16 +180,11 @@ int cz_midi_encode(const cz_score *s, unsigned char **out, size_t *len, cz_err *
             cz_track_add(&t, n->tick, 2, 3, 0x90 | c, n->key, n->vel);
             cz_track_add(&t, off, 1, 3, 0x80 | c, n->key, 64);
         }
-        b.oom |= t.oom;
         cz_track_write(&b, &t, p->instrument, NULL, s->end_tick);
         free(t.ev);
     }
-    if (b.oom) {
-        free(b.p);
-        return cz_err_set(err, "MIDI: out of memory encoding %zu notes", s->n);
-    }
-    *out = b.p;
     *len = b.len;
+    *out = (unsigned char *)cz_buf_take(&b);
     return 0;
 }
 

@@ -63,8 +63,6 @@ static double cz_part_swing(const cz_song *s, double step) {
  * error's spread, @p late_ms a deliberate delay. */
 static void cz_part_note(cz_song *s, int chan, int key, int vel, double step, double len,
                          double jitter_ms, double late_ms) {
-    if (s->failed)
-        return;
     double t = cz_part_swing(s, step) * CZ_STEP_TICKS +
                (late_ms + jitter_ms * cz_part_loose(s) * cz_rng_gauss(&s->human)) * s->ticks_per_ms;
     double l = len * CZ_STEP_TICKS;
@@ -74,8 +72,7 @@ static void cz_part_note(cz_song *s, int chan, int key, int vel, double step, do
         t = 0;
     if (l < 1)
         l = 1;
-    if (cz_score_add(s->score, (uint32_t)lround(t), (uint32_t)lround(l), chan, key, v, s->err))
-        s->failed = 1;
+    cz_score_add(s->score, (uint32_t)lround(t), (uint32_t)lround(l), chan, key, v);
 }
 
 /* Places pitch class @p pc in [lo, lo + 12). */
@@ -658,9 +655,9 @@ static void cz_part_tail(cz_song *s) {
 
 /* ================================================================ all */
 
-int cz_parts_write(cz_song *s) {
+void cz_parts_write(cz_song *s) {
     s->melody_prev = 0;
-    for (int i = 0; i < s->n_sec && !s->failed; i++) {
+    for (int i = 0; i < s->n_sec; i++) {
         const cz_section *sec = &s->sec[i];
         for (int bar = 0; bar < sec->bars; bar++) {
             cz_part_drums(s, i, bar);
@@ -673,5 +670,4 @@ int cz_parts_write(cz_song *s) {
         cz_part_counter(s, sec);
     }
     cz_part_tail(s);
-    return s->failed ? -1 : 0;
 }

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/mem.h"
 #include "common/music/prompt.h"
 #include "workers/composer/compose.h"
 
@@ -172,13 +173,8 @@ static int cz_event_cmp(const void *a, const void *b) {
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static cz_event *cz_events_make(const cz_score *score, unsigned rate, uint64_t total, size_t *n,
-                                cz_err *err) {
-    cz_event *ev = malloc((score->n * 2 + 1) * sizeof *ev);
-    if (!ev) {
-        cz_err_set(err, "out of memory for %zu note events", score->n * 2);
-        return NULL;
-    }
+static cz_event *cz_events_make(const cz_score *score, unsigned rate, uint64_t total, size_t *n) {
+    cz_event *ev = cz_malloc((score->n * 2 + 1) * sizeof *ev);
     size_t k = 0;
     for (size_t i = 0; i < score->n; i++) {
         const cz_score_note *nt = &score->notes[i];
@@ -304,11 +300,9 @@ static void cz_run_free(cz_run *run) {
     free(run->mix);
 }
 
-static int cz_run_alloc(cz_run *run, const cz_score *score, cz_err *err) {
-    run->planar = calloc((size_t)(2 * CZ_RENDER_STEMS) * CZ_RENDER_BLOCK, sizeof(float));
-    run->mix = malloc(2 * CZ_RENDER_BLOCK * sizeof(float));
-    if (!run->planar || !run->mix)
-        return cz_err_set(err, "out of memory for render buffers");
+static void cz_run_alloc(cz_run *run, const cz_score *score) {
+    run->planar = cz_calloc((size_t)(2 * CZ_RENDER_STEMS) * CZ_RENDER_BLOCK, sizeof(float));
+    run->mix = cz_malloc(2 * CZ_RENDER_BLOCK * sizeof(float));
     for (int g = 0; g < CZ_RENDER_STEMS; g++) {
         float *l = run->planar + (size_t)(2 * g) * CZ_RENDER_BLOCK, *r = l + CZ_RENDER_BLOCK;
         if (g < CZ_ROLE_COUNT) { // a group's dry sound
@@ -319,10 +313,9 @@ static int cz_run_alloc(cz_run *run, const cz_score *score, cz_err *err) {
             run->fx[1] = run->fx[3] = r;
         }
         run->sounds[g] = cz_render_stem_sounds(score, g);
-        if (run->sounds[g] && !(run->stems[g] = malloc(2 * CZ_RENDER_BLOCK * sizeof(float))))
-            return cz_err_set(err, "out of memory for render buffers");
+        if (run->sounds[g])
+            run->stems[g] = cz_malloc(2 * CZ_RENDER_BLOCK * sizeof(float));
     }
-    return 0;
 }
 
 /* ================================================================ API */
@@ -345,12 +338,9 @@ int cz_render_score(cz_renderer *r, const cz_score *score, cz_render_progress_fn
     uint64_t fade_frames = (uint64_t)(fade * r->sample_rate);
     run.fade_start = run.total > fade_frames ? run.total - fade_frames : 0;
     size_t n_ev = 0;
-    cz_event *ev = NULL;
-    int rc = cz_run_alloc(&run, score, err);
-    if (rc == 0 && !(ev = cz_events_make(score, r->sample_rate, run.total, &n_ev, err)))
-        rc = -1;
-    if (rc == 0)
-        rc = cz_synth_open(&run.syn, r, score->gain, err);
+    cz_run_alloc(&run, score);
+    cz_event *ev = cz_events_make(score, r->sample_rate, run.total, &n_ev);
+    int rc = cz_synth_open(&run.syn, r, score->gain, err);
     if (rc == 0)
         rc = cz_synth_setup(&run.syn, score, err);
     if (rc == 0)
@@ -398,10 +388,7 @@ int cz_render_generate(cz_renderer *r, const cz_render_params *p, cz_render_prog
     if (cz_compose(&c, p->duration_s, p->seed, &score, NULL, err) != 0)
         return -1;
     cz_memory_sink m = {.cap = (size_t)llround(p->duration_s * r->sample_rate)};
-    if (!(m.samples = malloc(m.cap * 2 * sizeof(float)))) {
-        cz_score_free(&score);
-        return cz_err_set(err, "out of memory for %zu frames of audio", m.cap);
-    }
+    m.samples = cz_malloc(m.cap * 2 * sizeof(float));
     int rc = cz_render_score(r, &score, progress, user, cz_memory_block, &m, err);
     if (rc == 0 && progress && progress(user, 1.0) != 0)
         rc = 1;
@@ -426,11 +413,7 @@ cz_renderer *cz_render_open(const char *soundfont, unsigned sample_rate, cz_err 
         cz_err_set(err, "render sample rate %u Hz is outside 22050..96000", sample_rate);
         return NULL;
     }
-    cz_renderer *r = calloc(1, sizeof *r);
-    if (!r) {
-        cz_err_set(err, "out of memory creating the renderer");
-        return NULL;
-    }
+    cz_renderer *r = cz_calloc(1, sizeof *r);
     r->sample_rate = sample_rate;
     // The holder synth only owns the SoundFont; renders use fresh synths. No
     // mlock: a worker should not pin 140 MB of samples in RAM.

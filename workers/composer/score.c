@@ -5,24 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cz_score_add(cz_score *s, uint32_t tick, uint32_t len, int chan, int key, int vel,
-                 cz_err *err) {
+#include "common/mem.h"
+
+void cz_score_add(cz_score *s, uint32_t tick, uint32_t len, int chan, int key, int vel) {
     if (key < 0 || key > 127 || vel <= 0 || tick >= s->end_tick || len == 0 || chan < 0 ||
         chan >= CZ_SCORE_CHANNELS)
-        return 0;
+        return;
     if (len > s->end_tick - tick)
         len = s->end_tick - tick;
     if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4096;
-        cz_score_note *p = realloc(s->notes, cap * sizeof *p);
-        if (!p)
-            return cz_err_set(err, "out of memory writing a score of %zu notes", s->n);
-        s->notes = p;
-        s->cap = cap;
+        s->cap = s->cap ? s->cap * 2 : 4096;
+        s->notes = cz_realloc(s->notes, s->cap * sizeof *s->notes);
     }
     s->notes[s->n++] =
         (cz_score_note){tick, len, (uint8_t)chan, (uint8_t)key, (uint8_t)(vel > 127 ? 127 : vel)};
-    return 0;
 }
 
 static int cz_score_note_cmp(const void *a, const void *b) {

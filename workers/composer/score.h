@@ -52,9 +52,8 @@ typedef struct cz_score {
 
 /**
  * @brief Adds a note (clipped to the piece's end; silent keys are dropped).
- * @returns 0, or -1 with @p err filled when memory runs out.
  */
-int cz_score_add(cz_score *s, uint32_t tick, uint32_t len, int chan, int key, int vel, cz_err *err);
+void cz_score_add(cz_score *s, uint32_t tick, uint32_t len, int chan, int key, int vel);
 
 /** @brief Sorts the notes by tick, channel and key: a stable, total order. */
 void cz_score_sort(cz_score *s);

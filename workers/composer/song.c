@@ -4,15 +4,13 @@
  * way round (see song.h for the types). */
 #include <stdint.h>
 
+#include "common/rand.h"
 #include "workers/composer/song.h"
 
 /* ================================================================ random */
 
 uint64_t cz_rng_next(cz_rng *r) {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return cz_splitmix64_next(&r->s);
 }
 
 unsigned cz_rng_below(cz_rng *r, unsigned n) {
@@ -20,7 +18,7 @@ unsigned cz_rng_below(cz_rng *r, unsigned n) {
 }
 
 double cz_rng_unit(cz_rng *r) {
-    return (double)(cz_rng_next(r) >> 11) * 0x1.0p-53;
+    return cz_rand_unit(cz_rng_next(r));
 }
 
 double cz_rng_gauss(cz_rng *r) {

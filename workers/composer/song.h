@@ -18,7 +18,7 @@
 
 /* ---------------------------------------------------------------- random */
 
-/** splitmix64: tiny, fast, and the same on every platform. */
+/** A splitmix64 stream (common/rand.h). */
 typedef struct cz_rng {
     uint64_t s;
 } cz_rng;
@@ -106,8 +106,6 @@ typedef struct cz_song {
     double ticks_per_ms;
     int melody_prev;
     int voicing[2][6], n_voicing[2]; /* last comp and pad voicings */
-    int failed;                      /* a note could not be stored */
-    cz_err *err;
 } cz_song;
 
 /** @brief The chord at sixteenth @p step of section @p sec. @returns it (not to be freed). */
@@ -122,8 +120,8 @@ int cz_chord_tone(const cz_song *s, const cz_chord *ch, int i, int *octave);
 
 /**
  * @brief Writes every part of every section and the final chord into the
- * score. @returns 0, or -1 with the song's error filled.
+ * score.
  */
-int cz_parts_write(cz_song *s);
+void cz_parts_write(cz_song *s);
 
 #endif

@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem.h"
+#include "common/music/audio_file.h"
+
 /* Frames handed to libsndfile or libebur128 per call: large enough that the
  * per-call overhead vanishes, small enough to keep libebur128's scratch small. */
 #define CZ_AUDIO_CHUNK_FRAMES 65536
@@ -73,58 +76,52 @@ int cz_audio_read(const char *path, cz_audio *out, cz_err *err) {
         return cz_err_set(err, "audio read: no path or no output given");
     memset(out, 0, sizeof *out);
 
-    SF_INFO info;
-    memset(&info, 0, sizeof info);
-    SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f)
-        return cz_err_set(err, "cannot open audio file %s: %s", path, sf_strerror(NULL));
+    cz_audio_file f;
+    if (cz_audio_file_open(&f, path, 0, err))
+        return -1;
 
     // A pipe or a damaged header can report an unknown or absurd length.
-    if (info.channels <= 0 || info.samplerate <= 0 || info.frames < 0 ||
-        (uint64_t)info.frames > SIZE_MAX / sizeof(float) / (unsigned)info.channels) {
-        sf_close(f);
+    if (f.channels <= 0 || f.rate <= 0 || f.frames < 0 ||
+        (uint64_t)f.frames > SIZE_MAX / sizeof(float) / (unsigned)f.channels) {
+        cz_audio_file_close(&f, NULL);
         return cz_err_set(err,
                           "audio file %s has an unusable header (%d channels, %d Hz, %lld "
                           "frames): re-encode it as WAV or FLAC",
-                          path, info.channels, info.samplerate, (long long)info.frames);
+                          path, f.channels, f.rate, f.frames);
     }
 
-    size_t frames = (size_t)info.frames;
-    size_t channels = (size_t)info.channels;
-    float *buf = malloc(frames > 0 ? frames * channels * sizeof *buf : 1);
-    if (!buf) {
-        sf_close(f);
-        return cz_err_set(err, "out of memory reading %s (%zu frames)", path, frames);
-    }
+    size_t frames = (size_t)f.frames;
+    size_t channels = (size_t)f.channels;
+    float *buf = cz_malloc(frames * channels * sizeof *buf);
 
     size_t got = 0;
     while (got < frames) {
         size_t want = frames - got;
         if (want > CZ_AUDIO_CHUNK_FRAMES)
             want = CZ_AUDIO_CHUNK_FRAMES;
-        sf_count_t n = sf_readf_float(f, buf + got * channels, (sf_count_t)want);
-        if (n <= 0)
+        size_t n = cz_audio_file_read(&f, buf + got * channels, want);
+        if (n == 0)
             break;
-        got += (size_t)n;
+        got += n;
     }
     if (got < frames) {
-        int e = sf_error(f);
+        const char *why = cz_audio_file_error(&f);
         cz_err_set(err, "audio file %s ended after %zu of %zu frames (%s): it may be truncated",
-                   path, got, frames, e ? sf_strerror(f) : "end of data");
-        sf_close(f);
+                   path, got, frames, why ? why : "end of data");
+        cz_audio_file_close(&f, NULL);
         free(buf);
         return -1;
     }
-    int rc = sf_close(f);
-    if (rc != 0) {
+    unsigned rate = (unsigned)f.rate;
+    if (cz_audio_file_close(&f, err)) {
         free(buf);
-        return cz_err_set(err, "closing audio file %s failed: %s", path, sf_error_number(rc));
+        return -1;
     }
 
     out->samples = buf;
     out->frames = frames;
     out->channels = (unsigned)channels;
-    out->sample_rate = (unsigned)info.samplerate;
+    out->sample_rate = rate;
     return 0;
 }
 
@@ -239,9 +236,7 @@ int cz_audio_resample(cz_audio *a, unsigned rate, cz_err *err) {
         return 0;
     // Enough room for every output frame plus rounding.
     size_t cap = (size_t)((double)a->frames * rate / a->sample_rate) + 16;
-    float *out = malloc(cap * a->channels * sizeof *out);
-    if (!out)
-        return cz_err_set(err, "out of memory resampling %zu frames", a->frames);
+    float *out = cz_malloc(cap * a->channels * sizeof *out);
     soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
     soxr_quality_spec_t q = soxr_quality_spec(SOXR_VHQ, SOXR_LINEAR_PHASE);
     size_t done = 0;
@@ -367,9 +362,7 @@ static float cz_tp_gain(unsigned rate) {
 static size_t cz_peak_spans(const cz_audio *a, cz_span *spans, bool *quiet, float *sample_peak) {
     const size_t block = CZ_AUDIO_TP_BLOCK, frames = a->frames;
     size_t blocks = (frames + block - 1) / block;
-    float *top = malloc(blocks * sizeof *top + 1), peak = 0.0f;
-    if (!top)
-        return SIZE_MAX;
+    float *top = cz_malloc(blocks * sizeof *top + 1), peak = 0.0f;
     for (size_t b = 0; b < blocks; b++) {
         const float *x = a->samples + b * block * a->channels;
         size_t n = (b + 1 == blocks ? frames - b * block : block) * a->channels;
@@ -448,15 +441,10 @@ int cz_loudness_measure(const cz_audio *a, cz_loudness *out, cz_err *err) {
     // costly part, needs only the loud parts (cz_peak_spans), which are
     // shared between this thread, after the loudness, and a second one.
     size_t blocks = (a->frames + CZ_AUDIO_TP_BLOCK - 1) / CZ_AUDIO_TP_BLOCK;
-    cz_span *spans = malloc((blocks / 2 + 3) * sizeof *spans);
-    bool *quiet = malloc(blocks + 1);
+    cz_span *spans = cz_malloc((blocks / 2 + 3) * sizeof *spans);
+    bool *quiet = cz_malloc(blocks + 1);
     float sp = 0.0f;
-    size_t count = spans && quiet ? cz_peak_spans(a, spans, quiet, &sp) : SIZE_MAX;
-    if (count == SIZE_MAX) {
-        free(spans);
-        free(quiet);
-        return cz_err_set(err, "out of memory measuring %zu frames", a->frames);
-    }
+    size_t count = cz_peak_spans(a, spans, quiet, &sp);
     size_t head_count = cz_peak_share(spans, &count, quiet, a->frames);
     free(quiet);
     cz_span all = {0, a->frames};

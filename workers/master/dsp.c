@@ -42,6 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem.h"
+
 #define CZ_DSP_PI 3.14159265358979323846
 #define CZ_DSP_TP_TAPS 12     /* taps per oversampling phase */
 #define CZ_DSP_TP_BLOCK 1024  /* frames interpolated per block */
@@ -227,15 +229,10 @@ void cz_dsp_true_peaks(const cz_audio *a, float *tp) {
     // One channel at a time, padded with zeros: 6 frames before, and after
     // enough for the taps and for rounding the length up to 4.
     size_t padded = 6 + frames + 3 + CZ_DSP_TP_TAPS;
-    float *x = calloc(padded, sizeof *x);
+    float *x = cz_calloc(padded, sizeof *x);
     float mid[CZ_DSP_TP_BLOCK];
     for (size_t i = 0; i < frames; i++)
         tp[i] = 0.0f;
-    if (!x) { // fall back to sample peaks rather than fail the chain
-        for (size_t i = 0; i < frames * a->channels; i++)
-            tp[i / a->channels] = fmaxf(tp[i / a->channels], fabsf(a->samples[i]));
-        return;
-    }
     for (unsigned c = 0; c < a->channels; c++) {
         for (size_t i = 0; i < frames; i++)
             x[6 + i] = a->samples[i * a->channels + c];
@@ -322,9 +319,7 @@ double cz_dsp_loudness(const float *e, const float *g, size_t frames, unsigned r
     size_t nsub = frames / sub;
     if (nsub < 4)
         return -HUGE_VAL;
-    double *s = malloc(nsub * sizeof *s);
-    if (!s)
-        return NAN;
+    double *s = cz_malloc(nsub * sizeof *s);
     for (size_t j = 0; j < nsub; j++) {
         double acc = 0.0;
         const float *ej = e + j * sub;
@@ -379,15 +374,9 @@ double cz_dsp_limiter_gain(const float *tp, size_t frames, unsigned rate, double
     size_t cap = (size_t)la + 2, win = (size_t)la + 1;
     // Sliding minimum over the frames that need reduction: a monotonic
     // deque (values increase from front to back) in a ring.
-    long *qi = malloc(cap * sizeof *qi);
-    double *qv = malloc(cap * sizeof *qv);
-    double *box = malloc(win * sizeof *box);
-    if (!qi || !qv || !box) {
-        free(qi);
-        free(qv);
-        free(box);
-        return -1.0;
-    }
+    long *qi = cz_malloc(cap * sizeof *qi);
+    double *qv = cz_malloc(cap * sizeof *qv);
+    double *box = cz_malloc(win * sizeof *box);
     size_t qh = 0, ql = 0, pos = 0, not_one = 0;
     for (size_t i = 0; i < win; i++)
         box[i] = 1.0;

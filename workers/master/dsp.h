@@ -63,7 +63,7 @@ double cz_dsp_loudness(const float *e, const float *g, size_t frames, unsigned r
  * @p gain, a smooth per-frame gain @p g (<= 1) that holds every frame's
  * scaled peak at or under @p threshold (linear), attacking over
  * @p lookahead_s before the peak and releasing over @p release_s.
- * @returns the largest gain reduction, in dB (>= 0), or -1 when out of memory.
+ * @returns the largest gain reduction, in dB (>= 0).
  */
 double cz_dsp_limiter_gain(const float *tp, size_t frames, unsigned rate, double gain,
                            double threshold, double lookahead_s, double release_s, float *g);

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem.h"
 #include "workers/master/dsp.h"
 
 #define CZ_MASTER_SILENCE_LUFS -70.0 /* below this there is nothing to master */
@@ -128,12 +129,10 @@ static void *cz_master_energy(void *arg) {
 static int cz_master_analyse(cz_master_work *w, const cz_master_settings *s, cz_loudness *input,
                              double *comp_db, cz_err *err) {
     size_t n = w->in->frames;
-    w->energy = malloc(n * sizeof(float));
-    w->peaks = malloc(n * sizeof(float));
-    w->comp = malloc(n * sizeof(float));
-    w->lim = malloc(n * sizeof(float));
-    if (!w->energy || !w->peaks || !w->comp || !w->lim)
-        return cz_err_set(err, "out of memory analysing %zu frames for mastering", n);
+    w->energy = cz_malloc(n * sizeof(float));
+    w->peaks = cz_malloc(n * sizeof(float));
+    w->comp = cz_malloc(n * sizeof(float));
+    w->lim = cz_malloc(n * sizeof(float));
 
     // The K-weighted energy runs on a second thread beside the peaks.
     pthread_t thread;
@@ -174,9 +173,8 @@ static int cz_master_analyse(cz_master_work *w, const cz_master_settings *s, cz_
 
 /* Step 4: finds the gain G (dB, updated in place) that brings the limited
  * signal to @p target by the fast meter; leaves its limiter curve in w->lim. */
-static int cz_master_search(cz_master_work *w, const cz_master_settings *s, double target,
-                            double threshold, double max_gain, double *gain_db, double *lim_db,
-                            cz_err *err) {
+static void cz_master_search(cz_master_work *w, const cz_master_settings *s, double target,
+                             double threshold, double max_gain, double *gain_db, double *lim_db) {
     size_t n = w->in->frames;
     unsigned rate = w->in->sample_rate;
     for (int step = 0; step < CZ_MASTER_SEARCH_STEPS; step++) {
@@ -184,18 +182,15 @@ static int cz_master_search(cz_master_work *w, const cz_master_settings *s, doub
         *lim_db =
             cz_dsp_limiter_gain(w->peaks, n, rate, g, threshold, s->limiter_lookahead_ms * 1e-3,
                                 s->limiter_release_ms * 1e-3, w->lim);
-        if (*lim_db < 0.0)
-            return cz_err_set(err, "out of memory in the limiter");
         double l = cz_dsp_loudness(w->energy, w->lim, n, rate, g);
         double miss = target - l;
         if (!isfinite(miss) || fabs(miss) <= CZ_MASTER_SEARCH_LU)
-            return 0;
+            return;
         double next = fmin(*gain_db + miss, max_gain);
         if (next == *gain_db)
-            return 0; // pushed as far as allowed
+            return; // pushed as far as allowed
         *gain_db = next;
     }
-    return 0;
 }
 
 /* Step 5: out = in x compressor x limiter x G. */
@@ -236,9 +231,7 @@ static int cz_master_converge(cz_master_work *w, const cz_master_target *t,
     double gain = plain;
     for (int pass = 0;; pass++) {
         double threshold = cz_master_lin(t->true_peak_dbtp - margin);
-        if (cz_master_search(w, s, t->target_lufs, threshold, max_gain, &gain, &rep->limiter_db,
-                             err) != 0)
-            return -1;
+        cz_master_search(w, s, t->target_lufs, threshold, max_gain, &gain, &rep->limiter_db);
         cz_master_render(w, gain, out->samples);
         if (cz_loudness_measure(out, &rep->output, err) != 0)
             return -1;
@@ -275,8 +268,8 @@ int cz_master_apply_with(cz_audio *a, const cz_master_target *t, const cz_master
     cz_master_work w = {.in = a};
     cz_audio out = {.frames = a->frames, .channels = a->channels, .sample_rate = a->sample_rate};
     int rc = cz_master_analyse(&w, s, &rep->input, &rep->compressor_db, err);
-    if (rc == 0 && !(out.samples = malloc(a->frames * a->channels * sizeof(float) + 1)))
-        rc = cz_err_set(err, "out of memory mastering %zu frames", a->frames);
+    if (rc == 0)
+        out.samples = cz_malloc(a->frames * a->channels * sizeof(float) + 1);
     if (rc == 0)
         rc = cz_master_converge(&w, t, s, &out, rep, err);
     cz_master_work_free(&w);

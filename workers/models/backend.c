@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/mem.h"
 #include "workers/models/composer.h"
 #include "workers/models/http.h"
 
@@ -23,11 +24,7 @@ struct cz_backends {
 };
 
 cz_backends *cz_backends_open(const cz_config *cfg, cz_err *err) {
-    cz_backends *b = calloc(1, sizeof *b);
-    if (!b) {
-        cz_err_set(err, "out of memory preparing the model backends");
-        return NULL;
-    }
+    cz_backends *b = cz_calloc(1, sizeof *b);
     for (size_t i = 0; i < CZ_N_BACKENDS; i++) {
         cz_err e;
         if (!(b->state[i] = cz_registered[i]->prepare(cfg, &e))) {

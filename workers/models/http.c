@@ -23,6 +23,8 @@
 
 #include "common/clock.h"
 #include "common/json.h"
+#include "common/mem.h"
+#include "common/music/audio_file.h"
 
 #define CZ_HTTP_CONNECT_MS 5000
 #define CZ_HTTP_TOLERANCE_S 0.05 /* how far the answer's length may be off */
@@ -39,12 +41,7 @@ static void *cz_http_prepare(const cz_config *cfg, cz_err *err) {
         cz_err_set(err, "libcurl failed to initialise");
         return NULL;
     }
-    cz_http_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        curl_global_cleanup();
-        cz_err_set(err, "out of memory");
-        return NULL;
-    }
+    cz_http_model *m = cz_calloc(1, sizeof *m);
     const char *url = cz_env("CADENZA_HTTP_MODEL_URL", "");
     snprintf(m->url, sizeof m->url, "%s", url);
     size_t n = strlen(m->url);
@@ -176,9 +173,8 @@ static int cz_http_classify(CURL *curl, CURLcode rc, const cz_http_call *c, cons
 
 /* Reads the answer at @p path and writes it as the raw mix at @p dst. */
 static int cz_http_audio(const char *path, const char *dst, double duration_s, cz_err *err) {
-    SF_INFO in = {0};
-    SNDFILE *f = sf_open(path, SFM_READ, &in);
-    if (!f)
+    cz_audio_file in;
+    if (cz_audio_file_open(&in, path, 0, NULL))
         return cz_err_set(err, "the model's answer is not audio: %s", sf_strerror(NULL));
     int type = in.format & SF_FORMAT_TYPEMASK;
     sf_count_t want = (sf_count_t)llround(duration_s * CZ_GEN_SAMPLE_RATE);
@@ -186,29 +182,28 @@ static int cz_http_audio(const char *path, const char *dst, double duration_s, c
     int rc = 0;
     if (type != SF_FORMAT_WAV && type != SF_FORMAT_WAVEX)
         rc = cz_err_set(err, "the model answered a format other than WAV");
-    else if (in.samplerate != CZ_GEN_SAMPLE_RATE || in.channels < 1 || in.channels > 2)
+    else if (in.rate != CZ_GEN_SAMPLE_RATE || in.channels < 1 || in.channels > 2)
         rc =
             cz_err_set(err, "the model answered %d channels at %d Hz; the contract is 1 or 2 at %d",
-                       in.channels, in.samplerate, CZ_GEN_SAMPLE_RATE);
+                       in.channels, in.rate, CZ_GEN_SAMPLE_RATE);
     else if (in.frames < want - slack || in.frames > want + slack)
         rc = cz_err_set(err, "the model answered %.3f s of audio for a %.3f s request",
-                        (double)in.frames / in.samplerate, duration_s);
+                        (double)in.frames / in.rate, duration_s);
     if (rc != 0) {
-        sf_close(f);
+        cz_audio_file_close(&in, NULL);
         return -1;
     }
     SF_INFO out_info = {
         .samplerate = CZ_GEN_SAMPLE_RATE, .channels = 2, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
     SNDFILE *o = sf_open(dst, SFM_WRITE, &out_info);
-    float *buf = malloc(CZ_HTTP_CHUNK * 2 * sizeof *buf);
-    if (!o || !buf) {
-        rc = cz_err_set(err, "cannot write %s: %s", dst, o ? "out of memory" : sf_strerror(NULL));
+    float *buf = cz_malloc(CZ_HTTP_CHUNK * 2 * sizeof *buf);
+    if (!o) {
+        rc = cz_err_set(err, "cannot write %s: %s", dst, sf_strerror(NULL));
     } else {
         sf_command(o, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE); // no timestamp: same bytes
         for (sf_count_t done = 0; done < want && rc == 0;) {
             sf_count_t n = want - done < CZ_HTTP_CHUNK ? want - done : CZ_HTTP_CHUNK;
-            sf_count_t got = sf_readf_float(f, buf, n);
-            got = got < 0 ? 0 : got;
+            sf_count_t got = (sf_count_t)cz_audio_file_read(&in, buf, (size_t)n);
             // Mono becomes both channels; a short answer is padded with silence.
             for (sf_count_t i = n - 1; in.channels == 1 && i >= 0; i--)
                 buf[2 * i] = buf[2 * i + 1] = i < got ? buf[i] : 0.0f;
@@ -220,7 +215,7 @@ static int cz_http_audio(const char *path, const char *dst, double duration_s, c
         }
     }
     free(buf);
-    sf_close(f);
+    cz_audio_file_close(&in, NULL);
     if (o && sf_close(o) != 0 && rc == 0)
         rc = cz_err_set(err, "closing %s failed: is the disk full?", dst);
     return rc;

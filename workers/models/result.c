@@ -30,10 +30,6 @@ cz_gen_file *cz_gen_result_add(cz_gen_result *out, const cz_gen_request *req, co
 
 cJSON *cz_gen_result_commit(cz_gen_result *r, cz_err *err) {
     cJSON *list = cJSON_CreateArray();
-    if (!list) {
-        cz_err_set(err, "out of memory listing artifacts");
-        return NULL;
-    }
     for (int k = 0; k < r->n_files; k++) {
         cz_gen_file *f = &r->files[k];
         if (cz_artifact_commit(&f->file, err) != 0) {
