@@ -66,7 +66,7 @@ ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(ASAN_SRC)) \
 .SECONDARY:
 
 .PHONY: all deps up down stop run test unit system bench fmt fmt-check clean logs fuzz fuzz-smoke \
-        lint check-sql
+        lint check-sql check-cycles
 
 # libFuzzer over request parsing and validation (clang only). `make fuzz`
 # runs FUZZ_SECONDS (default 300); `make test` runs a short smoke of it.
@@ -202,6 +202,7 @@ test: deps
 	$(MAKE) fmt-check
 	$(MAKE) check-sql
 	$(MAKE) all
+	$(MAKE) check-cycles
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) system
@@ -216,6 +217,11 @@ lint:
 # All SQL lives in common/db/ (common/db/db.h): fails on a statement elsewhere.
 check-sql:
 	tools/check_sql.sh
+
+# No file calls into a file that (through others) calls back into it; read
+# from the objects' symbols, so it needs the build.
+check-cycles: all
+	python3 tools/check_cycles.py $(BUILD)
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
 

@@ -16,6 +16,7 @@
 #include "api/sse.h"
 #include "common/config.h"
 #include "common/db/db.h"
+#include "common/db/migrate.h"
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/mem.h"

@@ -22,6 +22,7 @@
 #include "common/artifact.h"
 #include "common/cache.h"
 #include "common/db/catalog.h"
+#include "common/db/decision.h"
 #include "common/db/review.h"
 #include "common/ids.h"
 #include "common/json.h"

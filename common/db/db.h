@@ -1,7 +1,8 @@
 /* Postgres access over libpq: connecting, running parameterised statements
  * with one error path, transactions, a fixed-size connection pool for the
- * API's request threads, and the migration runner. This file knows no table
- * but schema_migrations.
+ * API's request threads. This file knows no table; the migration runner
+ * (migrate.c, schema_migrations) and leader election (leader.c, advisory
+ * locks) sit beside it.
  *
  * All SQL of the product is in common/db/, one file per table group, and
  * every statement that touches a table is in its group's file:
@@ -15,6 +16,9 @@
  *   pools.c     pools, pool_decisions
  *   catalog.c   catalog_tracks
  *   playlists.c tracks, user_signals, playlists
+ *   migrate.c   schema_migrations
+ * decision.c holds no SQL of its own: a curator's decision is one
+ * transaction over review.c's and jobs.c's statements.
  * A statement that spans groups lives with the table it writes, the first
  * when it writes several: a job's history, ledger row and outbox message
  * are written with the job (jobs.c), publishing marks outbox rows and then
@@ -89,12 +93,11 @@ int cz_db_ensure(PGconn *c);
 int cz_db_ensure_idle(PGconn *c);
 
 /**
- * @brief Applies every migrations/NNNN_*.sql in @p dir not yet recorded in
- * schema_migrations, each in its own transaction, in name order. Running it
- * again applies nothing. Concurrent runners serialise on an advisory lock.
- * @returns the number applied (>= 0), or -1 with @p err filled.
+ * @brief Runs @p sql, which may hold several statements (the simple
+ * protocol), as one call.
+ * @returns 0, or -1 with @p err filled with the server's message.
  */
-int cz_db_migrate(PGconn *c, const char *dir, cz_err *err);
+int cz_db_exec_script(PGconn *c, const char *sql, cz_err *err);
 
 typedef struct cz_db_pool cz_db_pool;
 

@@ -1,4 +1,5 @@
-/* SQL for the review queue: see db_review.h.
+/* SQL for the review queue: see review.h (a decision as a whole is
+ * decision.c).
  *
  * Lock order. A decision locks the task, then its job (one statement, FOR
  * UPDATE OF both); the scheduler locks a job and then inserts its task
@@ -167,7 +168,7 @@ int cz_db_review_claim(PGconn *c, const char *tenant, long long key_id, int leas
 
 /* Why a task cannot be released or decided, from its locked row.
  * @returns CZ_REVIEW_OK when it can. */
-static int task_status(PGresult *r, bool need_held) {
+int cz_db_review_task_status(PGresult *r, bool need_held) {
     if (PQntuples(r) != 1)
         return CZ_REVIEW_NOT_FOUND;
     if (!PQgetisnull(r, 0, 0))
@@ -185,8 +186,8 @@ static int task_status(PGresult *r, bool need_held) {
 /* Locks the task of @p job_id and its job. Columns: decision, job state,
  * claim live, claimed by the key, the key's prefix, job attempt, request,
  * model, max_attempts. */
-static PGresult *lock_task(PGconn *c, const char *tenant, const char *job_id, const char *key,
-                           cz_err *err) {
+PGresult *cz_db_review_lock(PGconn *c, const char *tenant, const char *job_id, const char *key,
+                            cz_err *err) {
     const char *p[] = {job_id, tenant, key};
     return cz_db_query(c,
                        "SELECT r.decision, j.state,"
@@ -206,8 +207,8 @@ int cz_db_review_release(PGconn *c, const char *tenant, const char *job_id, long
     snprintf(key, sizeof key, "%lld", key_id);
     if (cz_db_begin(c, err))
         return -1;
-    PGresult *r = lock_task(c, tenant, job_id, key, err);
-    int status = r ? task_status(r, true) : -1;
+    PGresult *r = cz_db_review_lock(c, tenant, job_id, key, err);
+    int status = r ? cz_db_review_task_status(r, true) : -1;
     PQclear(r);
     const char *p[] = {job_id, key};
     if (status == CZ_REVIEW_OK &&
@@ -238,66 +239,10 @@ void cz_review_outcome_free(cz_review_outcome *out) {
     out->announce = NULL;
 }
 
-/* Stores the job that replaces @p old_id: its canonical request with the
- * new seed (and so its own request hash), its generate message in the
- * outbox. Not cacheable and not coalesced: it exists to be different.
- * @returns 0, or -1 with @p err. */
-static int insert_regenerated(PGconn *c, const cz_review_decision *d, const char *request,
-                              const char *model, const char *max_attempts, cz_err *err) {
-    cJSON *req = cJSON_Parse(request);
-    if (!cJSON_IsObject(req)) {
-        cJSON_Delete(req);
-        return cz_err_set(err, "job %s has no request object to regenerate", d->job_id);
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(req, "seed");
-    cJSON_AddNumberToObject(req, "seed", (double)d->new_seed);
-    char *json = cz_json_canonical(req);
-    cJSON_Delete(req);
-    char hash[CZ_SHA256_HEX], seed[24];
-    cz_sha256_hex(json, strlen(json), hash);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)d->new_seed);
-    const char *p[] = {d->new_job_id, d->tenant,   json,         hash,      model,
-                       seed,          d->trace_id, max_attempts, d->job_id, d->traceparent};
-    long n = cz_db_job_insert_regenerated_tx(c, p, err);
-    free(json);
-    return n == 1 ? 0 : n < 0 ? -1 : cz_err_set(err, "the regenerated job was not stored");
-}
-
-/* The curator's event for the job: approved or rejected, with the decision
- * in its "review" field (kept in the job's history). */
-static int apply_decision(PGconn *c, const cz_review_decision *d, int attempt, const char *prefix,
-                          const cz_apply_policy *policy, cz_err *err) {
-    char worker[40];
-    snprintf(worker, sizeof worker, "curator:%s", prefix);
-    cJSON *e = cz_event_new(d->kind == CZ_REVIEW_APPROVE ? CZ_EV_APPROVED : CZ_EV_REJECTED,
-                            d->job_id, attempt, worker);
-    cJSON_AddStringToObject(e, "stage", "review");
-    cJSON *rv = cJSON_AddObjectToObject(e, "review");
-    cJSON_AddStringToObject(rv, "decision", cz_review_decision_name(d->kind));
-    cJSON_AddStringToObject(rv, "by", prefix);
-    if (d->reason)
-        cJSON_AddStringToObject(rv, "reason", d->reason);
-    if (d->kind == CZ_REVIEW_REGENERATE)
-        cJSON_AddStringToObject(rv, "regenerated_job", d->new_job_id);
-    char *text = cz_json_print(e);
-    cJSON_Delete(e);
-    cz_event ev;
-    if (cz_event_parse(text, strlen(text), &ev, err)) {
-        free(text);
-        return -1;
-    }
-    free(text);
-    int rc = cz_db_job_apply_tx(c, &ev, policy, err);
-    cz_event_free(&ev);
-    if (rc == CZ_APPLY_DONE)
-        return 0;
-    return rc < 0 ? -1 : cz_err_set(err, "job %s did not take the decision", d->job_id);
-}
-
 /* Records the decision in the task and the audit, and reads back what the
  * caller needs: the answer, the jobs to announce, the cache entry. */
-static int record_decision(PGconn *c, const cz_review_decision *d, const char *key,
-                           cz_review_outcome *out, cz_err *err) {
+int cz_db_review_record_decision(PGconn *c, const cz_review_decision *d, const char *key,
+                                 cz_review_outcome *out, cz_err *err) {
     const char *regenerated = d->kind == CZ_REVIEW_REGENERATE ? d->new_job_id : NULL;
     const char *p[] = {d->job_id, cz_review_decision_name(d->kind), key, d->reason, regenerated};
     long n = cz_db_exec(
@@ -356,34 +301,5 @@ static int record_decision(PGconn *c, const cz_review_decision *d, const char *k
     snprintf(out->model, sizeof out->model, "%s", PQgetvalue(r, 0, 4));
     snprintf(out->model_version, sizeof out->model_version, "%s", PQgetvalue(r, 0, 5));
     PQclear(r);
-    return 0;
-}
-
-int cz_db_review_decide_tx(PGconn *c, const cz_review_decision *d, const cz_apply_policy *policy,
-                           cz_review_outcome *out, cz_err *err) {
-    memset(out, 0, sizeof *out);
-    char key[24];
-    snprintf(key, sizeof key, "%lld", d->key_id);
-    PGresult *r = lock_task(c, d->tenant, d->job_id, key, err);
-    if (!r)
-        return -1;
-    out->status = task_status(r, false);
-    if (out->status != CZ_REVIEW_OK) {
-        PQclear(r);
-        return 0;
-    }
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, "%s", PQgetvalue(r, 0, 4));
-    int attempt = atoi(PQgetvalue(r, 0, 5));
-    int rc = 0;
-    if (d->kind == CZ_REVIEW_REGENERATE)
-        rc = insert_regenerated(c, d, PQgetvalue(r, 0, 6), PQgetvalue(r, 0, 7), PQgetvalue(r, 0, 8),
-                                err);
-    PQclear(r);
-    if (rc || apply_decision(c, d, attempt, prefix, policy, err) ||
-        record_decision(c, d, key, out, err)) {
-        cz_review_outcome_free(out);
-        return -1;
-    }
     return 0;
 }

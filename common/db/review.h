@@ -104,18 +104,30 @@ typedef struct cz_review_outcome {
 } cz_review_outcome;
 
 /**
- * @brief Applies decision @p d inside the caller's transaction: locks the
- * task and its job, checks the task is open and not held by another
- * curator's live claim, applies the job's event (approved or rejected)
- * through cz_db_job_apply_tx() with @p policy, for regenerate first stores
- * the new job (same request, the new seed, regenerated_from set, its
- * generate message in the outbox), records the decision in the task and
- * the audit. The caller commits, then publishes @p out->announce.
- * @returns 0 with @p out filled (free with cz_review_outcome_free; on a
- * status other than CZ_REVIEW_OK nothing was written), or -1 with @p err.
+ * @brief Locks the review task of @p job_id in @p tenant and its job, for
+ * the curator with key id @p key. Columns: decision, job state, claim live,
+ * claimed by the key, the key's prefix, job attempt, request, model,
+ * max_attempts.
+ * @returns the row (PQclear it; no row: no such task), or NULL with @p err.
  */
-int cz_db_review_decide_tx(PGconn *c, const cz_review_decision *d, const cz_apply_policy *policy,
-                           cz_review_outcome *out, cz_err *err);
+PGresult *cz_db_review_lock(PGconn *c, const char *tenant, const char *job_id, const char *key,
+                            cz_err *err);
+
+/**
+ * @brief Why a task locked by cz_db_review_lock() cannot be released or
+ * decided; @p need_held: only the curator holding its live claim may.
+ * @returns CZ_REVIEW_OK when it can, else a CZ_REVIEW_* status.
+ */
+int cz_db_review_task_status(PGresult *r, bool need_held);
+
+/**
+ * @brief Records decision @p d in the task and the audit, and reads back
+ * what the caller needs into @p out: the answer, the jobs to announce, the
+ * cache entry.
+ * @returns 0, or -1 with @p err.
+ */
+int cz_db_review_record_decision(PGconn *c, const cz_review_decision *d, const char *key,
+                                 cz_review_outcome *out, cz_err *err);
 
 /** @brief Frees what cz_db_review_decide_tx() allocated in @p out. */
 void cz_review_outcome_free(cz_review_outcome *out);
