@@ -5,9 +5,9 @@
 
 #include <libpq-fe.h>
 
+#include "common/db/jobs.h"
 #include "common/db/review.h"
 #include "common/err.h"
-#include "common/db/jobs.h"
 
 /**
  * @brief Applies decision @p d inside the caller's transaction: locks the
