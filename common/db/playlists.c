@@ -188,12 +188,13 @@ PGresult *cz_db_playlist_signals(PGconn *c, const char *tenant, const char *user
 int cz_db_playlist_store(PGconn *c, const char *id, const char *tenant, const char *user,
                          const char *request, const char *body, cz_err *err) {
     /* The record is for reading back later; losing the last few to a crash
-     * costs nothing, so its commit does not wait for the disk. */
-    if (cz_db_begin(c, err) ||
-        cz_db_exec(c, "SET LOCAL synchronous_commit TO off", 0, NULL, err) < 0)
+     * costs nothing, so its commit does not wait for the disk. Any failure
+     * after BEGIN rolls back, so the pooled connection goes back idle. */
+    if (cz_db_begin(c, err))
         return -1;
     const char *p[] = {id, tenant, user, request, body};
-    if (cz_db_exec(c,
+    if (cz_db_exec(c, "SET LOCAL synchronous_commit TO off", 0, NULL, err) < 0 ||
+        cz_db_exec(c,
                    "INSERT INTO playlists (id, tenant_id, user_id, request, body)"
                    " VALUES ($1, $2, $3, $4, $5)",
                    5, p, err) < 0) {

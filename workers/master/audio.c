@@ -71,6 +71,12 @@ static int cz_audio_check(const cz_audio *a, const char *what, cz_err *err) {
 
 /* ---------------------------------------------------------------- reading */
 
+/* What a file may claim before it is read whole: an hour (jobs last at most
+ * ten minutes), eight channels, 384 kHz. */
+#define CZ_AUDIO_MAX_SECONDS 3600
+#define CZ_AUDIO_MAX_CHANNELS 8
+#define CZ_AUDIO_MAX_RATE 384000
+
 int cz_audio_read(const char *path, cz_audio *out, cz_err *err) {
     if (!path || !out)
         return cz_err_set(err, "audio read: no path or no output given");
@@ -80,9 +86,12 @@ int cz_audio_read(const char *path, cz_audio *out, cz_err *err) {
     if (cz_audio_file_open(&f, path, 0, err))
         return -1;
 
-    // A pipe or a damaged header can report an unknown or absurd length.
-    if (f.channels <= 0 || f.rate <= 0 || f.frames < 0 ||
-        (uint64_t)f.frames > SIZE_MAX / sizeof(float) / (unsigned)f.channels) {
+    // A pipe or a damaged header can report an unknown or absurd length. The
+    // bound comes before the allocation: running out of memory ends the
+    // process (common/mem.h), a file that merely claims too much fails.
+    if (f.channels <= 0 || f.channels > CZ_AUDIO_MAX_CHANNELS || f.rate <= 0 ||
+        f.rate > CZ_AUDIO_MAX_RATE || f.frames < 0 ||
+        f.frames > (long long)f.rate * CZ_AUDIO_MAX_SECONDS) {
         cz_audio_file_close(&f, NULL);
         return cz_err_set(err,
                           "audio file %s has an unusable header (%d channels, %d Hz, %lld "
