@@ -30,6 +30,7 @@ CLI_LIBS    := $(call pkg_libs,$(PKG_BASE) sndfile libebur128 libchromaprint aub
 ALL_LIBS    := $(call pkg_libs,$(PKG_ALL))
 
 BUILD   := build
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 objs     = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 # common/ is four static libraries, one per folder: a binary takes from
@@ -201,9 +202,9 @@ system: up
 test: deps
 	$(MAKE) fmt-check
 	$(MAKE) check-sql
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	$(MAKE) check-cycles
-	$(MAKE) unit
+	$(MAKE) -j$(JOBS) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) system
 
