@@ -2,7 +2,8 @@
 #
 #   make            build every binary into bin/
 #   make run        install what is missing, start the stack, run a sample job
-#   make test       the same set-up, then unit tests (ASan+UBSan) and system tests
+#   make test       the same set-up, the code checks (fmt-check, check-sql, check-cycles),
+#                   then unit tests (ASan+UBSan), a fuzz smoke and system tests
 #   make bench      benchmarks, each beside its baseline
 #   make fuzz       libFuzzer over request parsing (FUZZ_SECONDS, default 300)
 #   make up         start the local stack in the background
