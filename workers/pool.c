@@ -157,10 +157,14 @@ void cz_worker_poll(cz_worker *w) {
      * that a rebalance assigned meanwhile might: put its message back. */
     rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
     if (m && !m->err) {
+        /* Pause first, then seek: pausing records the position after the
+         * last message handed to us as where to resume, so a seek made
+         * before it is forgotten and the message skipped (librdkafka
+         * issue 3471, still so in 2.0.2). */
+        pause_all(w, true);
         cz_err err;
         if (cz_kafka_rewind(w->consumer, m, &err))
             cz_log_warn("%s", err.msg);
-        pause_all(w, true);
     }
     if (m)
         rd_kafka_message_destroy(m);
