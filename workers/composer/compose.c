@@ -397,6 +397,12 @@ static void cz_section_add(cz_song *s, cz_section_kind kind, int bars, int *coun
     s->n_sec++;
 }
 
+/* The intro and outro of a piece of @p t bars: they grow with it. */
+static void cz_form_frame(int t, int *intro, int *outro) {
+    *intro = t >= 24 ? 4 : t >= 10 ? 2 : t >= 6 ? 1 : 0;
+    *outro = t >= 32 ? 4 : t >= 14 ? 2 : 0;
+}
+
 static void cz_plan_form(cz_song *s) {
     static const cz_section_kind cycle[] = {CZ_SEC_VERSE,  CZ_SEC_CHORUS, CZ_SEC_VERSE,
                                             CZ_SEC_CHORUS, CZ_SEC_BRIDGE, CZ_SEC_CHORUS,
@@ -405,8 +411,8 @@ static void cz_plan_form(cz_song *s) {
     int t = s->bars, sb = s->style->section_bars;
     if (t <= 0)
         return;
-    int intro = t >= 24 ? 4 : t >= 10 ? 2 : t >= 6 ? 1 : 0;
-    int outro = t >= 32 ? 4 : t >= 14 ? 2 : 0;
+    int intro, outro;
+    cz_form_frame(t, &intro, &outro);
     int mid = t - intro - outro;
     // Short pieces use four-bar sections so that they still have a verse
     // and a chorus; a piece too short for two is one chorus.
@@ -592,16 +598,20 @@ static cJSON *cz_plan_json(const cz_song *s, double tail_s) {
 
 /* ================================================================ API */
 
-int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score *out, cJSON **plan,
-               cz_err *err) {
-    memset(out, 0, sizeof *out);
-    if (plan)
-        *plan = NULL;
+static int cz_compose_check(const cz_controls *c, double duration_s, cz_err *err) {
     if (!c || !(duration_s >= CZ_COMPOSE_MIN_S && duration_s <= CZ_COMPOSE_MAX_S))
         return cz_err_set(err, "composer: duration %.3f s is outside %g..%g s", duration_s,
                           CZ_COMPOSE_MIN_S, CZ_COMPOSE_MAX_S);
     if (c->tempo_bpm != 0 && !(c->tempo_bpm >= 20 && c->tempo_bpm <= 300))
         return cz_err_set(err, "composer: tempo %.1f BPM is outside 20..300", c->tempo_bpm);
+    return 0;
+}
+
+/* The plan's first steps, in the order the choices stream is drawn:
+ * style, moods, key, tempo, instruments, and the whole bars that fit
+ * before the final chord. */
+static cz_song *cz_plan_begin(const cz_controls *c, double duration_s, uint64_t seed,
+                              cz_score *out) {
     cz_song *s = cz_calloc(1, sizeof *s);
     s->rng.s = seed ^ 0x5EEDC0DEC0FFEEull;
     s->human.s = seed ^ 0x4A11ADB07ull;
@@ -616,16 +626,19 @@ int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score 
     cz_plan_key(s, c, minor_vote);
     cz_plan_tempo(s, c);
     cz_plan_instruments(s, c);
-    double bar_s = 240.0 / s->bpm;
-    double fit = floor((duration_s - cz_tail_min(duration_s)) / bar_s + 1e-9);
+    double fit = floor((duration_s - cz_tail_min(duration_s)) / (240.0 / s->bpm) + 1e-9);
     s->bars = fit > 0 ? (int)fit : 0;
-    cz_plan_form(s);
-    int rc = cz_plan_progressions(s, err);
-    cz_plan_motifs(s);
+    return s;
+}
 
+/* Sets up the score, writes the parts (when @p rc says the plan is whole)
+ * and the plan's JSON, and frees @p s. @returns @p rc; on failure the score
+ * is freed. */
+static int cz_plan_finish(cz_song *s, cJSON **plan, int rc) {
+    cz_score *out = s->score;
     out->bpm = s->bpm;
-    out->duration_s = duration_s;
-    out->end_tick = (uint32_t)ceil(duration_s * s->bpm / 60.0 * CZ_SCORE_PPQ);
+    out->duration_s = s->duration_s;
+    out->end_tick = (uint32_t)ceil(s->duration_s * s->bpm / 60.0 * CZ_SCORE_PPQ);
     out->key_root = s->tonic;
     out->minor = s->minor;
     s->ticks_per_ms = s->bpm * CZ_SCORE_PPQ / 60000.0;
@@ -635,10 +648,24 @@ int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score 
     if (rc == 0) {
         cz_score_sort(out);
         if (plan)
-            *plan = cz_plan_json(s, duration_s - s->bars * bar_s);
+            *plan = cz_plan_json(s, s->duration_s - s->bars * (240.0 / s->bpm));
     }
     free(s);
     if (rc != 0)
         cz_score_free(out);
     return rc;
+}
+
+int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score *out, cJSON **plan,
+               cz_err *err) {
+    memset(out, 0, sizeof *out);
+    if (plan)
+        *plan = NULL;
+    if (cz_compose_check(c, duration_s, err) != 0)
+        return -1;
+    cz_song *s = cz_plan_begin(c, duration_s, seed, out);
+    cz_plan_form(s);
+    int rc = cz_plan_progressions(s, err);
+    cz_plan_motifs(s);
+    return cz_plan_finish(s, plan, rc);
 }
