@@ -3,8 +3,8 @@
  * notes; song.c holds the helpers both call (random streams, chord lookups),
  * so the calls go compose.c -> parts.c -> song.c and never back. Given
  * material (material.h) is read into the composer's terms by material.c,
- * which compose.c calls and which calls nothing here. Not for other
- * modules: they call cz_compose() (compose.h). */
+ * which compose.c and parts.c call and which calls neither. Not for other
+ * modules: they call cz_compose() or cz_compose_material() (compose.h). */
 #ifndef CZ_SONG_H
 #define CZ_SONG_H
 
@@ -15,7 +15,7 @@
 #include "workers/composer/score.h"
 #include "workers/composer/style.h"
 
-#define CZ_MAX_SECTIONS 128 /* 600 s at 300 BPM is 750 bars */
+#define CZ_MAX_SECTIONS 768 /* 600 s at 300 BPM is 750 bars: one-bar given sections fit */
 #define CZ_MAX_CHORDS 16
 #define CZ_MAX_MOTIF 16
 
@@ -64,6 +64,8 @@ typedef enum cz_section_kind {
     CZ_SEC_OUTRO
 } cz_section_kind;
 
+struct cz_given_section; /* given material, below */
+
 typedef struct cz_section {
     cz_section_kind kind;
     int start_bar, bars;
@@ -72,6 +74,8 @@ typedef struct cz_section {
     int occurrence; /* how many sections of this kind came before */
     unsigned roles; /* groups that play (CZ_ROLE_BIT) */
     double energy;  /* 0.5 .. 1: scales velocities */
+    /* the given section it plays (or borrows chords from); NULL: planned */
+    const struct cz_given_section *given;
 } cz_section;
 
 /** A one-bar melodic idea: onsets and lengths in sixteenths, and the
@@ -103,7 +107,9 @@ typedef struct cz_song {
     bool percussion, vinyl;
     int reverb; /* send of the melodic parts */
     cz_motif motif[3];
+    const struct cz_given *given; /* the material played, or NULL */
     /* writing (parts.c) */
+    int given_shift; /* semitones the given tune moves into the melody's range */
     cz_score *score;
     cz_rng rng, human;
     double ticks_per_ms;
