@@ -11,7 +11,16 @@
  * outro that grow with the piece, and sections of the style's length
  * (eight bars, twelve for the blues) in the order verse, chorus, verse,
  * chorus, bridge, chorus, breakdown, chorus, repeating from the second
- * verse; what is left joins a four-bar breakdown or the outro. */
+ * verse; what is left joins a four-bar breakdown or the outro.
+ *
+ * Given material (material.h, cz_compose_material) takes the place of the
+ * progressions, the motifs and the sections: the same intro and outro
+ * frame the given sections, played in order and again from the first as
+ * long as the next one fits; then the next one's first whole four-bar
+ * phrases, and the last few bars join the outro. Style, tempo,
+ * instruments and mix are planned with the same draws in the same order
+ * as for cz_compose, so one seed gives one band whether the composer
+ * writes the tune or is given it. */
 #include "workers/composer/compose.h"
 
 #include <ctype.h>
@@ -397,6 +406,12 @@ static void cz_section_add(cz_song *s, cz_section_kind kind, int bars, int *coun
     s->n_sec++;
 }
 
+/* The intro and outro of a piece of @p t bars: they grow with it. */
+static void cz_form_frame(int t, int *intro, int *outro) {
+    *intro = t >= 24 ? 4 : t >= 10 ? 2 : t >= 6 ? 1 : 0;
+    *outro = t >= 32 ? 4 : t >= 14 ? 2 : 0;
+}
+
 static void cz_plan_form(cz_song *s) {
     static const cz_section_kind cycle[] = {CZ_SEC_VERSE,  CZ_SEC_CHORUS, CZ_SEC_VERSE,
                                             CZ_SEC_CHORUS, CZ_SEC_BRIDGE, CZ_SEC_CHORUS,
@@ -405,8 +420,8 @@ static void cz_plan_form(cz_song *s) {
     int t = s->bars, sb = s->style->section_bars;
     if (t <= 0)
         return;
-    int intro = t >= 24 ? 4 : t >= 10 ? 2 : t >= 6 ? 1 : 0;
-    int outro = t >= 32 ? 4 : t >= 14 ? 2 : 0;
+    int intro, outro;
+    cz_form_frame(t, &intro, &outro);
     int mid = t - intro - outro;
     // Short pieces use four-bar sections so that they still have a verse
     // and a chorus; a piece too short for two is one chorus.
@@ -429,6 +444,66 @@ static void cz_plan_form(cz_song *s) {
         cz_section_add(s, cycle[k], len, counts);
     }
     cz_section_add(s, CZ_SEC_OUTRO, outro, counts);
+}
+
+/* A section that plays (or borrows the chords of) given section @p g. */
+static void cz_section_add_given(cz_song *s, cz_section_kind kind, int bars, int *counts,
+                                 const cz_given_section *g) {
+    int n = s->n_sec;
+    cz_section_add(s, kind, bars, counts);
+    if (s->n_sec > n)
+        s->sec[n].given = g;
+}
+
+/* The form of given material. The given sections play in order, then
+ * again from the first, while the next one fits; when four bars or more
+ * are left, the next one plays its first whole four-bar phrases too, and
+ * the last few bars join the outro. The intro and outro borrow the first
+ * section's chords, as a planned piece's borrow the verse's. A piece too
+ * short for the first section gives up its outro, then its intro, and
+ * plays as much of that section as fits. */
+static void cz_plan_form_given(cz_song *s) {
+    const cz_given *g = s->given;
+    const cz_given_section *first = &g->sec[0];
+    int counts[6] = {0};
+    int t = s->bars;
+    if (t <= 0)
+        return;
+    int intro, outro;
+    cz_form_frame(t, &intro, &outro);
+    int spare = t - first->bars;
+    if (spare < intro + outro) {
+        outro = spare > intro ? spare - intro : 0;
+        intro = spare < intro ? (spare > 0 ? spare : 0) : intro;
+    }
+    int mid = t - intro - outro;
+    cz_section_add_given(s, CZ_SEC_INTRO, intro, counts, first);
+    if (mid < first->bars) {
+        cz_section_add_given(s, first->kind, mid, counts, first);
+        cz_section_add_given(s, CZ_SEC_OUTRO, outro, counts, first);
+        return;
+    }
+    int n = 0, used = 0;
+    for (; n < CZ_MAX_SECTIONS - 3 && used + g->sec[n % g->n_sec].bars <= mid; n++) {
+        const cz_given_section *sec = &g->sec[n % g->n_sec];
+        cz_section_add_given(s, sec->kind, sec->bars, counts, sec);
+        used += sec->bars;
+    }
+    const cz_given_section *next = &g->sec[n % g->n_sec];
+    int phrases = (mid - used) / 4 * 4;
+    cz_section_add_given(s, next->kind, phrases, counts, next);
+    cz_section_add_given(s, CZ_SEC_OUTRO, outro + mid - used - phrases, counts, first);
+}
+
+/* A given tune needs a voice: when the plan has no melody instrument (a
+ * style without a lead, such as techno), the style's lead joins, unless the
+ * prompt said solo or left the melody group out. */
+static void cz_plan_given_voice(cz_song *s, const cz_controls *c) {
+    if (s->slot[CZ_ROLE_MELODY][0].on || c->solo || cz_role_excluded(c, CZ_ROLE_MELODY))
+        return;
+    int program = cz_pick_program(s, c, s->style->melody);
+    if (program >= 0)
+        cz_slot_set(s, CZ_ROLE_MELODY, 0, cz_program_name(program), program, 0);
 }
 
 /* ---------------------------------------------------------------- harmony */
@@ -560,12 +635,23 @@ static cJSON *cz_plan_json(const cz_song *s, double tail_s) {
         cJSON *sec = cJSON_CreateObject();
         cJSON_AddStringToObject(sec, "section", kinds[s->sec[i].kind]);
         cJSON_AddNumberToObject(sec, "bars", s->sec[i].bars);
+        if (s->sec[i].given) // the given section it plays, or borrows the chords of
+            cJSON_AddNumberToObject(sec, "material", s->sec[i].given->index);
         cJSON_AddItemToArray(form, sec);
     }
-    cJSON *prog = cJSON_AddObjectToObject(o, "progressions");
-    cJSON_AddStringToObject(prog, "verse", s->prog[0].text);
-    cJSON_AddStringToObject(prog, "chorus", s->prog[1].text);
-    cJSON_AddStringToObject(prog, "bridge", s->prog[2].text);
+    if (s->given) {
+        cJSON *m = cJSON_AddObjectToObject(o, "material");
+        cJSON_AddStringToObject(m, "source", "given");
+        cJSON_AddNumberToObject(m, "sections", s->given->n_sec);
+        cJSON_AddNumberToObject(m, "bars", s->given->bars);
+        cJSON_AddStringToObject(m, "meter", s->given->meter);
+        cJSON_AddNumberToObject(m, "transpose", s->given_shift);
+    } else {
+        cJSON *prog = cJSON_AddObjectToObject(o, "progressions");
+        cJSON_AddStringToObject(prog, "verse", s->prog[0].text);
+        cJSON_AddStringToObject(prog, "chorus", s->prog[1].text);
+        cJSON_AddStringToObject(prog, "bridge", s->prog[2].text);
+    }
     cJSON *ins = cJSON_AddArrayToObject(o, "instruments");
     cJSON *groups = cJSON_AddArrayToObject(o, "groups");
     for (int r = 0; r < CZ_ROLE_COUNT; r++) {
@@ -592,16 +678,20 @@ static cJSON *cz_plan_json(const cz_song *s, double tail_s) {
 
 /* ================================================================ API */
 
-int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score *out, cJSON **plan,
-               cz_err *err) {
-    memset(out, 0, sizeof *out);
-    if (plan)
-        *plan = NULL;
+static int cz_compose_check(const cz_controls *c, double duration_s, cz_err *err) {
     if (!c || !(duration_s >= CZ_COMPOSE_MIN_S && duration_s <= CZ_COMPOSE_MAX_S))
         return cz_err_set(err, "composer: duration %.3f s is outside %g..%g s", duration_s,
                           CZ_COMPOSE_MIN_S, CZ_COMPOSE_MAX_S);
     if (c->tempo_bpm != 0 && !(c->tempo_bpm >= 20 && c->tempo_bpm <= 300))
         return cz_err_set(err, "composer: tempo %.1f BPM is outside 20..300", c->tempo_bpm);
+    return 0;
+}
+
+/* The plan both entries share, in this order (the choices stream is drawn
+ * the same way for both): style, moods, key, tempo, instruments, and the
+ * whole bars that fit before the final chord. */
+static cz_song *cz_plan_begin(const cz_controls *c, double duration_s, uint64_t seed,
+                              cz_score *out) {
     cz_song *s = cz_calloc(1, sizeof *s);
     s->rng.s = seed ^ 0x5EEDC0DEC0FFEEull;
     s->human.s = seed ^ 0x4A11ADB07ull;
@@ -616,16 +706,19 @@ int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score 
     cz_plan_key(s, c, minor_vote);
     cz_plan_tempo(s, c);
     cz_plan_instruments(s, c);
-    double bar_s = 240.0 / s->bpm;
-    double fit = floor((duration_s - cz_tail_min(duration_s)) / bar_s + 1e-9);
+    double fit = floor((duration_s - cz_tail_min(duration_s)) / (240.0 / s->bpm) + 1e-9);
     s->bars = fit > 0 ? (int)fit : 0;
-    cz_plan_form(s);
-    int rc = cz_plan_progressions(s, err);
-    cz_plan_motifs(s);
+    return s;
+}
 
+/* Sets up the score, writes the parts (when @p rc says the plan is whole)
+ * and the plan's JSON, and frees @p s. @returns @p rc; on failure the score
+ * is freed. */
+static int cz_plan_finish(cz_song *s, cJSON **plan, int rc) {
+    cz_score *out = s->score;
     out->bpm = s->bpm;
-    out->duration_s = duration_s;
-    out->end_tick = (uint32_t)ceil(duration_s * s->bpm / 60.0 * CZ_SCORE_PPQ);
+    out->duration_s = s->duration_s;
+    out->end_tick = (uint32_t)ceil(s->duration_s * s->bpm / 60.0 * CZ_SCORE_PPQ);
     out->key_root = s->tonic;
     out->minor = s->minor;
     s->ticks_per_ms = s->bpm * CZ_SCORE_PPQ / 60000.0;
@@ -635,10 +728,47 @@ int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score 
     if (rc == 0) {
         cz_score_sort(out);
         if (plan)
-            *plan = cz_plan_json(s, duration_s - s->bars * bar_s);
+            *plan = cz_plan_json(s, s->duration_s - s->bars * (240.0 / s->bpm));
     }
     free(s);
     if (rc != 0)
         cz_score_free(out);
+    return rc;
+}
+
+int cz_compose(const cz_controls *c, double duration_s, uint64_t seed, cz_score *out, cJSON **plan,
+               cz_err *err) {
+    memset(out, 0, sizeof *out);
+    if (plan)
+        *plan = NULL;
+    if (cz_compose_check(c, duration_s, err) != 0)
+        return -1;
+    cz_song *s = cz_plan_begin(c, duration_s, seed, out);
+    cz_plan_form(s);
+    int rc = cz_plan_progressions(s, err);
+    cz_plan_motifs(s);
+    return cz_plan_finish(s, plan, rc);
+}
+
+int cz_compose_material(const cz_controls *c, const cz_material *m, double duration_s,
+                        uint64_t seed, cz_score *out, cJSON **plan, cz_err *err) {
+    memset(out, 0, sizeof *out);
+    if (plan)
+        *plan = NULL;
+    cz_given *g;
+    if (cz_compose_check(c, duration_s, err) != 0 || cz_given_read(m, &g, err) != 0)
+        return -1;
+    // The material's key, and its tempo when it has one, as if asked for.
+    cz_controls asked = *c;
+    asked.key_root = g->tonic;
+    asked.mode = g->minor;
+    if (g->bpm > 0)
+        asked.tempo_bpm = g->bpm;
+    cz_song *s = cz_plan_begin(&asked, duration_s, seed, out);
+    s->given = g;
+    cz_plan_given_voice(s, &asked);
+    cz_plan_form_given(s);
+    int rc = cz_plan_finish(s, plan, 0);
+    cz_given_free(g);
     return rc;
 }

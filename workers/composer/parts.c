@@ -25,8 +25,15 @@
  *            the first phrase), then a cadence that ends on a chord tone
  *            (the third or fifth, a question) or the root (an answer);
  *            notes on strong beats land on chord tones, the others move by
- *            steps of a scale that bends to the chord; repeats ornament
- *   tail     the tonic chord on every part, held to the end of the piece */
+ *            steps of a scale that bends to the chord; repeats ornament.
+ *            A section of given material plays its own notes instead,
+ *            moved by octaves into the instrument's range, humanised the
+ *            same way
+ *   tail     the tonic chord on every part, held to the end of the piece
+ *
+ * Every chord comes from cz_song_chord(), which reads the planned
+ * progressions or the given material's chords, so every accompanying part
+ * follows given harmony without knowing where it came from. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -557,15 +564,49 @@ static void cz_melody_bar(cz_song *s, const cz_section *sec, int bar, const cz_m
     s->melody_prev = prev;
 }
 
+/* The melody's register: phrases need at least fourteen semitones. */
+static void cz_melody_range(const cz_slot *sl, int *lo, int *hi) {
+    *lo = sl->lo;
+    *hi = sl->hi;
+    if (*hi - *lo < 14)
+        *lo = *hi - 14;
+}
+
+/* A section of given material: its notes as written, in the melody's
+ * register, up to the section's end (a section cut short stops early). An
+ * outro recalls the first bar only, as a planned one recalls its motif
+ * once; not when that bar is already the outro's dominant. */
+static void cz_part_melody_given(cz_song *s, const cz_section *sec) {
+    const cz_slot *sl = &s->slot[CZ_ROLE_MELODY][0];
+    const cz_given_section *g = sec->given;
+    int lo, hi, until = sec->bars * 16;
+    if (sec->kind == CZ_SEC_OUTRO)
+        until = sec->bars >= 2 ? 16 : 0;
+    cz_melody_range(sl, &lo, &hi);
+    double legato = (sl->flags & CZ_INS_SUSTAIN) || sl->program >= 56 ? 0.97 : 0.9;
+    for (int i = 0; i < g->n_notes && g->notes[i].step < until; i++) {
+        const cz_given_note *n = &g->notes[i];
+        int len = n->len < until - n->step ? n->len : until - n->step;
+        int p = cz_fit_range(n->pitch + s->given_shift, lo, hi);
+        bool strong = n->step % 8 == 0 || len >= 4;
+        cz_part_note(s, sl->chan, p, cz_vel(sec, 86 + (strong ? 8 : 0)),
+                     sec->start_bar * 16.0 + n->step, len * legato, 6, 0);
+        s->melody_prev = p;
+    }
+}
+
 static void cz_part_melody(cz_song *s, const cz_section *sec) {
     const cz_slot *sl = &s->slot[CZ_ROLE_MELODY][0];
     if (!sl->on || !(sec->roles & CZ_ROLE_BIT(CZ_ROLE_MELODY)) || sec->kind == CZ_SEC_INTRO)
         return;
+    if (sec->given) {
+        cz_part_melody_given(s, sec);
+        return;
+    }
     int which = sec->kind == CZ_SEC_CHORUS ? 1 : sec->kind == CZ_SEC_BRIDGE ? 2 : 0;
     const cz_motif *m = &s->motif[which];
-    int lo = sl->lo, hi = sl->hi;
-    if (hi - lo < 14)
-        lo = hi - 14;
+    int lo, hi;
+    cz_melody_range(sl, &lo, &hi);
     // Phrases start in the lower middle of the instrument's range (the
     // chorus a little higher, so it lifts); answers start a step lower.
     int anchor = lo + (hi - lo) * (which == 1 ? 5 : 3) / 10;
@@ -657,6 +698,12 @@ static void cz_part_tail(cz_song *s) {
 
 void cz_parts_write(cz_song *s) {
     s->melody_prev = 0;
+    const cz_slot *tune = &s->slot[CZ_ROLE_MELODY][0];
+    if (s->given && tune->on) { // the given tune moves by octaves into the melody's register
+        int lo, hi;
+        cz_melody_range(tune, &lo, &hi);
+        s->given_shift = cz_given_octaves(s->given, lo, hi);
+    }
     for (int i = 0; i < s->n_sec; i++) {
         const cz_section *sec = &s->sec[i];
         for (int bar = 0; bar < sec->bars; bar++) {

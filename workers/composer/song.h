@@ -1,18 +1,21 @@
 /* A piece being composed, shared by the planner (compose.c) and the part
  * writers (parts.c). compose.c fills in the plan; parts.c turns it into
  * notes; song.c holds the helpers both call (random streams, chord lookups),
- * so the calls go compose.c -> parts.c -> song.c and never back. Not for
- * other modules: they call cz_compose() (compose.h). */
+ * so the calls go compose.c -> parts.c -> song.c and never back. Given
+ * material (material.h) is read into the composer's terms by material.c,
+ * which compose.c and parts.c call and which calls neither. Not for other
+ * modules: they call cz_compose() or cz_compose_material() (compose.h). */
 #ifndef CZ_SONG_H
 #define CZ_SONG_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "workers/composer/material.h"
 #include "workers/composer/score.h"
 #include "workers/composer/style.h"
 
-#define CZ_MAX_SECTIONS 128 /* 600 s at 300 BPM is 750 bars */
+#define CZ_MAX_SECTIONS 768 /* 600 s at 300 BPM is 750 bars: one-bar given sections fit */
 #define CZ_MAX_CHORDS 16
 #define CZ_MAX_MOTIF 16
 
@@ -61,6 +64,8 @@ typedef enum cz_section_kind {
     CZ_SEC_OUTRO
 } cz_section_kind;
 
+struct cz_given_section; /* given material, below */
+
 typedef struct cz_section {
     cz_section_kind kind;
     int start_bar, bars;
@@ -69,6 +74,8 @@ typedef struct cz_section {
     int occurrence; /* how many sections of this kind came before */
     unsigned roles; /* groups that play (CZ_ROLE_BIT) */
     double energy;  /* 0.5 .. 1: scales velocities */
+    /* the given section it plays (or borrows chords from); NULL: planned */
+    const struct cz_given_section *given;
 } cz_section;
 
 /** A one-bar melodic idea: onsets and lengths in sixteenths, and the
@@ -100,13 +107,63 @@ typedef struct cz_song {
     bool percussion, vinyl;
     int reverb; /* send of the melodic parts */
     cz_motif motif[3];
+    const struct cz_given *given; /* the material played, or NULL */
     /* writing (parts.c) */
+    int given_shift; /* semitones the given tune moves into the melody's range */
     cz_score *score;
     cz_rng rng, human;
     double ticks_per_ms;
     int melody_prev;
     int voicing[2][6], n_voicing[2]; /* last comp and pad voicings */
 } cz_song;
+
+/* ---------------------------------------------------------------- given material */
+
+/** A given note: onset and length in sixteenths from its section's start. */
+typedef struct cz_given_note {
+    int step, len, pitch;
+} cz_given_note;
+
+/** A section of given material in the composer's terms: 4/4 bars, chords
+ * relative to the tonic, one chord index per sixteenth. */
+typedef struct cz_given_section {
+    int index;            /* in the material, for the plan */
+    cz_section_kind kind; /* verse, chorus or bridge */
+    int bars;
+    cz_chord *chords; /* in time order */
+    int n_chords;
+    int *chord_at;        /* bars * 16 entries: the chord sounding at each step */
+    cz_given_note *notes; /* by onset */
+    int n_notes;
+} cz_given_section;
+
+typedef struct cz_given {
+    int tonic, minor;
+    double bpm; /* 0: the plan chooses */
+    char meter[8];
+    int bars; /* all sections' 4/4 bars */
+    cz_given_section *sec;
+    int n_sec;
+} cz_given;
+
+/**
+ * @brief Checks @p m (cz_material_check) and reads it into the composer's
+ * terms (material.c).
+ * @returns 0 with *out set (free with cz_given_free), or -1 with @p err filled.
+ */
+int cz_given_read(const cz_material *m, cz_given **out, cz_err *err);
+
+/**
+ * @brief How far to move the given tune so that as many of its notes as
+ * possible lie in [lo, hi]: the smallest such move, none when it fits.
+ * @returns the shift in semitones, a multiple of 12.
+ */
+int cz_given_octaves(const cz_given *g, int lo, int hi);
+
+/** @brief Frees @p g; NULL-safe. */
+void cz_given_free(cz_given *g);
+
+/* ---------------------------------------------------------------- chords and parts */
 
 /** @brief The chord at sixteenth @p step of section @p sec. @returns it (not to be freed). */
 const cz_chord *cz_song_chord(const cz_song *s, const cz_section *sec, int step);
