@@ -59,7 +59,7 @@
 #define AUTO_THREADS 8        /* most threads the automatic choice takes */
 #define MIN_ROWS_PER_THREAD 2 /* fewer rows than this per thread: attend on one */
 #define CHUNK_MAX 32          /* the most rows per sgemm the load-time check tries */
-#define LANES 16              /* floats per vectorised inner loop of attention */
+#define LANES 16              /* positions per tile of the key cache (a multiple of 8) */
 
 struct cz_tf_model {
     cz_neural_weights *w;
@@ -374,10 +374,11 @@ static void linear(const float *a, const float *w, float *c, int n, int out, int
                     a + (size_t)r * in, in, w, in, beta, c + (size_t)r * out, out);
 }
 
-/* The cache of @p slot in layer @p l, seq_stride * D floats: keys as
- * [head][head_dim][position] (a head's scores are then a sum of rows, with
- * no reduction inside a loop, so the compiler vectorises it), values as
- * [head][position][head_dim]. */
+/* The cache of @p slot in layer @p l, seq_stride * D floats. Values are
+ * [head][position][head_dim]. Keys are tiled: per head, per LANES
+ * positions, [head_dim][LANES], so a tile's scores are a sum of head_dim
+ * rows of LANES floats (no reduction inside a loop: the compiler
+ * vectorises it) and a head's keys are read as one sequential stream. */
 static float *cache(const cz_tf_state *s, float *base, int slot, int l) {
     const cz_tf_config *c = &s->m->cfg;
     return base + ((size_t)slot * c->n_layers + l) * s->seq_stride * c->d_model;
@@ -390,42 +391,73 @@ static void cache_put(cz_tf_state *s, int l, int slot, int pos, const float *k, 
     float *K = cache(s, s->k, slot, l), *V = cache(s, s->v, slot, l);
     for (int h = 0; h < c->n_heads; h++) {
         float *kh = K + (size_t)h * hd * S, *vh = V + (size_t)h * S * hd;
+        float *tile = kh + (size_t)(pos / LANES) * hd * LANES + pos % LANES;
         for (int i = 0; i < hd; i++)
-            kh[(size_t)i * S + pos] = k[h * hd + i];
+            tile[i * LANES] = k[h * hd + i];
         memcpy(vh + (size_t)pos * hd, v + h * hd, (size_t)hd * sizeof(float));
     }
 }
 
+/* Eight floats, with GCC's vector extensions: the accumulators of
+ * attention stay in registers, as the compiler's own vectoriser does not
+ * manage at -O2; one AVX register where the CPU has AVX2 (the functions
+ * below are compiled twice and the loader picks), two SSE ones elsewhere.
+ * Arithmetic per lane is the scalar code's, a multiply then an add (the
+ * Makefile's -std=c17 keeps gcc from contracting them into FMAs), so both
+ * compilations give the same bits. */
+typedef float v8f __attribute__((vector_size(32)));
+
+/* acc += a * (8 floats at p); macros, as a function passing v8f by value
+ * would change the ABI between the two compilations. */
+#define MUL_ADD8(acc, a, p)                                                                        \
+    do {                                                                                           \
+        v8f x_;                                                                                    \
+        memcpy(&x_, (p), sizeof x_);                                                               \
+        (acc) += (a)*x_;                                                                           \
+    } while (0)
+#define SPLAT8(x) ((v8f){(x), (x), (x), (x), (x), (x), (x), (x)})
+#define CLONES __attribute__((target_clones("avx2", "default")))
+
 /* One head's scores before scaling: sc[j] = q . k_j for j in [0, n), n a
- * multiple of LANES, keys stored as rows of the transposed cache (@p kt:
- * head_dim rows of @p stride floats). LANES scores at a time stay in
- * registers while the head's dimensions go by. */
-static void head_scores(float *restrict sc, const float *restrict kt, const float *restrict q,
-                        int hd, size_t stride, int n) {
+ * multiple of LANES, from the head's tiled keys @p kt (see cache()). A
+ * tile's LANES scores stay in registers while the head's dimensions go by. */
+CLONES static void head_scores(float *restrict sc, const float *restrict kt,
+                               const float *restrict q, int hd, int n) {
     for (int j = 0; j < n; j += LANES) {
-        float acc[LANES] = {0};
+        const float *tile = kt + (size_t)j * hd;
+        v8f acc[LANES / 8] = {0};
         for (int i = 0; i < hd; i++) {
-            const float qi = q[i], *k = kt + (size_t)i * stride + j;
-            for (int t = 0; t < LANES; t++)
-                acc[t] += qi * k[t];
+            const v8f qi = SPLAT8(q[i]);
+            const float *k = tile + i * LANES;
+#pragma GCC unroll 16
+            for (int t = 0; t < LANES / 8; t++)
+                MUL_ADD8(acc[t], qi, k + 8 * t);
         }
         memcpy(sc + j, acc, sizeof acc);
     }
 }
 
 /* One head's output: o = sum over j in [0, n) of p[j] v_j, values stored
- * [position][head_dim]; LANES outputs at a time stay in registers. */
-static void head_values(float *restrict o, const float *restrict v, const float *restrict p, int n,
-                        int hd) {
+ * [position][head_dim]; 32 outputs at a time stay in registers (then 8, then 1). */
+CLONES static void head_values(float *restrict o, const float *restrict v, const float *restrict p,
+                               int n, int hd) {
     int i = 0;
-    for (; i + LANES <= hd; i += LANES) {
-        float acc[LANES] = {0};
+    for (; i + 32 <= hd; i += 32) {
+        v8f acc[4] = {0};
         for (int j = 0; j < n; j++) {
-            const float pj = p[j], *vj = v + (size_t)j * hd + i;
-            for (int t = 0; t < LANES; t++)
-                acc[t] += pj * vj[t];
+            const v8f pj = SPLAT8(p[j]);
+            const float *vj = v + (size_t)j * hd + i;
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++)
+                MUL_ADD8(acc[t], pj, vj + 8 * t);
         }
         memcpy(o + i, acc, sizeof acc);
+    }
+    for (; i + 8 <= hd; i += 8) {
+        v8f acc = {0};
+        for (int j = 0; j < n; j++)
+            MUL_ADD8(acc, SPLAT8(p[j]), v + (size_t)j * hd + i);
+        memcpy(o + i, &acc, sizeof acc);
     }
     for (; i < hd; i++) {
         float acc = 0;
@@ -437,9 +469,8 @@ static void head_values(float *restrict o, const float *restrict v, const float 
 
 /* Attention of one row (query @p q, at @p pos of @p slot) into @p out,
  * head by head: scores, softmax with the maximum subtracted, the weighted
- * sum of values. The fixed-count inner loops over restrict pointers are
- * what gcc vectorises at -O2; scores past @p pos (up to the next multiple
- * of LANES) come from whatever the cache holds there and are ignored. */
+ * sum of values. Scores past @p pos (up to the next multiple of LANES) come
+ * from whatever the cache holds there and are ignored. */
 static void attend(const cz_tf_state *s, int l, int slot, int pos, const float *q, float *out,
                    float *sc) {
     const cz_tf_config *c = &s->m->cfg;
@@ -449,7 +480,7 @@ static void attend(const cz_tf_state *s, int l, int slot, int pos, const float *
     const float scale = 1.0f / sqrtf((float)hd);
     const float *K = cache(s, s->k, slot, l), *V = cache(s, s->v, slot, l);
     for (int h = 0; h < c->n_heads; h++) {
-        head_scores(sc, K + (size_t)h * hd * S, q + h * hd, hd, S, n_lanes);
+        head_scores(sc, K + (size_t)h * hd * S, q + h * hd, hd, n_lanes);
         float max = -INFINITY;
         for (int j = 0; j < n; j++) {
             sc[j] *= scale;
