@@ -62,7 +62,6 @@ static void start(const cz_tf_model *m, cz_tf_state *s, cz_neural_sampler *smp, 
 }
 
 static void decode(const cz_tf_model *m, int batch, int steps, run *r) {
-    const cz_tf_config *c = cz_tf_config_of(m);
     cz_err err;
     cz_tf_state *s = cz_tf_state_new(m, batch, 0, &err);
     cz_neural_sampler smp[MAX_B];
@@ -75,7 +74,7 @@ static void decode(const cz_tf_model *m, int batch, int steps, run *r) {
     for (int step = 0; step < steps; step++) {
         for (int i = 0; i < batch; i++) {
             int t = cz_neural_sampler_next(&smp[i], last + i * CZ_TOK_VOCAB);
-            if (t == CZ_TOK_EOS || cz_tf_slot_len(s, i) >= c->max_seq) {
+            if (t < 0 || t == CZ_TOK_EOS) { // over (full, or EOS): a new sequence
                 start(m, s, &smp[i], i, 5000 + (uint64_t)step * MAX_B + i, last + i * CZ_TOK_VOCAB);
                 t = cz_neural_sampler_next(&smp[i], last + i * CZ_TOK_VOCAB);
             }

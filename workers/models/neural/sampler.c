@@ -5,8 +5,8 @@
  * (ties by id, so the order, and therefore the draw, never depends on the
  * sort's whims), keeps the smallest prefix whose mass reaches top_p of the
  * total, and walks that prefix with one uniform from splitmix64. The
- * grammar's allowed() already guarantees that the sequence can end in
- * time, so the sampler never needs to force a token itself. */
+ * grammar's allowed() already guarantees that the sequence can stop in
+ * time (EOS, or full between events), so the sampler never forces a token. */
 #include "workers/models/neural/sampler.h"
 
 #include <math.h>
@@ -93,8 +93,8 @@ int cz_neural_sampler_feed(cz_neural_sampler *s, const int *tokens, int n, cz_er
 
 int cz_neural_sampler_next(cz_neural_sampler *s, const float *logits) {
     bool allowed[CZ_TOK_VOCAB];
-    if (cz_neural_grammar_done(&s->grammar) || !cz_neural_grammar_allowed(&s->grammar, allowed))
-        return -1;
+    if (!cz_neural_grammar_allowed(&s->grammar, allowed))
+        return -1; // after EOS, or full
     int tok = cz_neural_sample(logits, CZ_TOK_VOCAB, allowed, s->temperature, s->top_p, &s->rng);
     if (tok >= 0)
         cz_neural_grammar_push(&s->grammar, tok, NULL);

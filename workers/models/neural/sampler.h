@@ -37,8 +37,9 @@ typedef struct cz_neural_sampler {
 
 /**
  * @brief Starts a sequence of at most @p max_len tokens (the model's
- * max_seq) and @p min_bars..@p max_bars bars (max_bars 0: any), sampled
- * from the stream seeded with @p seed.
+ * max_seq) that may end with EOS after @p min_bars bars and holds at most
+ * @p max_bars (0: any), sampled from the stream seeded with @p seed (see
+ * cz_neural_grammar_init()).
  */
 void cz_neural_sampler_init(cz_neural_sampler *s, uint64_t seed, double temperature, double top_p,
                             int max_len, int min_bars, int max_bars);
@@ -55,11 +56,12 @@ int cz_neural_sampler_feed(cz_neural_sampler *s, const int *tokens, int n, cz_er
  * the last token fed or sampled) among those the grammar allows, and
  * records it.
  * @returns the token (CZ_TOK_EOS ends the sequence), or -1 when the
- * sequence has already ended.
+ * sequence is over: after EOS, or full (max_len reached between events:
+ * the section goes on in a new sequence after the same prefix).
  */
 int cz_neural_sampler_next(cz_neural_sampler *s, const float *logits);
 
-/** @brief Whether the sequence has ended with EOS. */
+/** @brief Whether the sequence is over (EOS, or full): cz_neural_grammar_done(). */
 bool cz_neural_sampler_done(const cz_neural_sampler *s);
 
 #endif

@@ -8,13 +8,15 @@
  * fixed order, then bars. Within a bar events come in onset order (a POS
  * never goes back); a chord change is POS CHORD, at most one per onset and
  * before the note starting there; a note is POS PITCH DUR, at most one per
- * onset, and it may not start before the previous note has ended (the
- * melody is monophonic; a note may last into the next bar, so the end is
- * kept in absolute sixteenths). push() applies the rules alone; allowed()
- * also asks, for each candidate, whether the sequence could still end
- * within max_len with min_bars bars: the cheapest way on from every state
- * is known (cost()), so a sampler that keeps to allowed() never paints
- * itself into a corner and every sequence it makes ends with EOS in time. */
+ * onset, starting no earlier than the bar's previous note ends and ending
+ * within the bar (the training tool clips notes so, and writes a held note
+ * again in the next bar). step() applies the rules alone; allowed() also
+ * asks, for each candidate, whether the sequence could then still reach a
+ * place to stop (EOS, or between events) within max_len. The cheapest way
+ * there from every state is known (cost()), so a sampler that keeps to
+ * allowed() never paints itself into a corner: every sequence it makes
+ * ends with EOS or, full, between events, as a cut chunk of training data
+ * does. min_bars only withholds EOS; it never forces empty bars. */
 #include "workers/models/neural/tokens.h"
 
 #include <limits.h>
@@ -166,35 +168,28 @@ static bool in(int tok, int first, int n) {
     return tok >= first && tok < first + n;
 }
 
-static long onset(const cz_neural_grammar *g, int pos) {
-    return (long)(g->bars - 1) * g->bar_len + pos;
-}
-
 static bool chord_ok(const cz_neural_grammar *g, int pos) {
     return pos > g->chord_pos && pos > g->note_pos;
 }
 
 static bool note_ok(const cz_neural_grammar *g, int pos) {
-    return pos > g->note_pos && onset(g, pos) >= g->busy_until;
+    return pos > g->note_pos && pos >= g->note_end;
 }
 
-static int bars_due(const cz_neural_grammar *g) {
-    return g->bars < g->min_bars ? g->min_bars - g->bars : 0;
-}
-
-/* The fewest tokens that end the sequence from here, EOS included. */
+/* The fewest tokens that take the sequence from here to a place where it
+ * may stop: EOS read, or between events (where a sequence cut at max_len
+ * ends, and the next one goes on after the same prefix). */
 static int cost(const cz_neural_grammar *g) {
     switch (g->state) {
     case G_END:
-        return 0;
     case G_EVENT:
-        return bars_due(g) + 1;
+        return 0;
     case G_AFTER_POS:
-        return (chord_ok(g, g->cur_pos) ? 1 : 2) + bars_due(g) + 1;
+        return chord_ok(g, g->cur_pos) ? 1 : 2;
     case G_AFTER_PITCH:
-        return 1 + bars_due(g) + 1;
+        return 1;
     default: /* the prefix and the first BAR */
-        return G_FIRST_BAR - g->state + bars_due(g) + 1;
+        return G_EVENT - g->state;
     }
 }
 
@@ -202,9 +197,6 @@ void cz_neural_grammar_init(cz_neural_grammar *g, int max_len, int min_bars, int
     memset(g, 0, sizeof *g);
     g->max_len = max_len;
     g->max_bars = max_bars > 0 ? max_bars : 0;
-    int fit = max_len - (CZ_NEURAL_PREFIX + 1); // the prefix and EOS leave room for these BARs
-    if (min_bars > fit)
-        min_bars = fit;
     if (g->max_bars && min_bars > g->max_bars)
         min_bars = g->max_bars;
     g->min_bars = min_bars < 1 ? 1 : min_bars;
@@ -249,6 +241,7 @@ static bool step(cz_neural_grammar *g, int tok) {
             return false;
         g->bars++;
         g->last_pos = g->chord_pos = g->note_pos = -1;
+        g->note_end = 0;
         g->state = G_EVENT;
     } else if (s == G_EVENT && tok == CZ_TOK_EOS) {
         if (g->bars < g->min_bars)
@@ -272,7 +265,10 @@ static bool step(cz_neural_grammar *g, int tok) {
         g->note_pos = g->last_pos = g->cur_pos;
         g->state = G_AFTER_PITCH;
     } else if (s == G_AFTER_PITCH && in(tok, CZ_TOK_DUR, CZ_NEURAL_MAX_DUR)) {
-        g->busy_until = onset(g, g->note_pos) + (tok - CZ_TOK_DUR + 1);
+        int end = g->note_pos + (tok - CZ_TOK_DUR + 1);
+        if (end > g->bar_len)
+            return false;
+        g->note_end = end;
         g->state = G_EVENT;
     } else {
         return false;
@@ -293,7 +289,22 @@ int cz_neural_grammar_allowed(const cz_neural_grammar *g, bool allowed[CZ_TOK_VO
     return n;
 }
 
+bool cz_neural_grammar_complete(const cz_neural_grammar *g) {
+    return g->state == G_EVENT || g->state == G_END;
+}
+
 bool cz_neural_grammar_done(const cz_neural_grammar *g) {
+    if (g->state == G_END)
+        return true;
+    if (g->state != G_EVENT)
+        return false; // cost() leaves room to finish any event begun
+    for (int t = 0; t < CZ_TOK_VOCAB; t++)
+        if (cz_neural_grammar_accepts(g, t))
+            return false;
+    return true;
+}
+
+bool cz_neural_grammar_ended(const cz_neural_grammar *g) {
     return g->state == G_END;
 }
 
@@ -306,9 +317,11 @@ static void expected(const cz_neural_grammar *g, char *buf, size_t n) {
         snprintf(buf, n, "expected BAR after the conditioning");
     } else if (s == G_EVENT) {
         int from = g->last_pos < 0 ? 0 : g->last_pos;
-        snprintf(buf, n, "expected BAR, EOS%s or POS_%d..POS_%d (a %d-sixteenth bar)",
-                 g->bars < g->min_bars ? " (not before bar 1)" : "", from, g->bar_len - 1,
-                 g->bar_len);
+        char eos[48] = ", EOS";
+        if (g->bars < g->min_bars)
+            snprintf(eos, sizeof eos, " (EOS after bar %d)", g->min_bars);
+        snprintf(buf, n, "expected BAR%s or POS_%d..POS_%d (a %d-sixteenth bar)", eos, from,
+                 g->bar_len - 1, g->bar_len);
     } else if (s == G_AFTER_POS) {
         bool c = chord_ok(g, g->cur_pos), p = note_ok(g, g->cur_pos);
         snprintf(buf, n, "expected %s after POS_%d",
@@ -317,7 +330,8 @@ static void expected(const cz_neural_grammar *g, char *buf, size_t n) {
                         : "PITCH_ (a chord is already there)",
                  g->cur_pos);
     } else if (s == G_AFTER_PITCH) {
-        snprintf(buf, n, "expected DUR_ after PITCH_");
+        snprintf(buf, n, "expected DUR_1..DUR_%d after PITCH_ at POS_%d (a note ends in its bar)",
+                 g->bar_len - g->note_pos, g->note_pos);
     } else {
         snprintf(buf, n, "expected nothing after EOS");
     }
@@ -363,10 +377,14 @@ int cz_neural_decode(const int *tokens, int n, cz_neural_piece *out, cz_err *err
             bar->notes[bar->n_notes++] = (cz_neural_note){g.note_pos, pitch, tok - CZ_TOK_DUR + 1};
         }
     }
-    if (!cz_neural_grammar_done(&g)) {
+    if (!cz_neural_grammar_complete(&g)) {
+        char what[160];
+        expected(&g, what, sizeof what);
         cz_neural_piece_free(out);
-        return cz_err_set(err, "neural@1: the sequence of %d tokens ends without EOS", n);
+        return cz_err_set(err, "neural@1: the sequence stops after %d tokens, inside %s: %s", n,
+                          g.state < G_EVENT ? "its prefix" : "an event", what);
     }
+    out->eos = cz_neural_grammar_ended(&g);
     out->cond = g.cond;
     out->bar_len = g.bar_len;
     out->n_bars = g.bars;
@@ -435,7 +453,8 @@ int cz_neural_encode(const cz_neural_piece *p, int *out, int cap, cz_err *err) {
             }
         }
     }
-    EMIT(CZ_TOK_EOS);
+    if (p->eos)
+        EMIT(CZ_TOK_EOS);
 #undef EMIT
     return n;
 }

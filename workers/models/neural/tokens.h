@@ -4,6 +4,20 @@
  * conditioning prefix made from a job's controls, and the decoder from
  * tokens to a piece of bars, chords and melody notes (and back).
  *
+ * The grammar (docs/models/format.md, with the training tool's choices):
+ *
+ *   BOS KEY MODE METER TEMPO DENSITY SECTION  { BAR { event } }  [EOS]
+ *   event := POS_p CHORD_r_q  |  POS_p PITCH_n DUR_d
+ *
+ * Within a bar events come in onset order (a POS never goes back, p below
+ * the meter's bar length); at one onset at most one chord and one note, the
+ * chord first; a note starts no earlier than the previous note ends and
+ * ends within its bar (p + d <= bar length: a held note is written again at
+ * POS_0 of the next bar), so the melody is monophonic. A sequence holds at
+ * most max_seq tokens; a section longer than that is cut between events and
+ * goes on in a new sequence after the same prefix, so only the last one of
+ * a section ends with EOS.
+ *
  * The grammar is one state machine used twice: the sampler asks it which
  * tokens may come next (so a generated sequence always parses) and the
  * decoder feeds a finished sequence through it (so what parses is exactly
@@ -126,24 +140,26 @@ typedef struct cz_neural_grammar {
     int bars;                /* BAR tokens read */
     int last_pos;            /* position of the bar's last event, -1 at its start */
     int chord_pos, note_pos; /* position of the bar's last chord / note onset, -1 if none */
+    int note_end;            /* where the bar's last note ends (0 if none) */
     int cur_pos;             /* the POS just read, awaiting CHORD or PITCH */
-    long busy_until;         /* absolute sixteenth where the last note ends */
     cz_neural_cond cond;     /* read from the prefix */
 } cz_neural_grammar;
 
 /**
  * @brief Starts a sequence that may hold at most @p max_len tokens (the
- * model's max_seq, EOS included) and @p min_bars..@p max_bars bars
- * (@p max_bars 0: no limit). A @p min_bars that cannot fit in @p max_len is
- * lowered to what can; it is at least 1.
+ * model's max_seq, EOS included) that ends with EOS only after @p min_bars
+ * bars (at least 1) and has at most @p max_bars (0: no limit; a min_bars
+ * above it is lowered to it). A sequence that reaches max_len first is cut
+ * between events, and a new sequence with the same prefix goes on.
  */
 void cz_neural_grammar_init(cz_neural_grammar *g, int max_len, int min_bars, int max_bars);
 
 /**
  * @brief Marks in @p allowed (CZ_TOK_VOCAB entries, true or false) the
- * tokens that may come next: those the grammar accepts after what was read,
- * and after which the sequence can still end with EOS within max_len and
- * with min_bars bars. Nothing is allowed after EOS.
+ * tokens that may come next: those the grammar accepts after what was read
+ * and after which the sequence can still reach a place to stop (EOS, or
+ * between events) within max_len. Nothing is allowed after EOS, nor once a
+ * sequence is full.
  * @returns how many tokens are allowed.
  */
 int cz_neural_grammar_allowed(const cz_neural_grammar *g, bool allowed[CZ_TOK_VOCAB]);
@@ -157,8 +173,18 @@ bool cz_neural_grammar_accepts(const cz_neural_grammar *g, int tok);
  */
 int cz_neural_grammar_push(cz_neural_grammar *g, int tok, cz_err *err);
 
-/** @brief Whether the sequence has ended (EOS read). */
+/**
+ * @brief Whether the sequence is over: EOS read, or full (between events,
+ * and no token fits in max_len any more: the section goes on in a new
+ * sequence).
+ */
 bool cz_neural_grammar_done(const cz_neural_grammar *g);
+
+/** @brief Whether the sequence ended with EOS (the end of its section). */
+bool cz_neural_grammar_ended(const cz_neural_grammar *g);
+
+/** @brief Whether the sequence may stop here: after EOS, or between events. */
+bool cz_neural_grammar_complete(const cz_neural_grammar *g);
 
 /* ================================================================ pieces */
 
@@ -169,7 +195,7 @@ typedef struct cz_neural_chord {
     cz_neural_quality quality; /* maj, min, dim, dom7 */
 } cz_neural_chord;
 
-/** A melody note; notes never overlap (a note may last past its bar). */
+/** A melody note; notes never overlap, and a note ends within its bar. */
 typedef struct cz_neural_note {
     int pos;   /* onset in sixteenths within the bar */
     int pitch; /* MIDI 36..96 */
@@ -190,19 +216,23 @@ typedef struct cz_neural_piece {
     int bar_len; /* sixteenths per bar */
     cz_neural_bar *bars;
     int n_bars;
+    bool eos; /* it ended with EOS; false: cut, its section goes on */
 } cz_neural_piece;
 
 /**
- * @brief Decodes a whole sequence (BOS, conditioning, bars, EOS) into
- * @p out. @returns 0 with @p out filled (the caller frees it with
+ * @brief Decodes a whole sequence (BOS, conditioning, bars, then EOS, or
+ * the end between events of a sequence that was cut) into @p out.
+ * @returns 0 with @p out filled (the caller frees it with
  * cz_neural_piece_free()); or -1 with @p err naming the first token that
- * does not parse and what was expected there, @p out left empty.
+ * does not parse and what was expected there, or saying that the sequence
+ * stops inside the prefix or an event; @p out is left empty then.
  */
 int cz_neural_decode(const int *tokens, int n, cz_neural_piece *out, cz_err *err);
 
 /**
  * @brief Encodes @p p as a sequence (the inverse of cz_neural_decode()):
- * events in onset order, a chord before the note at its position.
+ * events in onset order, a chord before the note at its position, EOS at
+ * the end when p->eos.
  * @returns the number of tokens written to @p out, or -1 with @p err when
  * the piece breaks the grammar or needs more than @p cap tokens.
  */
