@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cblas.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -278,7 +279,8 @@ static void test_batched_equals_unbatched(void **st) {
     cz_tf_free(m);
 }
 
-/* A step that cannot run changes nothing: bad slot, bad token, a full slot. */
+/* A step that cannot run changes nothing: bad slot, bad token, a full
+ * slot, OpenBLAS's thread count changed since the load. */
 static void test_step_errors(void **st) {
     (void)st;
     cz_tf_model *m = load(FIXTURE);
@@ -304,6 +306,15 @@ static void test_step_errors(void **st) {
     assert_int_equal(cz_tf_slot_len(s, 1), c->max_seq);
     cz_tf_slot_reset(s, 1);
     assert_int_equal(cz_tf_slot_len(s, 1), 0);
+    // OpenBLAS's thread count may not change after the load.
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(threads == 1 ? 2 : 1);
+    if (openblas_get_num_threads() != threads) {
+        assert_int_equal(cz_tf_step(m, s, slots, toks, 1, NULL, &err), -1);
+        assert_non_null(strstr(err.msg, "OpenBLAS's thread count changed"));
+    }
+    openblas_set_num_threads(threads);
+    assert_int_equal(cz_tf_step(m, s, slots, toks, 1, NULL, &err), 0);
     free(fill);
     cz_tf_state_free(s);
     cz_tf_free(m);

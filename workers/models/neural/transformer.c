@@ -64,8 +64,9 @@
 struct cz_tf_model {
     cz_neural_weights *w;
     cz_tf_config cfg;
-    float *wqkv; /* per layer [3D, D]: Wq, then Wk, then Wv */
-    int chunk;   /* rows per sgemm: the most that keeps rows independent */
+    float *wqkv;      /* per layer [3D, D]: Wq, then Wk, then Wv */
+    int chunk;        /* rows per sgemm: the most that keeps rows independent */
+    int blas_threads; /* OpenBLAS's thread count when chunk was chosen */
 };
 
 /* Scratch matrices have max_rows rounded up to CHUNK_MAX rows. */
@@ -175,6 +176,7 @@ cz_tf_model *cz_tf_load(const char *path, cz_err *err) {
         memcpy(dst + D * D, w->layers[l].wk, D * D * sizeof(float));
         memcpy(dst + 2 * D * D, w->layers[l].wv, D * D * sizeof(float));
     }
+    m->blas_threads = openblas_get_num_threads();
     m->chunk = pick_chunk(m);
     return m;
 }
@@ -572,6 +574,13 @@ int cz_tf_step(const cz_tf_model *m, cz_tf_state *s, const int *slots, const int
     const cz_tf_config *c = &m->cfg;
     if (s->m != m)
         return cz_err_set(err, "neural@1: the state belongs to another model");
+    // The row group was checked for this thread count; with another,
+    // OpenBLAS may pick other kernels and batching could change results.
+    if (openblas_get_num_threads() != m->blas_threads)
+        return cz_err_set(err,
+                          "neural@1: OpenBLAS's thread count changed from %d to %d after the "
+                          "model was loaded; set it before cz_tf_load()",
+                          m->blas_threads, openblas_get_num_threads());
     if (n < 1 || n > s->max_rows)
         return cz_err_set(err, "neural@1: a step takes 1..%d rows, not %d", s->max_rows, n);
     // Positions first, so that an error leaves every slot as it was.

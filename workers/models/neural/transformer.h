@@ -19,7 +19,11 @@ typedef struct cz_tf_state cz_tf_state;
 
 /**
  * @brief Loads and verifies the weights at @p path (cz_neural_weights_open())
- * and prepares them for the forward pass.
+ * and prepares them for the forward pass, choosing the row group of its
+ * matrix products for OpenBLAS's thread count at this moment (the
+ * OPENBLAS_NUM_THREADS environment variable, or openblas_set_num_threads()
+ * called before): the count must not change afterwards (cz_tf_step()
+ * refuses to run if it does).
  * @returns the model, freed with cz_tf_free(); or NULL with @p err filled
  * (a missing or corrupt file says so and what to do).
  */
