@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,8 +132,9 @@ static int read_sidecar(const char *path, char hex[CZ_SHA256_HEX], cz_err *err) 
 
 static int get_int(const cJSON *o, const char *key, int lo, int hi, int *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble ||
-        v->valuedouble < lo || v->valuedouble > hi)
+    // The range first: casting an out-of-range double to int is undefined.
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+        v->valuedouble != floor(v->valuedouble))
         return -1;
     *out = (int)v->valuedouble;
     return 0;
@@ -257,7 +259,7 @@ static int read_tensors(const cJSON *h, cz_neural_weights *w, const unsigned cha
         }
         size_t bytes = (size_t)want[0] * (rank == 2 ? (size_t)want[1] : 1) * sizeof(float);
         double o = cJSON_IsNumber(off) ? off->valuedouble : -1;
-        if (o < 0 || o != (double)(size_t)o || (size_t)o % ALIGN || (size_t)o > data_bytes ||
+        if (!(o >= 0 && o <= (double)data_bytes) || o != floor(o) || (size_t)o % ALIGN ||
             bytes > data_bytes - (size_t)o)
             return cz_err_set(err,
                               "neural@1: weights file %s: tensor %s's offset is not a multiple of "
