@@ -279,6 +279,37 @@ static void test_batched_equals_unbatched(void **st) {
     cz_tf_free(m);
 }
 
+/* With one OpenBLAS thread the state's own threads share the row groups of
+ * each product: a prefill (many groups) gives exactly the bits of the same
+ * tokens stepped one by one (one group each), and matches the reference. */
+static void test_one_blas_thread(void **st) {
+    (void)st;
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    cz_tf_model *m = load(FIXTURE);
+    const int V = cz_tf_config_of(m)->vocab;
+    reference r;
+    reference_load(FIXTURE_LOGITS, V, &r);
+    cz_err err = {0};
+    cz_tf_state *s = cz_tf_state_new(m, 2, 2, &err);
+    int q = r.n_seq - 1, L = r.len[q];
+    float *pre = cz_malloc((size_t)L * V * sizeof(float));
+    float *one = cz_malloc((size_t)V * sizeof(float));
+    assert_int_equal(cz_tf_prefill(m, s, 1, r.tokens[q], L, pre, &err), 0);
+    for (int i = 0; i < L; i++) {
+        int slot = 0;
+        assert_int_equal(cz_tf_step(m, s, &slot, &r.tokens[q][i], 1, one, &err), 0);
+        assert_memory_equal(one, pre + (size_t)i * V, (size_t)V * sizeof(float));
+        assert_true(row_error(one, r.logits[q] + (size_t)i * V, V) <= r.tol);
+    }
+    free(pre);
+    free(one);
+    cz_tf_state_free(s);
+    reference_free(&r);
+    cz_tf_free(m);
+    openblas_set_num_threads(threads);
+}
+
 /* A step that cannot run changes nothing: bad slot, bad token, a full
  * slot, OpenBLAS's thread count changed since the load. */
 static void test_step_errors(void **st) {
@@ -881,12 +912,19 @@ static void test_conditioning(void **st) {
 int main(void) {
     cz_mem_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixture_steps),       cmocka_unit_test(test_fixture_prefill),
-        cmocka_unit_test(test_committed_weights),   cmocka_unit_test(test_batched_equals_unbatched),
-        cmocka_unit_test(test_step_errors),         cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_corrupt_file),        cmocka_unit_test(test_sample_top_p),
-        cmocka_unit_test(test_sampler_determinism), cmocka_unit_test(test_grammar_thousand),
-        cmocka_unit_test(test_grammar_bars),        cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_fixture_steps),
+        cmocka_unit_test(test_fixture_prefill),
+        cmocka_unit_test(test_committed_weights),
+        cmocka_unit_test(test_batched_equals_unbatched),
+        cmocka_unit_test(test_one_blas_thread),
+        cmocka_unit_test(test_step_errors),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_corrupt_file),
+        cmocka_unit_test(test_sample_top_p),
+        cmocka_unit_test(test_sampler_determinism),
+        cmocka_unit_test(test_grammar_thousand),
+        cmocka_unit_test(test_grammar_bars),
+        cmocka_unit_test(test_decode),
         cmocka_unit_test(test_conditioning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,9 +32,14 @@
  * load by trying 32, 16, 8, 4, 2 on the model's own shapes and keeping the
  * largest for which a row gives the same bits in every lane whatever the
  * other rows hold (1 always does). Everything else (LayerNorm, attention,
- * GELU) is computed row by row by the same code. Attention, which reads
- * every row's own cache and dominates at large batches, is shared among
- * the state's threads, rows dealt round-robin.
+ * GELU) is computed row by row by the same code.
+ *
+ * Threads. Attention, which reads every row's own cache and costs as much
+ * as the products at batch 32, is shared among the state's threads, rows
+ * dealt round-robin. The products' row groups are shared the same way when
+ * OpenBLAS runs one thread (each call then runs in its caller's thread);
+ * with more, OpenBLAS shares each call itself. Who computes a group never
+ * changes its bits.
  *
  * Numerics follow PyTorch in float32: LayerNorm with the biased variance
  * (accumulated in double, which only removes rounding), softmax with the
@@ -69,6 +74,20 @@ struct cz_tf_model {
     int blas_threads; /* OpenBLAS's thread count when chunk was chosen */
 };
 
+/* A piece of work the state's threads share: thread t of `shares` takes
+ * rows (attention) or row groups (a matrix product) t, t + shares, ... */
+typedef enum job_kind { JOB_STOP, JOB_ATTEND, JOB_LINEAR } job_kind;
+
+typedef struct job {
+    job_kind kind;
+    int shares;
+    int layer, rows;    /* attention: the layer, the number of rows */
+    const float *a, *w; /* a product: C (+)= A W^T, n rows in groups of chunk */
+    float *c;
+    int n, out, in, chunk;
+    float beta;
+} job;
+
 /* Scratch matrices have max_rows rounded up to CHUNK_MAX rows. */
 struct cz_tf_state {
     const cz_tf_model *m;
@@ -82,10 +101,10 @@ struct cz_tf_state {
     float *ff;      /* [rows, F] */
     float *logits;  /* [rows, V] */
     int *row_slot, *row_pos;
-    /* Attention runs on n_threads threads: the caller's (index 0) and
-     * helpers that wait for `gen` to change, attend their share of the
-     * layer's rows and count `pending` down. Each thread has its own
-     * scores: n_threads * seq_stride floats. */
+    /* Work is shared among n_threads threads: the caller's (index 0) and
+     * helpers that wait for `gen` to change, do their share of `job` and
+     * count `pending` down. Each thread has its own attention scores:
+     * n_threads * seq_stride floats. */
     int n_threads;
     float *scores;
     pthread_t *helpers;
@@ -93,7 +112,7 @@ struct cz_tf_state {
     pthread_cond_t go, finished;
     unsigned gen;
     int pending;
-    int job_layer, job_rows; /* the layer and row count to attend; layer -1: stop */
+    job job;
 };
 
 /* ================================================================ model */
@@ -207,7 +226,7 @@ static size_t round_up(size_t n, size_t to) {
     return (n + to - 1) / to * to;
 }
 
-static void attend_rows(cz_tf_state *s, int t);
+static void job_run(cz_tf_state *s, int t);
 
 typedef struct helper_arg {
     cz_tf_state *s;
@@ -224,11 +243,12 @@ static void *helper_main(void *p) {
         while (s->gen == seen)
             pthread_cond_wait(&s->go, &s->mu);
         seen = s->gen;
-        bool stop = s->job_layer < 0;
+        bool stop = s->job.kind == JOB_STOP;
         pthread_mutex_unlock(&s->mu);
         if (stop)
             return NULL;
-        attend_rows(s, a.t);
+        if (a.t < s->job.shares)
+            job_run(s, a.t);
         pthread_mutex_lock(&s->mu);
         if (--s->pending == 0)
             pthread_cond_signal(&s->finished);
@@ -236,7 +256,7 @@ static void *helper_main(void *p) {
     }
 }
 
-/* Starts a job for the helpers (the fields job_* set), or tells them to stop. */
+/* Wakes the helpers for s->job (a JOB_STOP tells them to end). */
 static void helpers_go(cz_tf_state *s) {
     pthread_mutex_lock(&s->mu);
     s->pending = s->n_threads - 1;
@@ -250,6 +270,18 @@ static void helpers_wait(cz_tf_state *s) {
     while (s->pending > 0)
         pthread_cond_wait(&s->finished, &s->mu);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* Runs s->job on @p shares threads (this one and helpers), or here alone. */
+static void job_share(cz_tf_state *s, int shares) {
+    s->job.shares = shares > s->n_threads ? s->n_threads : shares < 1 ? 1 : shares;
+    if (s->job.shares == 1) {
+        job_run(s, 0);
+        return;
+    }
+    helpers_go(s);
+    job_run(s, 0);
+    helpers_wait(s);
 }
 
 /* The CPUs this process may run on, at most AUTO_THREADS. */
@@ -310,7 +342,7 @@ cz_tf_state *cz_tf_state_new(const cz_tf_model *m, int max_batch, int threads, c
 void cz_tf_state_free(cz_tf_state *s) {
     if (!s)
         return;
-    s->job_layer = -1;
+    s->job.kind = JOB_STOP;
     helpers_go(s);
     for (int t = 1; t < s->n_threads; t++)
         pthread_join(s->helpers[t - 1], NULL);
@@ -497,14 +529,41 @@ static void attend(const cz_tf_state *s, int l, int slot, int pos, const float *
     }
 }
 
-/* Thread @p t's share of the job: every n_threads-th row from row t, so
- * that long and short sequences mix in each share. */
-static void attend_rows(cz_tf_state *s, int t) {
-    const int D = s->m->cfg.d_model, l = s->job_layer;
-    float *sc = s->scores + (size_t)t * s->seq_stride;
-    for (int r = t; r < s->job_rows; r += s->n_threads)
-        attend(s, l, s->row_slot[r], s->row_pos[r], s->qkv + (size_t)r * 3 * D,
-               s->att + (size_t)r * D, sc);
+/* Thread @p t's share of s->job: every shares-th row (so that long and
+ * short sequences mix in each share) or row group, from t. */
+static void job_run(cz_tf_state *s, int t) {
+    const job *j = &s->job;
+    if (j->kind == JOB_ATTEND) {
+        const int D = s->m->cfg.d_model;
+        float *sc = s->scores + (size_t)t * s->seq_stride;
+        for (int r = t; r < j->rows; r += j->shares)
+            attend(s, j->layer, s->row_slot[r], s->row_pos[r], s->qkv + (size_t)r * 3 * D,
+                   s->att + (size_t)r * D, sc);
+    } else if (j->kind == JOB_LINEAR) {
+        for (int r = t * j->chunk; r < j->n; r += j->shares * j->chunk)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->chunk, j->out, j->in, 1.0f,
+                        j->a + (size_t)r * j->in, j->in, j->w, j->in, j->beta,
+                        j->c + (size_t)r * j->out, j->out);
+    }
+}
+
+/* C[n, out] (+)= A[n, in] W^T (see linear()), its row groups shared among
+ * the threads when OpenBLAS runs each call in the caller's thread (one
+ * OpenBLAS thread); with more, OpenBLAS shares each call itself. Either
+ * way every group is the same call, so the bits do not change. */
+static void product(cz_tf_state *s, const float *a, const float *w, float *c, int n, int out,
+                    int in, float beta) {
+    const int chunk = s->m->chunk, groups = (n + chunk - 1) / chunk;
+    s->job = (job){.kind = JOB_LINEAR,
+                   .a = a,
+                   .w = w,
+                   .c = c,
+                   .n = n,
+                   .out = out,
+                   .in = in,
+                   .chunk = chunk,
+                   .beta = beta};
+    job_share(s, s->m->blas_threads == 1 ? groups : 1);
 }
 
 /* The forward over the rows set in s->row_slot/row_pos with @p tokens. */
@@ -530,33 +589,23 @@ static void forward(const cz_tf_model *m, cz_tf_state *s, const int *tokens, int
         const cz_tf_layer_weights *lw = &w->layers[l];
         for (int r = 0; r < n; r++)
             layer_norm(x + (size_t)r * D, h + (size_t)r * D, lw->ln1_w, lw->ln1_b, D, eps);
-        linear(h, m->wqkv + (size_t)l * 3 * D * D, qkv, n, 3 * D, D, 0.0f, chunk);
+        product(s, h, m->wqkv + (size_t)l * 3 * D * D, qkv, n, 3 * D, D, 0.0f);
         for (int r = 0; r < n; r++) {
             const float *row = qkv + (size_t)r * 3 * D;
             cache_put(s, l, s->row_slot[r], s->row_pos[r], row + D, row + 2 * D);
         }
-        s->job_layer = l;
-        if (s->n_threads > 1 && n >= MIN_ROWS_PER_THREAD * s->n_threads) {
-            s->job_rows = n;
-            helpers_go(s);
-            attend_rows(s, 0);
-            helpers_wait(s);
-        } else {
-            int all = s->n_threads;
-            s->job_rows = n, s->n_threads = 1; // this thread alone, every row
-            attend_rows(s, 0);
-            s->n_threads = all;
-        }
-        linear(att, lw->wo, x, n, D, D, 1.0f, chunk);
+        s->job = (job){.kind = JOB_ATTEND, .layer = l, .rows = n};
+        job_share(s, n / MIN_ROWS_PER_THREAD);
+        product(s, att, lw->wo, x, n, D, D, 1.0f);
         for (int r = 0; r < n; r++)
             layer_norm(x + (size_t)r * D, h + (size_t)r * D, lw->ln2_w, lw->ln2_b, D, eps);
-        linear(h, lw->w1, ff, n, F, D, 0.0f, chunk);
+        product(s, h, lw->w1, ff, n, F, D, 0.0f);
         for (int r = 0; r < n; r++) {
             float *row = ff + (size_t)r * F;
             for (int i = 0; i < F; i++)
                 row[i] = gelu_tanh(row[i] + lw->b1[i]);
         }
-        linear(ff, lw->w2, x, n, D, F, 1.0f, chunk);
+        product(s, ff, lw->w2, x, n, D, F, 1.0f);
         for (int r = 0; r < n; r++)
             for (int i = 0; i < D; i++)
                 x[(size_t)r * D + i] += lw->b2[i];
@@ -565,7 +614,7 @@ static void forward(const cz_tf_model *m, cz_tf_state *s, const int *tokens, int
         return;
     for (int r = 0; r < n; r++)
         layer_norm(x + (size_t)r * D, h + (size_t)r * D, w->lnf_w, w->lnf_b, D, eps);
-    linear(h, w->tok_emb, s->logits, n, V, D, 0.0f, chunk);
+    product(s, h, w->tok_emb, s->logits, n, V, D, 0.0f);
     memcpy(logits, s->logits, (size_t)n * V * sizeof(float));
 }
 

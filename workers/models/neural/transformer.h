@@ -50,11 +50,12 @@ int cz_tf_batch_chunk(const cz_tf_model *m);
  * @brief A state for up to @p max_batch sequences (slots 0..max_batch-1),
  * each empty, with KV caches for max_seq positions each (about
  * 2 * n_layers * max_seq * d_model floats per slot: 5 MB for neural-1,
- * touched only as positions fill). Attention, which reads every row's own
- * cache, is shared among @p threads threads (0: the CPUs this process may
- * use, at most 8); the matrix products use OpenBLAS's own threads. The
- * results do not depend on either thread count. A state is used by one
- * thread at a time.
+ * touched only as positions fill). Its work is shared among @p threads
+ * threads (0: the CPUs this process may use, at most 8): attention, and the
+ * matrix products when OpenBLAS runs one thread (OPENBLAS_NUM_THREADS=1,
+ * the better choice where worker processes share a few cores); with more,
+ * OpenBLAS threads each product itself. The results do not depend on
+ * @p threads. A state is used by one thread at a time.
  * @returns the state, freed with cz_tf_state_free(); or NULL with @p err
  * when @p max_batch is not in 1..4096 or @p threads not in 0..64 (a thread
  * that cannot start only means fewer threads).
