@@ -17,10 +17,12 @@ CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I. -MMD -MP
 
 # The libraries each part needs (pkg-config names). Each binary links its
 # own list and nothing more: the API and the scheduler have no FluidSynth,
-# aubio or FFTW, and only the worker and the CLI carry the audio stack.
+# aubio or FFTW, only the worker and the CLI carry the audio stack, and only
+# the worker carries OpenBLAS (the neural model's matrix products).
 PKG_BASE   := libpq rdkafka hiredis libcjson libmicrohttpd libcurl openssl
 PKG_AUDIO  := sndfile libebur128 libchromaprint soxr aubio fftw3f fluidsynth
-PKG_ALL    := $(PKG_BASE) $(PKG_AUDIO)
+PKG_MODEL  := openblas
+PKG_ALL    := $(PKG_BASE) $(PKG_AUDIO) $(PKG_MODEL)
 pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null) -lm -pthread
 CFLAGS  += $(call pkg_cflags,$(PKG_ALL))
@@ -46,7 +48,7 @@ $(foreach d,$(LIB_DIRS),$(eval \
 
 API_SRC    := $(wildcard api/*.c)
 SCHED_SRC  := $(wildcard scheduler/*.c)
-WORKER_SRC := $(wildcard workers/*.c workers/*/*.c)
+WORKER_SRC := $(wildcard workers/*.c workers/*/*.c workers/*/*/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
 API     := $(call objs,$(API_SRC)) $(BUILD)/gen/openapi_json.o $(BUILD)/gen/review_assets.o
 SCHED   := $(call objs,$(SCHED_SRC))
@@ -81,10 +83,11 @@ FUZZ_LIB := api/request.c common/json.c common/music/prompt.c common/hash.c comm
             common/mem.c common/buf.c \
             common/ids.c common/webhook.c
 all: $(BINS) $(BUILD)/bench/fp_bench $(BUILD)/bench/wh_receiver $(BUILD)/bench/wh_events \
-     $(BUILD)/bench/pl_eval
+     $(BUILD)/bench/pl_eval $(BUILD)/bench/neural_speed
 
 # Benchmark drivers written in C link common/ like the binaries do.
 $(BUILD)/bench/pl_eval: $(BUILD)/cli/synth_catalog.o
+$(BUILD)/bench/neural_speed: $(call objs,$(wildcard workers/models/neural/*.c))
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBS_CZ)
 	@mkdir -p $(dir $@)
 	@echo "  BENCH   $@"

@@ -19,6 +19,8 @@ PACKAGES=(
     # and track features (tempo with aubio, spectra with FFTW single precision)
     libsndfile1-dev libebur128-dev libchromaprint-dev libsoxr-dev libaubio-dev libfftw3-dev
     libfluidsynth-dev fluid-soundfont-gm ffmpeg
+    # the neural model's matrix products (the worker only)
+    libopenblas-dev
     # the services of the local stack
     postgresql-15 postgresql-contrib redis-server openjdk-17-jre-headless maven
     # tools used by the scripts and the tests (pip: schemathesis, see below)
