@@ -30,6 +30,8 @@ void cz_config_load(cz_config *cfg) {
     cfg->api_listen = cz_env("CADENZA_API_LISTEN", "127.0.0.1:58080");
     cfg->artifact_dir = cz_env("CADENZA_ARTIFACT_DIR", ".cadenza/artifacts");
     cfg->soundfont = cz_env("CADENZA_SOUNDFONT", "/usr/share/sounds/sf2/FluidR3_GM.sf2");
+    cfg->neural_weights =
+        cz_env("CADENZA_NEURAL_WEIGHTS", "workers/models/neural/weights/neural-1.cztf");
     cfg->migrations_dir = cz_env("CADENZA_MIGRATIONS_DIR", "migrations");
     cfg->kafka_partitions = cz_env_int("CADENZA_KAFKA_PARTITIONS", 8, 1, 1024);
     cfg->api_threads = cz_env_int("CADENZA_API_THREADS", 8, 1, 256);
@@ -59,4 +61,6 @@ void cz_config_load(cz_config *cfg) {
     cfg->playlist_sync_ms = cz_env_int("CADENZA_PLAYLIST_SYNC_MS", 2000, 50, 3600000);
     cfg->playlist_refresh_s = cz_env_int("CADENZA_PLAYLIST_REFRESH_S", 30, 1, 86400);
     cfg->playlist_top = cz_env_int("CADENZA_PLAYLIST_PRECOMPUTE", 100, 0, 100000);
+    cfg->max_batch = cz_env_int("CADENZA_MAX_BATCH", 16, 1, 64);
+    cfg->max_queue_delay_ms = cz_env_int("CADENZA_MAX_QUEUE_DELAY_MS", 50, 0, 10000);
 }

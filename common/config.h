@@ -12,6 +12,7 @@ typedef struct cz_config {
     const char *api_listen;     /* CADENZA_API_LISTEN, host:port */
     const char *artifact_dir;   /* CADENZA_ARTIFACT_DIR */
     const char *soundfont;      /* CADENZA_SOUNDFONT */
+    const char *neural_weights; /* CADENZA_NEURAL_WEIGHTS: neural@1's CZTF file */
     const char *migrations_dir; /* CADENZA_MIGRATIONS_DIR */
     int kafka_partitions;       /* CADENZA_KAFKA_PARTITIONS: the most workers a pool may scale to */
     int api_threads;            /* CADENZA_API_THREADS */
@@ -44,6 +45,9 @@ typedef struct cz_config {
     int playlist_refresh_s; /* CADENZA_PLAYLIST_REFRESH_S: the scheduler's precompute round */
     int playlist_top;       /* CADENZA_PLAYLIST_PRECOMPUTE: most requested playlists kept fresh */
     int review_lease_s;     /* CADENZA_REVIEW_LEASE_S: how long a curator's claim lasts */
+    /* Dynamic batching of a model's jobs (workers/pool.c), Triton's two knobs. */
+    int max_batch;          /* CADENZA_MAX_BATCH: most jobs decoded together */
+    int max_queue_delay_ms; /* CADENZA_MAX_QUEUE_DELAY_MS: longest wait for a batch to fill */
 } cz_config;
 
 /** @brief Fills @p cfg from the environment, with defaults for what is unset. */

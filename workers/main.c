@@ -293,6 +293,10 @@ int main(int argc, char **argv) {
         .name = pool,
         .topic = inference ? CZ_TOPIC_GENERATE : CZ_TOPIC_POST,
         .stage = inference ? cz_inference_stage : cz_post_stage,
+        .batch = inference ? cz_inference_batch : NULL,
+        .batch_key = inference ? cz_inference_batch_key : NULL,
+        .max_batch = cfg.max_batch,
+        .max_queue_delay_ms = cfg.max_queue_delay_ms,
     };
     cz_err err;
     def.state = inference ? cz_inference_open(&cfg, &err) : cz_post_open(&cfg, &err);

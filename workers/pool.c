@@ -11,6 +11,7 @@
 #include "common/ids.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/metrics.h"
 #include "common/redis.h"
 
@@ -211,47 +212,152 @@ static void set_busy(const cz_worker *w, bool busy) {
     cz_metric_set(cz_metric_gauge("cadenza_worker_busy", "1 while a job is in hand.", l), busy);
 }
 
-static void handle(cz_worker *w, rd_kafka_message_t *m) {
-    cz_err err;
+/* A message in hand: the consumed message and its parsed job. */
+typedef struct held {
+    rd_kafka_message_t *m;
     cJSON *root;
     cz_job_msg job;
-    if (parse_job(m, &root, &job)) {
-        cz_log_warn("skipping malformed message at %s[%d]@%lld", rd_kafka_topic_name(m->rkt),
-                    m->partition, (long long)m->offset);
-        cJSON_Delete(root);
-        cz_kafka_store_offset(w->consumer, m, &err);
-        return;
-    }
-    w->undelivered = 0;
-    w->busy = true;
-    w->paused = false;
-    w->job_started_ms = cz_mono_ms();
-    set_busy(w, true);
-    int rc = w->pool->stage(w, &job);
-    /* Everything this job produced must be on the broker before we move on. */
-    /* Short enough to stay well inside max.poll.interval.ms (30 s). */
-    rd_kafka_resp_err_t flushed = rd_kafka_flush(w->producer, 10000);
-    if (rc == 0 && flushed == RD_KAFKA_RESP_ERR_NO_ERROR && w->undelivered == 0) {
-        if (cz_kafka_store_offset(w->consumer, m, &err))
-            cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id, "%s", err.msg);
-        count_job(w, "done", (double)(cz_mono_ms() - w->job_started_ms) / 1000.0);
+    int rc; /* the stage's answer */
+} held;
+
+/* Parses @p m into @p h. A malformed message is skipped (its offset
+ * stored, so it is never read again) and the message freed.
+ * @returns 0 for a job to do. */
+static int take(cz_worker *w, rd_kafka_message_t *m, held *h) {
+    cz_err err;
+    h->m = m;
+    if (parse_job(m, &h->root, &h->job) == 0)
+        return 0;
+    cz_log_warn("skipping malformed message at %s[%d]@%lld", rd_kafka_topic_name(m->rkt),
+                m->partition, (long long)m->offset);
+    cJSON_Delete(h->root);
+    cz_kafka_store_offset(w->consumer, m, &err);
+    rd_kafka_message_destroy(m);
+    return -1;
+}
+
+/* Settles one job of a finished batch, in consumption order: its offset is
+ * stored once everything it produced is on the broker; otherwise it is
+ * handed back (stopping) or read again. A partition read again from one
+ * job on stores nothing more in this batch: the jobs after it come again. */
+static void settle(cz_worker *w, held *h, bool delivered, int32_t *redo, int *nredo, double s) {
+    cz_err err;
+    const cz_job_msg *job = &h->job;
+    bool again = false;
+    for (int i = 0; i < *nredo; i++)
+        again |= redo[i] == h->m->partition;
+    if (!again && h->rc == 0 && delivered) {
+        if (cz_kafka_store_offset(w->consumer, h->m, &err))
+            cz_log_job(CZ_LOG_WARN, job->job_id, job->trace_id, "%s", err.msg);
+        count_job(w, "done", s);
     } else if (atomic_load(w->stop)) {
         /* Handed back: the offset stays unstored and another worker takes it. */
-        cz_log_job(CZ_LOG_INFO, job.job_id, job.trace_id, "stopping: job handed back");
-        count_job(w, "handed_back", (double)(cz_mono_ms() - w->job_started_ms) / 1000.0);
-    } else {
-        count_job(w, "redo", (double)(cz_mono_ms() - w->job_started_ms) / 1000.0);
-        cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id,
+        cz_log_job(CZ_LOG_INFO, job->job_id, job->trace_id, "stopping: job handed back");
+        count_job(w, "handed_back", s);
+    } else if (!again) {
+        count_job(w, "redo", s);
+        cz_log_job(CZ_LOG_WARN, job->job_id, job->trace_id,
                    "job not finished or not handed on; it will be done again");
-        if (cz_kafka_rewind(w->consumer, m, &err))
-            cz_log_job(CZ_LOG_WARN, job.job_id, job.trace_id, "%s", err.msg);
-        sleep(1);
+        if (cz_kafka_rewind(w->consumer, h->m, &err))
+            cz_log_job(CZ_LOG_WARN, job->job_id, job->trace_id, "%s", err.msg);
+        redo[(*nredo)++] = h->m->partition;
+    } else {
+        count_job(w, "redo", s);
     }
+}
+
+/* Runs the jobs in hand (one, or a batch of one key) and settles each. */
+static void run(cz_worker *w, held *h, int n) {
+    w->undelivered = 0;
+    w->busy = true;
+    w->job_started_ms = cz_mono_ms();
+    set_busy(w, true);
+    if (n == 1) {
+        h[0].rc = w->pool->stage(w, &h[0].job);
+    } else {
+        cz_job_msg *jobs = cz_malloc(sizeof *jobs * (size_t)n);
+        int *rcs = cz_malloc(sizeof *rcs * (size_t)n);
+        for (int i = 0; i < n; i++)
+            jobs[i] = h[i].job;
+        w->pool->batch(w, jobs, n, rcs);
+        for (int i = 0; i < n; i++)
+            h[i].rc = rcs[i];
+        free(jobs);
+        free(rcs);
+    }
+    /* Everything these jobs produced must be on the broker before we move on. */
+    /* Short enough to stay well inside max.poll.interval.ms (30 s). */
+    rd_kafka_resp_err_t flushed = rd_kafka_flush(w->producer, 10000);
+    bool delivered = flushed == RD_KAFKA_RESP_ERR_NO_ERROR && w->undelivered == 0;
+    double seconds = (double)(cz_mono_ms() - w->job_started_ms) / 1000.0;
+    int32_t *redo = cz_malloc(sizeof *redo * (size_t)n);
+    int nredo = 0;
+    for (int i = 0; i < n; i++)
+        settle(w, &h[i], delivered, redo, &nredo, seconds);
+    free(redo);
+    if (nredo && !atomic_load(w->stop))
+        sleep(1);
     w->busy = false;
     set_busy(w, false);
     if (w->paused)
         pause_all(w, false);
-    cJSON_Delete(root);
+    w->paused = false;
+    for (int i = 0; i < n; i++) {
+        cJSON_Delete(h[i].root);
+        rd_kafka_message_destroy(h[i].m);
+    }
+}
+
+/* Gathers more jobs with the first one's batch key: until max_batch are in
+ * hand or max_queue_delay_ms has passed since the first arrived. A message
+ * of another key is put back, to be read first once this batch is done.
+ * @returns how many jobs are in hand. */
+static int gather(cz_worker *w, held *h, const char *key) {
+    int n = 1;
+    int64_t deadline = cz_mono_ms() + w->pool->max_queue_delay_ms;
+    while (n < w->pool->max_batch && !atomic_load(w->stop)) {
+        int64_t left = deadline - cz_mono_ms();
+        if (left <= 0)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, (int)left);
+        rd_kafka_poll(w->producer, 0);
+        if (!m)
+            continue;
+        if (m->err) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (take(w, m, &h[n]))
+            continue;
+        const char *k = w->pool->batch_key(w->pool->state, &h[n].job);
+        if (k && !strcmp(k, key)) {
+            n++;
+            continue;
+        }
+        /* Pause first, then seek back (see cz_worker_poll): the partitions
+         * resume when the batch is done. */
+        cz_err err;
+        pause_all(w, true);
+        w->paused = true;
+        if (cz_kafka_rewind(w->consumer, m, &err))
+            cz_log_warn("%s", err.msg);
+        cJSON_Delete(h[n].root);
+        rd_kafka_message_destroy(m);
+        break;
+    }
+    return n;
+}
+
+/* Takes @p m and whatever joins its batch, and does them. */
+static void handle(cz_worker *w, rd_kafka_message_t *m) {
+    int cap = w->pool->batch ? w->pool->max_batch : 1;
+    held *h = cz_calloc((size_t)(cap > 1 ? cap : 1), sizeof *h);
+    if (take(w, m, &h[0]) == 0) {
+        const char *key = cap > 1 ? w->pool->batch_key(w->pool->state, &h[0].job) : NULL;
+        w->paused = false;
+        run(w, h, key ? gather(w, h, key) : 1);
+    }
+    free(h);
 }
 
 int cz_pool_run(const cz_config *cfg, const cz_pool_def *pool, atomic_bool *stop) {
@@ -285,10 +391,10 @@ int cz_pool_run(const cz_config *cfg, const cz_pool_def *pool, atomic_bool *stop
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 cz_log_debug("consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
         } else {
-            handle(&w, m);
+            handle(&w, m); /* takes m */
         }
-        rd_kafka_message_destroy(m);
     }
     cz_log_info("stopping: committing offsets");
     rd_kafka_flush(w.producer, 10000);

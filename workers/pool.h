@@ -38,11 +38,34 @@ typedef struct cz_job_msg {
  */
 typedef int (*cz_stage_fn)(cz_worker *w, const cz_job_msg *job);
 
+/**
+ * A pool's batch stage: does the work of @p n messages together and writes
+ * into @p rcs[i] what cz_stage_fn would have returned for job i.
+ */
+typedef void (*cz_batch_fn)(cz_worker *w, const cz_job_msg *jobs, int n, int *rcs);
+
+/**
+ * Which batch a job may join: a key (its model), or NULL for a job that
+ * runs alone. Only jobs with the same key share a batch.
+ */
+typedef const char *(*cz_batch_key_fn)(void *state, const cz_job_msg *job);
+
+/*
+ * Dynamic batching, with Triton's semantics: when the first message of a
+ * batch arrives, the worker waits at most max_queue_delay_ms for more with
+ * the same key, up to max_batch, then runs them together; each job still
+ * finishes (its events, its offset) on its own. A message with another key
+ * ends the wait and is read again next.
+ */
 typedef struct cz_pool_def {
     const char *name;  /* "inference" or "post" */
     const char *topic; /* the topic it consumes */
     cz_stage_fn stage;
-    void *state; /* the stage's own state (renderer, ...) */
+    void *state;               /* the stage's own state (renderer, ...) */
+    cz_batch_fn batch;         /* NULL: one job at a time */
+    cz_batch_key_fn batch_key; /* with batch */
+    int max_batch;             /* CADENZA_MAX_BATCH */
+    int max_queue_delay_ms;    /* CADENZA_MAX_QUEUE_DELAY_MS */
 } cz_pool_def;
 
 /** @brief Runs the pool's loop until @p *stop; finishes the job in hand first. */

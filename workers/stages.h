@@ -17,6 +17,15 @@ void cz_inference_close(void *state);
 int cz_inference_stage(cz_worker *w, const cz_job_msg *job);
 
 /**
+ * @brief The inference pool's batch stage (pool.h): jobs of one batching
+ * model (neural@1) decoded together, each handed on as soon as it is done.
+ */
+void cz_inference_batch(cz_worker *w, const cz_job_msg *jobs, int n, int *rcs);
+
+/** @brief The batch a job may join: its model, when that model batches; else NULL. */
+const char *cz_inference_batch_key(void *state, const cz_job_msg *job);
+
+/**
  * @brief Runs the model of canonical request @p req (with the state from
  * cz_inference_open) into @p dir: the inference stage without Kafka, also
  * used by `cadenza-worker render`. The caller commits the files with

@@ -10,24 +10,32 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/mem.h"
 #include "workers/models/composer.h"
 #include "workers/models/http.h"
+#include "workers/models/neural.h"
 
-static const cz_backend *const cz_registered[] = {&cz_composer_backend, &cz_http_backend};
+static const cz_backend *const cz_registered[] = {&cz_composer_backend, &cz_neural_backend,
+                                                  &cz_http_backend};
 #define CZ_N_BACKENDS (sizeof cz_registered / sizeof cz_registered[0])
 
 struct cz_backends {
+    cz_backend_env env;
     void *state[CZ_N_BACKENDS];
 };
 
 cz_backends *cz_backends_open(const cz_config *cfg, cz_err *err) {
     cz_backends *b = cz_calloc(1, sizeof *b);
+    b->env.cfg = cfg;
+    // The SoundFont is loaded once here and serves every backend and job.
+    if (!(b->env.renderer = cz_render_open(cfg->soundfont, CZ_GEN_SAMPLE_RATE, err))) {
+        free(b);
+        return NULL;
+    }
     for (size_t i = 0; i < CZ_N_BACKENDS; i++) {
         cz_err e;
-        if (!(b->state[i] = cz_registered[i]->prepare(cfg, &e))) {
+        if (!(b->state[i] = cz_registered[i]->prepare(&b->env, &e))) {
             cz_err_set(err, "%s: %s", cz_registered[i]->id, e.msg);
             cz_backends_close(b);
             return NULL;
@@ -49,24 +57,37 @@ const cz_backend *cz_backends_find(const cz_backends *b, const char *id) {
     return i < 0 ? NULL : cz_registered[i];
 }
 
+bool cz_backends_batches(const cz_backends *b, const char *model) {
+    (void)b;
+    int i = cz_backends_index(model);
+    return i >= 0 && cz_registered[i]->generate_batch;
+}
+
 int cz_backends_generate(cz_backends *b, const cz_gen_request *req, const cz_gen_hooks *hooks,
                          cz_gen_result *out, cz_err *err) {
     memset(out, 0, sizeof *out);
     int i = cz_backends_index(req->model);
     if (i < 0) {
         out->failure_class = "model_error";
-        return cz_err_set(err, "model %s is not served by this worker (it has composer@1, http@1)",
+        return cz_err_set(err,
+                          "model %s is not served by this worker (it has composer@1, neural@1, "
+                          "http@1)",
                           req->model ? req->model : "(none)");
     }
-    int rc = cz_registered[i]->generate(b->state[i], req, hooks, out, err);
-    if (rc < 0 && !out->failure_class)
-        out->failure_class = "internal";
-    if (rc != 0) {
-        for (int k = 0; k < out->n_files; k++)
-            unlink(out->files[k].file.tmp);
-        out->n_files = 0;
+    return cz_gen_result_settle(out, cz_registered[i]->generate(b->state[i], req, hooks, out, err));
+}
+
+void cz_backends_generate_batch(cz_backends *b, cz_gen_job *jobs, int n) {
+    int i = n > 0 ? cz_backends_index(jobs[0].req->model) : -1;
+    for (int k = 0; k < n; k++)
+        memset(jobs[k].out, 0, sizeof *jobs[k].out);
+    if (i < 0 || !cz_registered[i]->generate_batch) {
+        for (int k = 0; k < n; k++)
+            cz_gen_job_finish(&jobs[k], cz_backends_generate(b, jobs[k].req, jobs[k].hooks,
+                                                             jobs[k].out, &jobs[k].err));
+        return;
     }
-    return rc;
+    cz_registered[i]->generate_batch(b->state[i], jobs, n);
 }
 
 void cz_backends_close(cz_backends *b) {
@@ -75,5 +96,6 @@ void cz_backends_close(cz_backends *b) {
     for (size_t i = 0; i < CZ_N_BACKENDS; i++)
         if (b->state[i])
             cz_registered[i]->release(b->state[i]);
+    cz_render_close(b->env.renderer);
     free(b);
 }

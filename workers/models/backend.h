@@ -27,6 +27,7 @@
 #include "common/artifact.h"
 #include "common/config.h"
 #include "common/music/prompt.h"
+#include "workers/composer/render.h"
 
 #define CZ_GEN_MAX_FILES 12
 #define CZ_GEN_SAMPLE_RATE 48000
@@ -69,14 +70,42 @@ typedef struct cz_gen_result {
     const char *failure_class; /* set on error */
 } cz_gen_result;
 
+/** What every backend of a process shares: its configuration, and one
+ * FluidSynth renderer with the SoundFont loaded once (backends that render
+ * scores use it; jobs run one at a time, so they never use it at once). */
+typedef struct cz_backend_env {
+    const cz_config *cfg;
+    cz_renderer *renderer;
+} cz_backend_env;
+
+/** One job of a batch: its request, its hooks, and what becomes of it. */
+typedef struct cz_gen_job {
+    const cz_gen_request *req;
+    const cz_gen_hooks *hooks;
+    cz_gen_result *out;
+    cz_err err;
+    int rc; /* 0; 1 canceled; -1 failed (err, out->failure_class) */
+    /** Called once the job is over (cz_gen_job_finish), before the batch is;
+     * may be NULL. */
+    void (*done)(struct cz_gen_job *job);
+    void *user;
+} cz_gen_job;
+
 /** A model. */
 typedef struct cz_backend {
     const char *id; /* "name@version" */
     /** @brief Prepares the backend for this process. @returns its state, or NULL with @p err. */
-    void *(*prepare)(const cz_config *cfg, cz_err *err);
+    void *(*prepare)(const cz_backend_env *env, cz_err *err);
     /** @brief Generates one job. @returns 0; 1 canceled; -1 with @p err and out->failure_class. */
     int (*generate)(void *state, const cz_gen_request *req, const cz_gen_hooks *hooks,
                     cz_gen_result *out, cz_err *err);
+    /**
+     * @brief Generates @p n jobs together (dynamic batching), each finished
+     * on its own: one job's failure or cancel leaves the others going. The
+     * backend calls cz_gen_job_finish() for each job as soon as it is over.
+     * NULL for a backend that takes one job at a time.
+     */
+    void (*generate_batch)(void *state, cz_gen_job *jobs, int n);
     /** @brief Releases what prepare() made; NULL-safe. */
     void (*release)(void *state);
 } cz_backend;
@@ -84,7 +113,7 @@ typedef struct cz_backend {
 typedef struct cz_backends cz_backends;
 
 /**
- * @brief Prepares every registered backend (composer@1, http@1).
+ * @brief Prepares every registered backend (composer@1, neural@1, http@1).
  * @returns the registry (free with cz_backends_close), or NULL with @p err
  * filled when a backend cannot start (a missing SoundFont, say).
  */
@@ -92,6 +121,15 @@ cz_backends *cz_backends_open(const cz_config *cfg, cz_err *err);
 
 /** @brief The backend registered as @p id, or NULL. */
 const cz_backend *cz_backends_find(const cz_backends *b, const char *id);
+
+/** @brief True when @p model's backend decodes many jobs together (generate_batch). */
+bool cz_backends_batches(const cz_backends *b, const char *model);
+
+/**
+ * @brief Runs @p n jobs of one batching model together (all jobs[i].req->model
+ * the same, cz_backends_batches() true); each job ends as cz_backends_generate() says.
+ */
+void cz_backends_generate_batch(cz_backends *b, cz_gen_job *jobs, int n);
 
 /**
  * @brief Runs req->model's backend. An unknown model fails as model_error.
@@ -116,6 +154,20 @@ cz_gen_file *cz_gen_result_add(cz_gen_result *out, const cz_gen_request *req, co
  * event artifacts. @returns a new JSON array, or NULL with @p err filled.
  */
 cJSON *cz_gen_result_commit(cz_gen_result *r, cz_err *err);
+
+/**
+ * @brief Ends @p job with @p rc (0; 1 canceled; -1 failed, with job->err):
+ * a job that did not succeed leaves no files (and a failure a class), then
+ * job->done is called. Backends call it once per job of a batch.
+ */
+void cz_gen_job_finish(cz_gen_job *job, int rc);
+
+/**
+ * @brief What cz_gen_job_finish() does to a result ended with @p rc: the
+ * files of a job that did not succeed are removed, a failure gets a class.
+ * @returns @p rc.
+ */
+int cz_gen_result_settle(cz_gen_result *out, int rc);
 
 /** @brief Removes uncommitted temporary files and frees what @p r owns. */
 void cz_gen_result_free(cz_gen_result *r);

@@ -18,13 +18,13 @@
 #include "workers/composer/midi.h"
 #include "workers/composer/render.h"
 
-static void *cz_composer_prepare(const cz_config *cfg, cz_err *err) {
-    // The SoundFont is loaded once here and serves every job of the process.
-    return cz_render_open(cfg->soundfont, CZ_GEN_SAMPLE_RATE, err);
+static void *cz_composer_prepare(const cz_backend_env *env, cz_err *err) {
+    (void)err;
+    return env->renderer; // the registry's, loaded once for every backend
 }
 
 static void cz_composer_release(void *state) {
-    cz_render_close(state);
+    (void)state; // the renderer is the registry's
 }
 
 /* The open WAV files of one render: the mix and the stems asked for. */
@@ -77,11 +77,13 @@ static int cz_wavs_close(cz_wavs *w, cz_err *err) {
 
 typedef struct cz_composer_run {
     const cz_gen_hooks *hooks;
+    double from; /* the share of the job done before rendering */
 } cz_composer_run;
 
 static int cz_composer_progress(void *user, double fraction) {
-    const cz_gen_hooks *h = ((cz_composer_run *)user)->hooks;
-    if (h->progress && h->progress(h->user, 0.02 + 0.97 * fraction) != 0)
+    const cz_composer_run *run = user;
+    const cz_gen_hooks *h = run->hooks;
+    if (h->progress && h->progress(h->user, run->from + (0.99 - run->from) * fraction) != 0)
         return 1;
     return 0;
 }
@@ -90,13 +92,8 @@ static bool cz_composer_canceled(const cz_gen_hooks *h) {
     return h->canceled && h->canceled(h->user);
 }
 
-static int cz_composer_generate(void *state, const cz_gen_request *req, const cz_gen_hooks *hooks,
-                                cz_gen_result *out, cz_err *err) {
-    cz_renderer *r = state;
-    cz_score score;
-    out->failure_class = "model_error";
-    if (cz_compose(req->controls, req->duration_s, req->seed, &score, &out->chosen, err) != 0)
-        return -1;
+int cz_composer_write(cz_renderer *r, const cz_score *score, const cz_gen_request *req,
+                      const cz_gen_hooks *hooks, double from, cz_gen_result *out, cz_err *err) {
     out->failure_class = "internal";
     int rc = 0;
     cz_wavs w = {0};
@@ -104,36 +101,46 @@ static int cz_composer_generate(void *state, const cz_gen_request *req, const cz
     if (cz_composer_canceled(hooks))
         rc = 1;
     if (rc == 0 && (!(f = cz_gen_result_add(out, req, "midi", "score", "mid", "score.mid",
-                                            score.duration_s, err)) ||
-                    cz_midi_write(&score, f->file.tmp, err) != 0))
+                                            score->duration_s, err)) ||
+                    cz_midi_write(score, f->file.tmp, err) != 0))
         rc = -1;
-    if (rc == 0 && hooks->progress && hooks->progress(hooks->user, 0.02) != 0)
+    if (rc == 0 && hooks->progress && hooks->progress(hooks->user, from) != 0)
         rc = 1;
     if (rc == 0 && cz_composer_canceled(hooks))
         rc = 1;
     if (rc == 0 && (!(f = cz_gen_result_add(out, req, "raw", "mix", "wav", "raw.wav",
-                                            score.duration_s, err)) ||
+                                            score->duration_s, err)) ||
                     !(w.mix = cz_wav_open(f->file.tmp, err))))
         rc = -1;
     for (int g = 0; rc == 0 && req->stems && g < CZ_RENDER_STEMS; g++) {
-        if (!cz_render_stem_sounds(&score, g))
+        if (!cz_render_stem_sounds(score, g))
             continue;
         char name[32];
         snprintf(name, sizeof name, "stem-%s.wav", cz_render_stem_name(g));
         if (!(f = cz_gen_result_add(out, req, "stem", cz_render_stem_name(g), "wav", name,
-                                    score.duration_s, err)) ||
+                                    score->duration_s, err)) ||
             !(w.stem[g] = cz_wav_open(f->file.tmp, err)))
             rc = -1;
     }
-    cz_composer_run run = {hooks};
+    cz_composer_run run = {hooks, from};
     if (rc == 0)
-        rc = cz_render_score(r, &score, cz_composer_progress, &run, cz_wavs_block, &w, err);
+        rc = cz_render_score(r, score, cz_composer_progress, &run, cz_wavs_block, &w, err);
     if (cz_wavs_close(&w, rc == 0 ? err : NULL) != 0 && rc == 0)
         rc = -1;
     if (rc == 0 && hooks->progress && hooks->progress(hooks->user, 1.0) != 0)
         rc = 1;
     if (rc == 0)
         out->failure_class = NULL;
+    return rc;
+}
+
+static int cz_composer_generate(void *state, const cz_gen_request *req, const cz_gen_hooks *hooks,
+                                cz_gen_result *out, cz_err *err) {
+    cz_score score;
+    out->failure_class = "model_error";
+    if (cz_compose(req->controls, req->duration_s, req->seed, &score, &out->chosen, err) != 0)
+        return -1;
+    int rc = cz_composer_write(state, &score, req, hooks, 0.02, out, err);
     cz_score_free(&score);
     return rc;
 }

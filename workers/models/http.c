@@ -35,8 +35,8 @@ typedef struct cz_http_model {
     long timeout_ms;
 } cz_http_model;
 
-static void *cz_http_prepare(const cz_config *cfg, cz_err *err) {
-    (void)cfg;
+static void *cz_http_prepare(const cz_backend_env *env, cz_err *err) {
+    (void)env;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         cz_err_set(err, "libcurl failed to initialise");
         return NULL;

@@ -50,3 +50,20 @@ void cz_gen_result_free(cz_gen_result *r) {
     cJSON_Delete(r->chosen);
     memset(r, 0, sizeof *r);
 }
+
+int cz_gen_result_settle(cz_gen_result *out, int rc) {
+    if (rc < 0 && !out->failure_class)
+        out->failure_class = "internal";
+    if (rc != 0) {
+        for (int k = 0; k < out->n_files; k++)
+            unlink(out->files[k].file.tmp);
+        out->n_files = 0;
+    }
+    return rc;
+}
+
+void cz_gen_job_finish(cz_gen_job *job, int rc) {
+    job->rc = cz_gen_result_settle(job->out, rc);
+    if (job->done)
+        job->done(job);
+}
