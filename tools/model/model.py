@@ -4,7 +4,8 @@ Decoder-only, pre-LayerNorm, learned absolute positions (0-based), attention
 and output projections without biases, feed-forward GELU (tanh form) with
 biases, a final LayerNorm and an output head tied to the token embedding.
 Attention is written out (no fused kernel) so the arithmetic is the one the
-C engine repeats. `forward` accepts per-token positions and a document id
+C engine repeats; set_fused(True) switches training to PyTorch's fused
+scaled_dot_product_attention, the same function computed faster. `forward` accepts per-token positions and a document id
 per token so that several sequences can be packed into one training row:
 a token attends only to earlier tokens of its own document, and positions
 restart at 0 for each document, as they do at inference.
@@ -35,6 +36,7 @@ class Block(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.c = c
+        self.fused = False
         d = c.d_model
         self.ln1 = nn.LayerNorm(d, eps=c.ln_eps)
         self.wq = nn.Linear(d, d, bias=False)
@@ -53,10 +55,15 @@ class Block(nn.Module):
         q = self.wq(h).view(b, t, nh, hd).transpose(1, 2)
         k = self.wk(h).view(b, t, nh, hd).transpose(1, 2)
         v = self.wv(h).view(b, t, nh, hd).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
-        att = att.masked_fill(~mask, float("-inf"))
-        att = torch.softmax(att, dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(b, t, d)
+        if self.fused:
+            # The same arithmetic through PyTorch's fused kernel (training speed).
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
+            att = att.masked_fill(~mask, float("-inf"))
+            att = torch.softmax(att, dim=-1)
+            y = att @ v
+        y = y.transpose(1, 2).reshape(b, t, d)
         x = x + self.wo(y)
         h = self.ln2(x)
         x = x + self.w2(F.gelu(self.w1(h), approximate="tanh"))
@@ -107,6 +114,10 @@ class Transformer(nn.Module):
             x = layer(x, mask)
         x = self.lnf(x)
         return x @ self.tok_emb.weight.t()
+
+    def set_fused(self, on):
+        for layer in self.layers:
+            layer.fused = on
 
     def tensors(self):
         """(name, tensor) in the CZTF order with the CZTF names."""

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Retrains neural@1 from scratch and writes its weights (make model).
+#
+# 1. a virtual environment in build/model-venv with tools/model/requirements.txt
+#    (created once; pip's own cache makes a re-creation quick);
+# 2. corpus.py: the licence-checked training material from music21's corpus
+#    into build/model/data and the manifest docs/models/neural-1-data.tsv;
+# 3. train.py: STEPS steps (default sized for about 70 minutes on 2 cores,
+#    with a wall-clock stop at MAX_MINUTES) into build/model/neural-1.pt and
+#    the loss log docs/models/neural-1-loss.csv (+ .png);
+# 4. export.py: workers/models/neural/weights/neural-1.cztf, its .sha256 and
+#    neural-1.logits.json, then reads the file back and checks the logits;
+# 5. markov.py: held-out bits per token, transformer beside the n-gram
+#    baseline, into docs/models/neural-1-eval.txt.
+#
+# Environment: STEPS, MAX_MINUTES, SEED, NOTE (free text for the weights'
+# "trained" header), PYTHON (the interpreter that makes the venv).
+set -eu
+cd "$(dirname "$0")/../.."
+VENV=build/model-venv
+PY=$VENV/bin/python
+STEPS=${STEPS:-2400}
+MAX_MINUTES=${MAX_MINUTES:-75}
+SEED=${SEED:-16}
+NOTE=${NOTE:-"full run of tools/model/make_model.sh"}
+OUT=workers/models/neural/weights/neural-1.cztf
+
+if [ ! -x "$PY" ] || ! cmp -s tools/model/requirements.txt "$VENV/requirements.txt"; then
+    echo "make_model: creating $VENV"
+    ${PYTHON:-python3} -m venv "$VENV"
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet -r tools/model/requirements.txt
+    cp tools/model/requirements.txt "$VENV/requirements.txt"
+fi
+
+start=$(date +%s)
+echo "make_model: extracting the corpus"
+"$PY" tools/model/corpus.py --seed "$SEED"
+echo "make_model: training ($STEPS steps, at most $MAX_MINUTES minutes)"
+"$PY" tools/model/train.py --steps "$STEPS" --max-minutes "$MAX_MINUTES" --seed "$SEED" --note "$NOTE"
+echo "make_model: exporting $OUT"
+"$PY" tools/model/export.py weights build/model/neural-1.pt --out "$OUT"
+"$PY" tools/model/export.py check "$OUT" workers/models/neural/weights/neural-1.logits.json
+echo "make_model: held-out evaluation"
+"$PY" tools/model/markov.py eval --weights "$OUT" | tee docs/models/neural-1-eval.txt
+echo "make_model: done in $(( ($(date +%s) - start) / 60 )) minutes"
