@@ -52,18 +52,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # What each collection's terms are, as checked in music21 10.5.1 (see the
 # model card for the full quotations). The manifest repeats this per file.
 LICENCES = {
-    "bach": "public-domain work (J.S. Bach, d. 1750); encoding distributed in music21's corpus "
-            "'with the permission of the encoders' (corpus/license.txt); files credit "
-            "'PDF (c) 2004 Margaret Greentree' (jsbchorales.net), no use restriction embedded",
-    "ryansMammoth": "public-domain work (Ryan's Mammoth Collection, Boston 1883); ABC transcriptions "
-                    "(Ray Davies, John Chambers, Bob Puckette et al.) distributed in music21's corpus; "
-                    "no licence or restriction in the files or folder",
-    "oneills1850": "public-domain work (O'Neill's Music of Ireland, Chicago 1903); ABC transcriptions "
-                   "(Norbert Paap, Henrik Norbeck, Bob Safranek, John Chambers et al.) distributed in "
-                   "music21's corpus; no licence or restriction in the files or folder",
-    "airdsAirs": "public-domain work (Aird's Selection of Airs, Glasgow 1778-1803); ABC transcriptions "
-                 "by Jack Campin (2009) distributed in music21's corpus; no licence or restriction in "
-                 "the files or folder",
+    "bach": "public domain (J.S. Bach, d. 1750); encoding: music21 corpus, 'distributed with the "
+            "permission of the encoders'; credit 'PDF (c) 2004 Margaret Greentree'; no restriction stated",
+    "ryansMammoth": "public domain (Ryan's Mammoth Collection, 1883); ABC transcription in music21's "
+                    "corpus; no licence or restriction stated",
+    "oneills1850": "public domain (O'Neill's Music of Ireland, 1903); ABC transcription in music21's "
+                   "corpus; no licence or restriction stated",
+    "airdsAirs": "public domain (Aird's Airs, 1778-1803); ABC transcription (Jack Campin 2009) in "
+                 "music21's corpus; no licence or restriction stated",
 }
 COLLECTIONS = {
     "bach": "Bach chorales",
@@ -210,7 +206,7 @@ def tokenise_file(coll, rel, path, limit):
 
 def code_version():
     h = hashlib.sha256()
-    for name in ("tokenise.py", "vocab.py", "corpus.py"):
+    for name in ("tokenise.py", "vocab.py"):
         h.update(open(os.path.join(HERE, name), "rb").read())
     return h.hexdigest()[:16]
 

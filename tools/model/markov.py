@@ -1,6 +1,6 @@
 """The n-gram baseline for neural@1 and the held-out comparison.
 
-An interpolated Kneser-Ney n-gram model over the same tokens, trained on
+An interpolated Kneser-Ney n-gram model (orders up to 7) over the same tokens, trained on
 the same train split with the same augmentation (12 transpositions) as the
 transformer. Counts are numpy arrays of n-gram codes (a token fits in 8
 bits, so an n-gram of up to 7 tokens is one int64), looked up with
@@ -18,12 +18,16 @@ Both models score every token after BOS of every test-split sequence
 
 Usage:
   markov.py eval [--weights workers/models/neural/weights/neural-1.cztf]
-                 [--data build/model/data] [--orders 3,5] [--split test]
-prints "name value" lines:
+                 [--data build/model/data] [--orders 3,5,7] [--split test]
+prints "name value" lines (bits per token on the test split unless named val):
+  test_sequences N
   test_tokens N
   transformer_bits_per_token X
+  markov3_val_bits_per_token V       (one pair per order)
   markov3_bits_per_token Y
-  markov5_bits_per_token Z
+  ...
+  markov_best_order 7                (the order best on val)
+  markov_best_bits_per_token Z       (its test figure: the baseline to beat)
 """
 import argparse
 import math
@@ -82,6 +86,8 @@ class Table:
 
 class KneserNey:
     def __init__(self, seqs, order):
+        if not 1 <= order <= 7:
+            raise ValueError("orders 1..7 only: an n-gram code is 8 bits a token in an int64")
         self.order = order
         self.raw, self.cont = {}, {}
         uniq = {}
@@ -158,22 +164,30 @@ def main():
     e = sub.add_parser("eval")
     e.add_argument("--weights", default=os.path.join(ROOT, "workers/models/neural/weights/neural-1.cztf"))
     e.add_argument("--data", default=os.path.join(ROOT, "build/model/data"))
-    e.add_argument("--orders", default="3,5")
+    e.add_argument("--orders", default="3,5,7")
     e.add_argument("--split", default="test")
     e.add_argument("--no-transformer", action="store_true")
     a = ap.parse_args()
     import train
     held = train.load_split(a.data, a.split)
+    val = train.load_split(a.data, "val")
     print(f"{a.split}_sequences {len(held)}")
     print(f"{a.split}_tokens {sum(len(s) - 1 for s in held)}")
     if not a.no_transformer:
         t, n = transformer_bits(a.weights, held)
         print(f"transformer_bits_per_token {t / n:.4f}", flush=True)
     train_seqs = train.augment(train.load_split(a.data, "train"))
+    best = None
     for order in [int(x) for x in a.orders.split(",")]:
         lm = KneserNey(train_seqs, order)
+        vt, vn = lm.bits(val)
         t, n = lm.bits(held)
+        print(f"markov{order}_val_bits_per_token {vt / vn:.4f}")
         print(f"markov{order}_bits_per_token {t / n:.4f}", flush=True)
+        if best is None or vt / vn < best[1]:
+            best = (order, vt / vn, t / n)
+    print(f"markov_best_order {best[0]}")
+    print(f"markov_best_bits_per_token {best[2]:.4f}")
 
 
 if __name__ == "__main__":
