@@ -5,9 +5,11 @@
 #    (created once; pip's own cache makes a re-creation quick);
 # 2. corpus.py: the licence-checked training material from music21's corpus
 #    into build/model/data and the manifest docs/models/neural-1-data.tsv;
-# 3. train.py: STEPS steps (default sized for about 70 minutes on 2 cores,
-#    with a wall-clock stop at MAX_MINUTES) into build/model/neural-1.pt and
-#    the loss log docs/models/neural-1-loss.csv (+ .png);
+# 3. train.py: at most STEPS steps, as many as fit MAX_MINUTES (train.py
+#    times its first 30 steps and sizes the cosine schedule to the budget;
+#    the step count it chose is in the weights' header, and STEPS=<that>
+#    repeats the run exactly) into build/model/neural-1.pt and the loss log
+#    docs/models/neural-1-loss.csv (+ .png);
 # 4. export.py: workers/models/neural/weights/neural-1.cztf, its .sha256 and
 #    neural-1.logits.json, then reads the file back and checks the logits;
 # 5. markov.py: held-out bits per token, transformer beside the n-gram
@@ -19,8 +21,8 @@ set -eu
 cd "$(dirname "$0")/../.."
 VENV=build/model-venv
 PY=$VENV/bin/python
-STEPS=${STEPS:-2400}
-MAX_MINUTES=${MAX_MINUTES:-75}
+STEPS=${STEPS:-6000}
+MAX_MINUTES=${MAX_MINUTES:-70}
 SEED=${SEED:-16}
 NOTE=${NOTE:-"full run of tools/model/make_model.sh"}
 OUT=workers/models/neural/weights/neural-1.cztf
