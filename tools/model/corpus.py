@@ -27,7 +27,8 @@ train, val or test by a seeded hash (5% val, 5% test). Augmentation
 (transposition) happens later, in train.py, on the train split only.
 
 Output: build/model/data/pieces.jsonl (one piece per line with its
-untransposed token sequences and split) and build/model/data/summary.json.
+untransposed token sequences and split), {train,val,test}.tok (the same
+sequences, one a line, token ids separated by spaces) and summary.json.
 
 Usage: corpus.py [--out build/model/data] [--manifest docs/models/neural-1-data.tsv]
                  [--seed 16] [--limit N]   (N tunes per collection, for quick tests)
@@ -320,6 +321,15 @@ def main():
             for s in p["seqs"]:
                 T.check_grammar(s)
             f.write(json.dumps({k: p[k] for k in ("collection", "path", "tune", "title", "group", "split", "seqs")}) + "\n")
+
+    # The same sequences as plain text for tools in other languages (the C
+    # benchmarks): one sequence a line, token ids separated by spaces.
+    for split in ("train", "val", "test"):
+        with open(os.path.join(a.out, f"{split}.tok"), "w") as f:
+            for p in pieces:
+                if p["split"] == split:
+                    for s in p["seqs"]:
+                        f.write(" ".join(map(str, s)) + "\n")
 
     for row in rows:
         skipped_all.update(row["skipped"])
