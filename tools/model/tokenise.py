@@ -366,8 +366,8 @@ def chorale_chords(score, bars, meter):
     chords_from_windows(bars, windows, estimate)
 
 
-def symbol_chords(score, bars, part):
-    """Chords from the tune's chord symbols, or None when it has too few."""
+def symbol_chords(score, bars, part, bar16):
+    """Fills bars' chords from the tune's chord symbols; False when it has too few."""
     from music21 import harmony
     found = []
     for bi, m in enumerate(_measures(part)):
@@ -386,7 +386,9 @@ def symbol_chords(score, bars, part):
                 q = "MIN"
             else:
                 q = "MAJ"
-            found.append((bi, _q16(cs.getOffsetInHierarchy(m) + pad), root, q))
+            pos = _q16(cs.getOffsetInHierarchy(m) + pad)
+            if pos < bar16:
+                found.append((bi, pos, root, q))
     if not found or len(found) * 4 < len(bars):
         return False
     cur = None
@@ -481,7 +483,7 @@ def piece_from_score(score, kind, key_hint=None, tempo_words="", bpm_text=None, 
             k = score.analyze("key")
             key_hint = (k.tonic.pitchClass, k.mode if k.mode in MODE_SCALES else "major")
         tonic, mode = key_hint
-        if not symbol_chords(score, bars, part):
+        if not symbol_chords(score, bars, part, BAR16[meter]):
             melody_chords(bars, meter, tonic, mode)
     bpm = abc_bpm(bpm_text, meter) if bpm_text else None
     tempo = tempo_band(meter, bpm, tempo_words)
