@@ -15,6 +15,9 @@
 # 5. markov.py: held-out bits per token, transformer beside the n-gram
 #    baseline, into docs/models/neural-1-eval.txt.
 #
+# "make_model.sh eval" does 1, 2 and 5 only: the held-out figures of the
+# committed weights beside the baseline, as "name value" lines (make bench).
+#
 # Environment: STEPS, MAX_MINUTES, SEED, NOTE (free text for the weights'
 # "trained" header), PYTHON (the interpreter that makes the venv).
 set -eu
@@ -28,15 +31,19 @@ NOTE=${NOTE:-"full run of tools/model/make_model.sh"}
 OUT=workers/models/neural/weights/neural-1.cztf
 
 if [ ! -x "$PY" ] || ! cmp -s tools/model/requirements.txt "$VENV/requirements.txt"; then
-    echo "make_model: creating $VENV"
+    echo "make_model: creating $VENV" >&2
     ${PYTHON:-python3} -m venv "$VENV"
-    "$PY" -m pip install --quiet --upgrade pip
-    "$PY" -m pip install --quiet -r tools/model/requirements.txt
+    "$PY" -m pip install --quiet --upgrade pip >&2
+    "$PY" -m pip install --quiet -r tools/model/requirements.txt >&2
     cp tools/model/requirements.txt "$VENV/requirements.txt"
 fi
 
 start=$(date +%s)
-echo "make_model: extracting the corpus"
+echo "make_model: extracting the corpus" >&2
+if [ "${1:-}" = eval ]; then
+    "$PY" tools/model/corpus.py --seed "$SEED" --manifest build/model/data/manifest.tsv >/dev/null
+    exec "$PY" tools/model/markov.py eval --weights "$OUT"
+fi
 "$PY" tools/model/corpus.py --seed "$SEED"
 echo "make_model: training ($STEPS steps, at most $MAX_MINUTES minutes)"
 "$PY" tools/model/train.py --steps "$STEPS" --max-minutes "$MAX_MINUTES" --seed "$SEED" --note "$NOTE"
