@@ -276,7 +276,7 @@ static int check_seed(const cJSON *v, cJSON *out, cz_request_error *e) {
     return number(v, "seed", 0, 9007199254740991.0, true, out, e);
 }
 
-static const char *const known_models[] = {CZ_DEFAULT_MODEL, CZ_HTTP_MODEL, NULL};
+static const char *const known_models[] = {CZ_DEFAULT_MODEL, CZ_NEURAL_MODEL, CZ_HTTP_MODEL, NULL};
 
 static int check_model(const cJSON *v, cJSON *out, cz_request_error *e) {
     if (cJSON_IsString(v) && !strchr(v->valuestring, '@'))

@@ -65,7 +65,7 @@ static double wall_seconds(void) {
 static int render_usage(void) {
     fprintf(stderr, "usage: cadenza-worker render --prompt TEXT --out DIR [--duration S] "
                     "[--tempo BPM] [--key KEY] [--genre G] [--mood M] [--instrument NAME]... "
-                    "[--seed N] [--model composer@1|http@1] [--stems]\n");
+                    "[--seed N] [--model composer@1|neural@1|http@1] [--stems]\n");
     return 2;
 }
 

@@ -266,8 +266,20 @@ static void settle(cz_worker *w, held *h, bool delivered, int32_t *redo, int *nr
     }
 }
 
+/* How many jobs each run took together (1 for a job alone). */
+static void count_batch(const cz_worker *w, int n) {
+    static const double sizes[] = {1, 2, 4, 8, 16, 32, 64};
+    char l[64];
+    snprintf(l, sizeof l, "pool=\"%s\"", w->pool->name);
+    cz_metric_observe(cz_metric_histogram("cadenza_worker_batch_size",
+                                          "Jobs this worker ran together in one batch.", l, sizes,
+                                          sizeof sizes / sizeof sizes[0]),
+                      n);
+}
+
 /* Runs the jobs in hand (one, or a batch of one key) and settles each. */
 static void run(cz_worker *w, held *h, int n) {
+    count_batch(w, n);
     w->undelivered = 0;
     w->busy = true;
     w->job_started_ms = cz_mono_ms();

@@ -115,8 +115,7 @@ static void decode_batch(neural *nm, cz_gen_job *jobs, int n, sequence *seq) {
     float *rows = cz_malloc(sizeof(float) * cfg->vocab * (nseq > 8 ? nseq : 8));
     for (int j = 0; j < n; j++)
         for (int k = 0; k < SECTIONS && jobs[j].rc == 0; k++)
-            if (sequence_start(nm, &seq[j * SECTIONS + k], j, k, jobs[j].req, rows,
-                               &jobs[j].err)) {
+            if (sequence_start(nm, &seq[j * SECTIONS + k], j, k, jobs[j].req, rows, &jobs[j].err)) {
                 jobs[j].rc = -1;
                 jobs[j].out->failure_class = "internal";
             }
@@ -149,8 +148,7 @@ static void decode_batch(neural *nm, cz_gen_job *jobs, int n, sequence *seq) {
             break;
         }
         for (int r = 0; r < m; r++)
-            memcpy(seq[slots[r]].logits, rows + (size_t)r * cfg->vocab,
-                   sizeof(float) * cfg->vocab);
+            memcpy(seq[slots[r]].logits, rows + (size_t)r * cfg->vocab, sizeof(float) * cfg->vocab);
         if (++steps % STEP_CHECK == 0)
             decode_check(jobs, n, seq, steps, expect);
     }
@@ -257,8 +255,8 @@ static int finish_job(neural *nm, cz_gen_job *job, const sequence *seq) {
     cz_score score;
     out->failure_class = "model_error";
     if (material_make(&mt, seq, req->controls, &job->err) ||
-        cz_compose_material(req->controls, &mt.m, req->duration_s, req->seed, &score,
-                            &out->chosen, &job->err)) {
+        cz_compose_material(req->controls, &mt.m, req->duration_s, req->seed, &score, &out->chosen,
+                            &job->err)) {
         material_free(&mt);
         return -1;
     }
