@@ -2,7 +2,9 @@
  * registry, composer@1's files (mix, MIDI, stems) and their determinism,
  * cancellation that leaves nothing behind, and http@1 against the reference
  * model server of the tests (tests/reference_model.py, started here) for
- * every failure class of the contract. Run from the repository root. */
+ * every failure class of the contract; neural@1's batches, where a
+ * canceled or failing job ends alone and the others finish with the notes
+ * they would have had alone. Run from the repository root. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -315,6 +317,75 @@ static void test_http_failure_classes(void **state) {
     setenv("CADENZA_HTTP_MODEL_URL", f->url, 1);
 }
 
+/* ---- neural@1: jobs decoded together, each finished on its own ----------- */
+
+static bool always(void *user) {
+    (void)user;
+    return true;
+}
+
+static void count_done(cz_gen_job *g) {
+    ++*(int *)g->user;
+}
+
+/* The MIDI file's sha256 of a finished job (its notes). */
+static void midi_sha(fixture *f, cz_gen_result *res, char out[65]) {
+    cz_err err = {{0}};
+    cJSON *artifacts = cz_gen_result_commit(res, &err);
+    assert_non_null(artifacts);
+    const cJSON *midi = artifact(artifacts, "midi", "score");
+    assert_non_null(midi);
+    snprintf(out, 65, "%s", cz_json_str(midi, "sha256"));
+    cJSON_Delete(artifacts);
+    cz_gen_result_free(res);
+    empty_dir(f->dir);
+}
+
+static void test_neural_batch(void **state) {
+    fixture *f = *state;
+    /* Alone first: the reference for the same job inside a batch. */
+    job alone;
+    job_make(&alone, f, "neural@1", "bright folk tune with flute", 4, 77, false);
+    cz_gen_result res;
+    cz_gen_hooks none = {0};
+    cz_err err = {{0}};
+    assert_int_equal(cz_backends_generate(f->b, &alone.g, &none, &res, &err), 0);
+    char ref[65], got[65];
+    midi_sha(f, &res, ref);
+
+    /* A batch: the same job, one canceled, one failing (too short to arrange). */
+    job j[3];
+    job_make(&j[0], f, "neural@1", "bright folk tune with flute", 4, 77, false);
+    job_make(&j[1], f, "neural@1", "dark slow waltz", 4, 78, false);
+    job_make(&j[2], f, "neural@1", "a piece far too short", 0.2, 79, false);
+    cz_gen_hooks plain = {0}, cancel = {.canceled = always};
+    cz_gen_result out[3];
+    int done = 0;
+    cz_gen_job batch[3] = {
+        {.req = &j[0].g, .hooks = &plain, .out = &out[0], .done = count_done, .user = &done},
+        {.req = &j[1].g, .hooks = &cancel, .out = &out[1], .done = count_done, .user = &done},
+        {.req = &j[2].g, .hooks = &plain, .out = &out[2], .done = count_done, .user = &done},
+    };
+    assert_true(cz_backends_batches(f->b, "neural@1"));
+    assert_false(cz_backends_batches(f->b, "composer@1"));
+    cz_backends_generate_batch(f->b, batch, 3);
+    assert_int_equal(done, 3);
+    assert_int_equal(batch[1].rc, 1); /* canceled: no files */
+    assert_int_equal(out[1].n_files, 0);
+    assert_int_equal(batch[2].rc, -1); /* failed alone, with a class and a reason */
+    assert_string_equal(out[2].failure_class, "model_error");
+    assert_true(strlen(batch[2].err.msg) > 0);
+    assert_int_equal(out[2].n_files, 0);
+    assert_int_equal(batch[0].rc, 0); /* the others finish, with the same notes as alone */
+    midi_sha(f, &out[0], got);
+    assert_string_equal(got, ref);
+    cz_gen_result_free(&out[1]);
+    cz_gen_result_free(&out[2]);
+    for (int i = 0; i < 3; i++)
+        cJSON_Delete(j[i].request);
+    cJSON_Delete(alone.request);
+}
+
 int main(void) {
     cz_mem_init(); /* cJSON allocates as the binaries do */
     const struct CMUnitTest tests[] = {
@@ -323,6 +394,7 @@ int main(void) {
         cmocka_unit_test(test_composer_cancel_leaves_nothing),
         cmocka_unit_test(test_http_answer),
         cmocka_unit_test(test_http_failure_classes),
+        cmocka_unit_test(test_neural_batch),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
