@@ -5,7 +5,8 @@
   - each KEDA ScaledObject's min/max/cooldown/lagThreshold equals the
     pools row the migration seeds for its pool, and it watches that pool's
     consumer group and topic;
-  - the inference Deployment requests nvidia.com/gpu;
+  - a Deployment requests nvidia.com/gpu only when it runs a CUDA build
+    (annotated cadenza.dev/accelerator: cuda), and then asks for one;
   - every cadenza_ metric the alert rules and the dashboard query is one the
     code defines (a renamed metric would leave a silent alert behind).
 """
@@ -41,10 +42,17 @@ def check_keda():
         errors.append(f"migrations/0010_pools.sql seeds {sorted(pools)}, expected {sorted(TOPICS)}")
     seen = set()
     for name, doc in k8s_docs():
-        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "cadenza-worker-inference":
-            res = doc["spec"]["template"]["spec"]["containers"][0]["resources"]
-            if "nvidia.com/gpu" not in res.get("limits", {}):
-                errors.append(f"{name}: the inference pool must request nvidia.com/gpu")
+        if doc["kind"] == "Deployment":
+            spec = doc["spec"]["template"]
+            cuda = (spec.get("metadata", {}).get("annotations", {})
+                    .get("cadenza.dev/accelerator") == "cuda")
+            for c in spec["spec"]["containers"]:
+                res = c.get("resources", {})
+                gpu = any("nvidia.com/gpu" in res.get(k, {}) for k in ("requests", "limits"))
+                if gpu != cuda:
+                    errors.append(f"{name}: {c['name']} " + (
+                        "requests a GPU but runs no CUDA build" if gpu else
+                        "runs a CUDA build but requests no GPU"))
         if doc["kind"] != "ScaledObject":
             continue
         pool = doc["spec"]["scaleTargetRef"]["name"].removeprefix("cadenza-worker-")
