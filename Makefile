@@ -5,6 +5,7 @@
 #   make test       the same set-up, the code checks (fmt-check, check-sql, check-cycles),
 #                   then unit tests (ASan+UBSan), a fuzz smoke and system tests
 #   make bench      benchmarks, each beside its baseline
+#   make model      retrain neural@1 from scratch (the committed weights need none)
 #   make fuzz       libFuzzer over request parsing (FUZZ_SECONDS, default 300)
 #   make up         start the local stack in the background
 #   make stop       stop it, keeping its data; make down stops it and removes its state
@@ -69,7 +70,7 @@ ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(ASAN_SRC)) \
 # Objects made on the way to a program are kept, so a second make has nothing to do.
 .SECONDARY:
 
-.PHONY: all deps up down stop run test unit system bench fmt fmt-check clean logs fuzz fuzz-smoke \
+.PHONY: all deps up down stop run test unit system bench model fmt fmt-check clean logs fuzz fuzz-smoke \
         lint check-sql check-cycles
 
 # libFuzzer over request parsing and validation (clang only). `make fuzz`
@@ -215,6 +216,11 @@ test: deps
 bench: deps
 	$(MAKE) all
 	tests/bench/run.sh
+
+# Retrains neural@1 from scratch and writes its weights, loss curve and
+# held-out figures (tools/model/make_model.sh; at most 90 minutes on 2 cores).
+model:
+	tools/model/make_model.sh
 
 lint:
 	tools/lint.sh

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# neural@1's benchmarks (run by make bench via tests/bench/run.sh), each
+# beside its baseline in the same run:
+#
+#   decoding   tokens per second at batch 1, 8 and 32 (build/bench/neural_speed:
+#              the batched forward step and the sampler, as the worker decodes),
+#              with one OpenBLAS thread as the workers run; batch 32 must give
+#              at least 4 times batch 1
+#   tracks     whole tracks per minute per worker, neural@1 beside composer@1
+#              (cadenza-worker render of the same prompts, 30 s each: decode,
+#              arrange, render, commit)
+#   quality    held-out bits per token of the committed weights beside the
+#              n-gram baseline trained on the same split (tools/model/make_model.sh
+#              eval; it makes the Python environment of make model once).
+#              CADENZA_BENCH_SKIP_MODEL_EVAL=1 skips it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[[ -x bin/cadenza-worker && -x build/bench/neural_speed ]] || make -s all
+export OPENBLAS_NUM_THREADS=1
+WEIGHTS=workers/models/neural/weights/neural-1.cztf
+
+echo "== neural@1: decoding, tokens per second ($(sha256sum "$WEIGHTS" | cut -c1-12), one OpenBLAS thread)"
+build/bench/neural_speed "$WEIGHTS" 256 3 | awk '
+    { v[$1] = $2 }
+    END {
+        printf "  batch 1    %8.0f tokens/s\n", v["neural_tokens_per_s_batch1"]
+        printf "  batch 8    %8.0f tokens/s\n", v["neural_tokens_per_s_batch8"]
+        printf "  batch 32   %8.0f tokens/s\n", v["neural_tokens_per_s_batch32"]
+        r = v["neural_tokens_per_s_batch32"] / v["neural_tokens_per_s_batch1"]
+        printf "  ratio (batch 32 / batch 1)   %.2fx   (target >= 4x)\n", r
+    }'
+
+echo "== tracks per minute per worker: 30 s tracks, the same 4 prompts and seeds"
+PROMPTS=("calm piano ballad in C major" "upbeat folk tune with fiddle, 120 bpm"
+    "melancholic waltz with strings in A minor" "bright pop with acoustic guitar")
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+for model in composer@1 neural@1; do
+    start=$(date +%s.%N)
+    for i in "${!PROMPTS[@]}"; do
+        rm -rf "$out/t"
+        bin/cadenza-worker render --prompt "${PROMPTS[$i]}" --out "$out/t" --duration 30 \
+            --seed $((900 + i)) --model "$model" >/dev/null 2>&1
+    done
+    end=$(date +%s.%N)
+    awk -v m="$model" -v s="$start" -v e="$end" -v n="${#PROMPTS[@]}" \
+        'BEGIN { printf "  %-12s %6.1f tracks/min   (%.2f s a track, the process start included)\n",
+                 m, 60 * n / (e - s), (e - s) / n }'
+done
+
+if [[ "${CADENZA_BENCH_SKIP_MODEL_EVAL:-}" == 1 ]]; then
+    echo "== neural@1: held-out bits per token: skipped (CADENZA_BENCH_SKIP_MODEL_EVAL=1)"
+    exit 0
+fi
+echo "== neural@1: held-out bits per token, beside the n-gram baseline on the same split"
+tools/model/make_model.sh eval 2>/dev/null | awk '
+    { v[$1] = $2 }
+    END {
+        printf "  transformer          %.3f bits/token\n", v["transformer_bits_per_token"]
+        printf "  n-gram (order %d)     %.3f bits/token\n", v["markov_best_order"],
+            v["markov_best_bits_per_token"]
+        printf "  over %d held-out tokens\n", v["test_tokens"]
+    }'
