@@ -84,11 +84,11 @@ FUZZ_LIB := api/request.c common/json.c common/music/prompt.c common/hash.c comm
             common/mem.c common/buf.c \
             common/ids.c common/webhook.c
 all: $(BINS) $(BUILD)/bench/fp_bench $(BUILD)/bench/wh_receiver $(BUILD)/bench/wh_events \
-     $(BUILD)/bench/pl_eval $(BUILD)/bench/neural_speed
+     $(BUILD)/bench/pl_eval $(BUILD)/bench/neural_speed $(BUILD)/bench/memorisation
 
 # Benchmark drivers written in C link common/ like the binaries do.
 $(BUILD)/bench/pl_eval: $(BUILD)/cli/synth_catalog.o
-$(BUILD)/bench/neural_speed: $(call objs,$(wildcard workers/models/neural/*.c))
+$(BUILD)/bench/neural_speed $(BUILD)/bench/memorisation: $(call objs,$(wildcard workers/models/neural/*.c))
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBS_CZ)
 	@mkdir -p $(dir $@)
 	@echo "  BENCH   $@"
