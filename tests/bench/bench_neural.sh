@@ -12,10 +12,15 @@
 #   quality    held-out bits per token of the committed weights beside the
 #              n-gram baseline trained on the same split (tools/model/make_model.sh
 #              eval; it makes the Python environment of make model once).
-#              CADENZA_BENCH_SKIP_MODEL_EVAL=1 skips it.
+#   memory     the longest run of notes, in any key, that one of 200 generated
+#              pieces shares with a training piece (build/bench/memorisation
+#              against build/model/data/train.tok, which the eval step writes);
+#              none may be longer than 12 notes.
+#              CADENZA_BENCH_SKIP_MODEL_EVAL=1 skips these two.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[[ -x bin/cadenza-worker && -x build/bench/neural_speed ]] || make -s all
+[[ -x bin/cadenza-worker && -x build/bench/neural_speed && -x build/bench/memorisation ]] ||
+    make -s all
 export OPENBLAS_NUM_THREADS=1
 WEIGHTS=workers/models/neural/weights/neural-1.cztf
 
@@ -49,7 +54,7 @@ for model in composer@1 neural@1; do
 done
 
 if [[ "${CADENZA_BENCH_SKIP_MODEL_EVAL:-}" == 1 ]]; then
-    echo "== neural@1: held-out bits per token: skipped (CADENZA_BENCH_SKIP_MODEL_EVAL=1)"
+    echo "== neural@1: held-out bits per token and memorisation: skipped (CADENZA_BENCH_SKIP_MODEL_EVAL=1)"
     exit 0
 fi
 echo "== neural@1: held-out bits per token, beside the n-gram baseline on the same split"
@@ -60,4 +65,20 @@ tools/model/make_model.sh eval 2>/dev/null | awk '
         printf "  n-gram (order %d)     %.3f bits/token\n", v["markov_best_order"],
             v["markov_best_bits_per_token"]
         printf "  over %d held-out tokens\n", v["test_tokens"]
+    }'
+
+TRAIN=build/model/data/train.tok
+if [[ ! -s "$TRAIN" ]]; then
+    echo "== neural@1: memorisation: skipped ($TRAIN missing: the eval step above writes it)"
+    exit 0
+fi
+echo "== neural@1: memorisation, 200 generated pieces against $(wc -l <"$TRAIN") training sequences"
+build/bench/memorisation "$TRAIN" "$WEIGHTS" 200 | awk '
+    { v[$1] = $2 }
+    END {
+        printf "  longest run shared with a training piece: %d notes (target <= 12), pieces over 12: %d of %d\n",
+            v["max_shared_notes"], v["pieces_over_12"], v["pieces"]
+        printf "  median %d, p95 %d notes; worst: piece %d (seed %d) and training line %s\n",
+            v["p50_shared_notes"], v["p95_shared_notes"], v["worst_piece"],
+            v["worst_piece_seed"], v["worst_reference_line"]
     }'
