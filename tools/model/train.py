@@ -185,7 +185,7 @@ def main():
     ap.add_argument("--log", default=os.path.join(ROOT, "docs/models/neural-1-loss.csv"))
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--max-minutes", type=float, default=75.0)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--dropout", type=float, default=0.1)
