@@ -138,6 +138,20 @@ static void pause_all(cz_worker *w, bool pause) {
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* Puts back a message that arrived while the worker is busy, to be read
+ * again once it is free: the partitions are paused, then the message's
+ * partition seeks back to it. In that order: pausing records the position
+ * after the last message handed over as where to resume, so a seek made
+ * before it is forgotten and the message skipped (librdkafka issue 3471,
+ * still so in 2.0.2). */
+static void put_back(cz_worker *w, const rd_kafka_message_t *m) {
+    cz_err err;
+    pause_all(w, true);
+    w->paused = true;
+    if (cz_kafka_rewind(w->consumer, m, &err))
+        cz_log_warn("%s", err.msg);
+}
+
 /* A job that takes longer than this pauses the partitions and keeps polling.
  * Shorter ones don't: pausing restarts every fetcher, which costs more than
  * a short job takes. */
@@ -157,16 +171,8 @@ void cz_worker_poll(cz_worker *w) {
      * while a long job is in hand. Paused partitions deliver nothing; one
      * that a rebalance assigned meanwhile might: put its message back. */
     rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 0);
-    if (m && !m->err) {
-        /* Pause first, then seek: pausing records the position after the
-         * last message handed to us as where to resume, so a seek made
-         * before it is forgotten and the message skipped (librdkafka
-         * issue 3471, still so in 2.0.2). */
-        pause_all(w, true);
-        cz_err err;
-        if (cz_kafka_rewind(w->consumer, m, &err))
-            cz_log_warn("%s", err.msg);
-    }
+    if (m && !m->err)
+        put_back(w, m);
     if (m)
         rd_kafka_message_destroy(m);
 }
@@ -346,13 +352,7 @@ static int gather(cz_worker *w, held *h, const char *key) {
             n++;
             continue;
         }
-        /* Pause first, then seek back (see cz_worker_poll): the partitions
-         * resume when the batch is done. */
-        cz_err err;
-        pause_all(w, true);
-        w->paused = true;
-        if (cz_kafka_rewind(w->consumer, m, &err))
-            cz_log_warn("%s", err.msg);
+        put_back(w, m); /* the partitions resume when the batch is done */
         cJSON_Delete(h[n].root);
         rd_kafka_message_destroy(m);
         break;

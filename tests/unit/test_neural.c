@@ -196,14 +196,10 @@ static void test_fixture_prefill(void **st) {
 }
 
 /* The committed weights (workers/models/neural/weights/, from the training
- * tool) against their own PyTorch logits, both ways. They come from the
- * training tool's branch; until it is merged the test says so and skips. */
+ * tool) against their own PyTorch logits, both ways. They are committed, so
+ * a missing file fails here as it would stop a worker. */
 static void test_committed_weights(void **st) {
     (void)st;
-    if (access(REAL, R_OK) != 0 || access(REAL_LOGITS, R_OK) != 0) {
-        print_message("neural-1 weights or logits not in this tree (%s): skipped\n", REAL);
-        skip();
-    }
     check_steps(REAL, REAL_LOGITS);
     check_prefill(REAL, REAL_LOGITS);
 }

@@ -55,6 +55,21 @@ typedef struct sequence {
 
 /* ---------------------------------------------------------------- decoding */
 
+/* The sequences of @p jobs jobs, each with room for the model's logits. */
+static sequence *sequences_new(const neural *nm, int jobs) {
+    const cz_tf_config *cfg = cz_tf_config_of(nm->model);
+    sequence *seq = cz_calloc((size_t)jobs * SECTIONS, sizeof *seq);
+    for (int i = 0; i < jobs * SECTIONS; i++)
+        seq[i].logits = cz_malloc(sizeof(float) * cfg->vocab);
+    return seq;
+}
+
+static void sequences_free(sequence *seq, int jobs) {
+    for (int i = 0; i < jobs * SECTIONS; i++)
+        free(seq[i].logits);
+    free(seq);
+}
+
 /* Starts section @p k of job @p j in its slot: the prefix, fed to the
  * grammar and to the model at once. */
 static int sequence_start(neural *nm, sequence *s, int j, int k, const cz_gen_request *req,
@@ -112,7 +127,9 @@ static void decode_batch(neural *nm, cz_gen_job *jobs, int n, sequence *seq) {
     const cz_tf_config *cfg = cz_tf_config_of(nm->model);
     int nseq = n * SECTIONS;
     int *slots = cz_malloc(sizeof *slots * nseq), *next = cz_malloc(sizeof *next * nseq);
-    float *rows = cz_malloc(sizeof(float) * cfg->vocab * (nseq > 8 ? nseq : 8));
+    /* One row per sequence stepped, or per prefix token of a prefill. */
+    int nrows = nseq > CZ_NEURAL_PREFIX ? nseq : CZ_NEURAL_PREFIX;
+    float *rows = cz_malloc(sizeof(float) * cfg->vocab * (size_t)nrows);
     for (int j = 0; j < n; j++)
         for (int k = 0; k < SECTIONS && jobs[j].rc == 0; k++)
             if (sequence_start(nm, &seq[j * SECTIONS + k], j, k, jobs[j].req, rows, &jobs[j].err)) {
@@ -275,10 +292,7 @@ static void cz_neural_batch(void *state, cz_gen_job *jobs, int n) {
     for (int from = 0; from < n; from += nm->max_jobs) {
         int m = n - from < nm->max_jobs ? n - from : nm->max_jobs;
         cz_gen_job *batch = jobs + from;
-        const cz_tf_config *cfg = cz_tf_config_of(nm->model);
-        sequence *seq = cz_calloc((size_t)m * SECTIONS, sizeof *seq);
-        for (int i = 0; i < m * SECTIONS; i++)
-            seq[i].logits = cz_malloc(sizeof(float) * cfg->vocab);
+        sequence *seq = sequences_new(nm, m);
         for (int j = 0; j < m; j++)
             batch[j].rc = 0;
         decode_batch(nm, batch, m, seq);
@@ -290,9 +304,7 @@ static void cz_neural_batch(void *state, cz_gen_job *jobs, int n) {
         for (int j = 0; j < m; j++)
             if (batch[j].rc == 0)
                 cz_gen_job_finish(&batch[j], finish_job(nm, &batch[j], &seq[j * SECTIONS]));
-        for (int i = 0; i < m * SECTIONS; i++)
-            free(seq[i].logits);
-        free(seq);
+        sequences_free(seq, m);
     }
 }
 
@@ -322,16 +334,12 @@ static int warm_up(neural *nm, cz_err *err) {
     cz_gen_hooks hooks = {0};
     cz_gen_result out = {0};
     cz_gen_job job = {.req = &req, .hooks = &hooks, .out = &out};
-    const cz_tf_config *cfg = cz_tf_config_of(nm->model);
-    sequence seq[SECTIONS] = {0};
-    for (int k = 0; k < SECTIONS; k++)
-        seq[k].logits = cz_malloc(sizeof(float) * cfg->vocab);
+    sequence *seq = sequences_new(nm, 1);
     int64_t tokens = 0;
     decode_batch(nm, &job, 1, seq);
-    for (int k = 0; k < SECTIONS; k++) {
+    for (int k = 0; k < SECTIONS; k++)
         tokens += seq[k].n;
-        free(seq[k].logits);
-    }
+    sequences_free(seq, 1);
     if (job.rc != 0) {
         *err = job.err;
         return -1;
