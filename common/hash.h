@@ -21,4 +21,15 @@ void cz_sha256_hex(const void *data, size_t len, char out[CZ_SHA256_HEX]);
  */
 int cz_sha256_file(const char *path, char out[CZ_SHA256_HEX], long long *bytes, cz_err *err);
 
+/**
+ * @brief Checks the @p len bytes at @p data, the contents of the file at
+ * @p path, against the digest at the start of "<path>.sha256" (what
+ * sha256sum writes), and writes their digest to @p got.
+ * @returns 0; or -1 with @p err saying which went wrong: the checksum file
+ * is missing or unreadable, does not start with a digest, or names
+ * another digest than the data's (both given: the file is corrupt).
+ */
+int cz_sha256_sidecar_check(const char *path, const void *data, size_t len, char got[CZ_SHA256_HEX],
+                            cz_err *err);
+
 #endif

@@ -17,10 +17,15 @@
  * too, so every state knows one place where each of its strings occurs. */
 #include "common/music/melody.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+#include "common/hash.h"
 #include "common/mem.h"
 #include "common/rand.h"
 
@@ -217,23 +222,15 @@ int cz_melody_index_longest(const cz_melody_index *ix, const int *query, int n,
     // A single note: shared with any reference that has one.
     *out = (cz_melody_match){1, ix->first_nonempty, ix->names[ix->first_nonempty], 0, 0};
 
-    // The longest common substring walk: (v, l) is the longest suffix of
-    // the query's intervals so far that is in the automaton, and its state.
-    int v = 0, l = 0, best = 0, best_v = 0, best_i = 0;
+    // The longest common substring walk: each note's run is the longest
+    // suffix of the query's intervals so far that is in the automaton.
+    cz_melody_walk w = CZ_MELODY_WALK_START;
+    int best = 0, best_v = 0, best_i = 0;
+    cz_melody_walk_push(ix, &w, query[0]);
     for (int i = 0; i + 1 < n; i++) {
-        int sym = query[i + 1] - query[i], e;
-        while (v > 0 && edge_find(ix, v, sym) < 0) {
-            v = ix->st[v].link;
-            l = ix->st[v].len;
-        }
-        if ((e = edge_find(ix, v, sym)) >= 0) {
-            v = ix->ed[e].to;
-            l++;
-        } else {
-            l = 0; // v is the root: no reference has this interval
-        }
-        if (l > best)
-            best = l, best_v = v, best_i = i;
+        cz_melody_walk_push(ix, &w, query[i + 1]);
+        if (w.len > best)
+            best = w.len, best_v = w.state, best_i = i;
     }
     if (best > 0) {
         const state *s = &ix->st[best_v];
@@ -241,4 +238,104 @@ int cz_melody_index_longest(const cz_melody_index *ix, const int *query, int n,
                                  best_i - best + 1};
     }
     return out->notes;
+}
+
+/* ---------------------------------------------------------------- files */
+
+#define CZML_VERSION 1
+#define CZML_HEADER 16 /* "CZML", version, references, notes: little-endian u32s */
+
+static uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Adds the references of the CZML file's @p len bytes at @p p to @p ix. */
+static int czml_read(cz_melody_index *ix, const unsigned char *p, size_t len, cz_err *err) {
+    if (len < CZML_HEADER || memcmp(p, "CZML", 4))
+        return cz_err_set(err, "not a CZML file (no magic \"CZML\")");
+    if (le32(p + 4) != CZML_VERSION)
+        return cz_err_set(err, "CZML format version %u, this build reads version %d", le32(p + 4),
+                          CZML_VERSION);
+    uint32_t refs = le32(p + 8), notes = le32(p + 12);
+    size_t at = CZML_HEADER, total = 0;
+    for (uint32_t r = 0; r < refs; r++) {
+        if (len - at < 4)
+            return cz_err_set(err, "truncated at reference %u of %u", r + 1, refs);
+        uint32_t n = le32(p + at);
+        at += 4;
+        if (len - at < n)
+            return cz_err_set(err, "truncated in reference %u of %u", r + 1, refs);
+        char name[16];
+        snprintf(name, sizeof name, "%u", r + 1);
+        int *pitches = cz_malloc(sizeof *pitches * (n ? n : 1));
+        for (uint32_t i = 0; i < n; i++)
+            pitches[i] = p[at + i];
+        int id = cz_melody_index_add(ix, name, pitches, (int)n, err);
+        free(pitches);
+        if (id < 0)
+            return -1;
+        at += n, total += n;
+    }
+    if (at != len)
+        return cz_err_set(err, "%zu bytes after the last reference", len - at);
+    if (total != notes)
+        return cz_err_set(err, "the header says %u notes, the references hold %zu", notes, total);
+    return 0;
+}
+
+cz_melody_index *cz_melody_index_load(const char *path, cz_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cz_err_set(err, "melodies file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    cz_buf data = {0};
+    char chunk[65536];
+    for (size_t got; (got = fread(chunk, 1, sizeof chunk, f)) > 0;)
+        cz_buf_append(&data, chunk, got);
+    bool failed = ferror(f);
+    fclose(f);
+    cz_melody_index *ix = NULL;
+    char digest[CZ_SHA256_HEX];
+    cz_err why;
+    if (failed)
+        cz_err_set(&why, "cannot read it");
+    else if (cz_sha256_sidecar_check(path, data.data, data.len, digest, &why) == 0) {
+        ix = cz_melody_index_new();
+        if (czml_read(ix, (const unsigned char *)data.data, data.len, &why))
+            cz_melody_index_free(ix), ix = NULL;
+    }
+    if (!ix)
+        cz_err_set(err, "melodies file %s: %s", path, why.msg);
+    cz_buf_free(&data);
+    return ix;
+}
+
+/* ---------------------------------------------------------------- walks */
+
+int cz_melody_walk_push(const cz_melody_index *ix, cz_melody_walk *w, int pitch) {
+    bool in_range = pitch >= 0 && pitch <= CZ_MELODY_PITCH_MAX;
+    if (w->last < 0 || !in_range) { // a first note, or one no reference holds
+        *w = (cz_melody_walk){0, 0, in_range ? pitch : -1};
+        return in_range && ix->first_nonempty >= 0;
+    }
+    int sym = pitch - w->last, v = w->state, l = w->len, e;
+    w->last = pitch;
+    while (v > 0 && edge_find(ix, v, sym) < 0) { // the longest suffix that goes on
+        v = ix->st[v].link;
+        l = ix->st[v].len;
+    }
+    if ((e = edge_find(ix, v, sym)) >= 0) {
+        v = ix->ed[e].to;
+        l++;
+    } else {
+        l = 0; // v is the root: no reference has this interval
+    }
+    w->state = v, w->len = l;
+    return ix->first_nonempty >= 0 ? l + 1 : 0;
+}
+
+int cz_melody_walk_peek(const cz_melody_index *ix, const cz_melody_walk *w, int pitch) {
+    cz_melody_walk copy = *w;
+    return cz_melody_walk_push(ix, &copy, pitch);
 }

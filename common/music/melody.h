@@ -22,6 +22,9 @@
  * live in one open-addressing hash table keyed by (state, interval), with
  * each state's list kept beside it for the copies a clone needs.
  *
+ * A melody being written can also be followed note by note (a walk), so
+ * that a sampler can refuse the note that would make its run too long.
+ *
  * An index is built by one thread, then may be queried by any number. */
 #ifndef CZ_MELODY_H
 #define CZ_MELODY_H
@@ -75,5 +78,39 @@ const char *cz_melody_index_name(const cz_melody_index *ix, int id);
  */
 int cz_melody_index_longest(const cz_melody_index *ix, const int *query, int n,
                             cz_melody_match *out, cz_err *err);
+
+/**
+ * @brief Reads the reference melodies of a CZML file (format version 1,
+ * docs/models/format.md) into a new index, after checking the whole file
+ * against the sha256 in "<path>.sha256" (cz_sha256_sidecar_check()). Each
+ * reference is named by its number, from 1.
+ * @returns the index, freed with cz_melody_index_free(); or NULL with
+ * @p err saying what is wrong (missing, corrupt, not CZML, truncated).
+ */
+cz_melody_index *cz_melody_index_load(const char *path, cz_err *err);
+
+/**
+ * Where a melody being written stands against an index: the longest run of
+ * notes it ends with that some reference holds. Start one with
+ * CZ_MELODY_WALK_START; it is plain data, so copying it forks the melody.
+ */
+typedef struct cz_melody_walk {
+    int state; /* the automaton's state for the run's intervals */
+    int len;   /* the run's length in intervals */
+    int last;  /* the last pitch, -1 before the first note */
+} cz_melody_walk;
+
+#define CZ_MELODY_WALK_START ((cz_melody_walk){0, 0, -1})
+
+/**
+ * @brief Appends @p pitch (0..127; anything else counts as a note no
+ * reference holds) to the melody at @p w.
+ * @returns the length in notes of the shared run the melody now ends
+ * with: 0 when the index holds no note, otherwise at least 1.
+ */
+int cz_melody_walk_push(const cz_melody_index *ix, cz_melody_walk *w, int pitch);
+
+/** @brief What cz_melody_walk_push() would return, leaving @p w as it is. @returns it. */
+int cz_melody_walk_peek(const cz_melody_index *ix, const cz_melody_walk *w, int pitch);
 
 #endif

@@ -8,6 +8,11 @@
  * sample the same tokens as batch 1 with the same seed, and it prints the
  * largest difference between their logits. Prints "name value" lines.
  *
+ * It also times what a job at batch 1 waits for: one whole piece (both
+ * sections, guard on) decoded as the worker decodes it (pieces.h). A piece
+ * is the same 16 bars whatever the track's length (the arranger repeats
+ * and varies them), so this is the symbolic part of a 3-minute track too.
+ *
  * Each batch size runs once per round, the rounds interleaved, and the best
  * round counts, so a neighbour's burst of work on a shared machine does not
  * decide the figure; tokens per CPU-second (all threads) are printed too.
@@ -21,6 +26,7 @@
 #include <time.h>
 
 #include "common/mem.h"
+#include "workers/models/neural/pieces.h"
 #include "workers/models/neural/sampler.h"
 #include "workers/models/neural/transformer.h"
 
@@ -100,6 +106,35 @@ static void decode(const cz_tf_model *m, int batch, int steps, run *r) {
     cz_tf_state_free(s);
 }
 
+/* The best of @p rounds times to decode one piece at batch 1, in ms. */
+static double piece_ms(const cz_tf_model *m, const char *weights, int rounds) {
+    cz_err err;
+    cz_melody_index *refs = cz_neural_melodies_load(weights, &err);
+    cz_tf_state *s = refs ? cz_tf_state_new(m, 1, 0, &err) : NULL;
+    if (!s) {
+        fprintf(stderr, "neural_speed: %s\n", err.msg);
+        exit(1);
+    }
+    cz_neural_gen *g = cz_calloc(1, sizeof *g);
+    cz_controls none = {.key_root = -1, .mode = -1};
+    double best = INFINITY;
+    for (int r = 0; r < rounds; r++) {
+        *g = (cz_neural_gen){.seed = 900 + (uint64_t)r};
+        cz_neural_cond_from_controls(&none, g->seed, &g->cond);
+        cz_neural_sampling d = {m, s, refs, NULL, NULL};
+        double t0 = now();
+        if (cz_neural_pieces_sample(&d, g, 1, &err)) {
+            fprintf(stderr, "neural_speed: %s\n", err.msg);
+            exit(1);
+        }
+        best = fmin(best, (now() - t0) * 1e3);
+    }
+    free(g);
+    cz_tf_state_free(s);
+    cz_melody_index_free(refs);
+    return best;
+}
+
 int main(int argc, char **argv) {
     cz_mem_init();
     const char *path = argc > 1 ? argv[1] : "workers/models/neural/weights/neural-1.cztf";
@@ -146,6 +181,7 @@ int main(int argc, char **argv) {
     printf("neural_batch_logits_max_abs_diff %g\n", diff);
     printf("neural_batch_same_tokens %d\n",
            !memcmp(runs[0].first, runs[2].first, sizeof(int) * (size_t)n));
+    printf("neural_piece_ms_batch1 %.1f\n", piece_ms(m, path, rounds));
     free(runs[0].first_logits);
     free(runs[2].first_logits);
     cz_tf_free(m);

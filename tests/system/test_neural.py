@@ -8,12 +8,20 @@ worker's `cadenza_worker_batch_size` histogram sees a batch of more than
 one), each finishes on its own: one canceled in the middle of a batch ends
 canceled while the others succeed on their first attempt, their leases
 kept alive while the batch renders one job after another. A model that
-does not exist is refused at submission naming the ones that do.
+does not exist is refused at submission naming the ones that do. A worker
+whose weights or training melodies (the guard against copying needs them)
+are missing or corrupt stops before it joins its consumer group, saying
+which file and what to do.
 """
 import json
+import os
 import pathlib
+import shutil
+import subprocess
 import time
 import urllib.request
+
+import pytest
 
 from conftest import ROOT
 from prometheus_client.parser import text_string_to_metric_families
@@ -101,3 +109,34 @@ def test_an_unknown_model_is_refused_naming_the_models(tenant_api):
                                       {"prompt": "anything", "model": "neural@9"})
     assert status == 422, body
     assert "neural@1" in body["detail"] and "composer@1" in body["detail"], body
+
+
+MODEL_FILES = ["neural-1.cztf", "neural-1.cztf.sha256", "neural-1.melodies", "neural-1.melodies.sha256"]
+
+
+@pytest.mark.parametrize("damage, says", [
+    ("remove neural-1.melodies", "melodies file {dir}/neural-1.melodies: No such file"),
+    ("flip neural-1.melodies", "melodies file {dir}/neural-1.melodies: sha256 mismatch, the file is corrupt"),
+    ("flip neural-1.cztf", "weights file {dir}/neural-1.cztf: sha256 mismatch, the file is corrupt"),
+    ("remove neural-1.cztf.sha256", "checksum file {dir}/neural-1.cztf.sha256 is missing"),
+])
+def test_a_worker_with_missing_or_corrupt_model_files_stops_saying_which(env, tmp_path, damage, says):
+    for name in MODEL_FILES:
+        shutil.copy(ROOT / "workers/models/neural/weights" / name, tmp_path / name)
+    verb, name = damage.split()
+    if verb == "remove":
+        (tmp_path / name).unlink()
+    else:
+        with open(tmp_path / name, "r+b") as f:
+            f.seek(100)
+            byte = f.read(1)
+            f.seek(100)
+            f.write(bytes([byte[0] ^ 1]))
+    run_env = dict(os.environ, **env, CADENZA_NEURAL_WEIGHTS=str(tmp_path / "neural-1.cztf"))
+    proc = subprocess.run([str(ROOT / "bin/cadenza-worker"), "--pool", "inference"], env=run_env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    logged = proc.stdout + proc.stderr
+    assert says.format(dir=tmp_path) in logged, logged
+    assert "restore it from git or run make model" in logged, logged
+    assert " consuming " not in logged, logged  # it never reached its consumer group

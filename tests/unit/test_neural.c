@@ -3,9 +3,13 @@
  * token through the KV cache, as one prefill, and batched; and the
  * committed neural-1 weights against theirs), the weights
  * file's checks (missing, corrupt, wrong version, wrong shape), the
- * sampler's determinism and top-p, the grammar (1000 sampled sequences all
- * parse), the decoder and encoder, and the conditioning of a job's
- * controls. Run from the repository root. */
+ * sampler's determinism and top-p, the melody guard (a melody that would
+ * copy a reference is turned aside at the limit, across sections too), the
+ * grammar (1000 sampled sequences all parse), pieces decoded as the worker
+ * does (the same tokens alone and in a batch, sections in turn, a stopped
+ * piece leaving the others as they were, no run over the limit with the
+ * committed weights), the decoder and encoder, and the conditioning of a
+ * job's controls. Run from the repository root. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,7 +29,9 @@
 #include "common/buf.h"
 #include "common/hash.h"
 #include "common/mem.h"
+#include "common/music/melody.h"
 #include "common/rand.h"
+#include "workers/models/neural/pieces.h"
 #include "workers/models/neural/sampler.h"
 #include "workers/models/neural/tokens.h"
 #include "workers/models/neural/transformer.h"
@@ -34,6 +40,7 @@
 #define FIXTURE_LOGITS "tests/unit/data/neural_fixture_logits.json"
 #define REAL "workers/models/neural/weights/neural-1.cztf"
 #define REAL_LOGITS "workers/models/neural/weights/neural-1.logits.json"
+#define REAL_MELODIES "workers/models/neural/weights/neural-1.melodies"
 
 /* ================================================================ helpers */
 
@@ -588,6 +595,142 @@ static void test_sampler_determinism(void **st) {
     cz_tf_free(m);
 }
 
+/* ---- the melody guard ---------------------------------------------------- */
+
+/* Greedy decoding of four bars whose logits want a chromatic scale: the
+ * pitch a semitone above the last note first, a whole tone above next
+ * (pitches wrap from 96 to 48), then a new position, one sixteenth long.
+ * The melody goes to @p melody; @returns its length. With @p refs, the
+ * guard holds runs to @p max_notes, starting from @p from. */
+static int chromatic(const cz_melody_index *refs, int max_notes, const cz_melody_walk *from,
+                     int first, int *melody) {
+    cz_neural_sampler s;
+    cz_neural_sampler_init(&s, 1, 0.0, 1.0, 512, 4, 4);
+    if (refs)
+        cz_neural_sampler_guard(&s, refs, max_notes, from);
+    cz_neural_cond c = {.key = 0, .mode = CZ_MODE_MAJ, .meter = CZ_METER_4_4};
+    int pre[CZ_NEURAL_PREFIX], n = 0, last = first - 1;
+    cz_err err = {0};
+    assert_int_equal(cz_neural_sampler_feed(&s, pre, cz_neural_cond_tokens(&c, pre), &err), 0);
+    for (int t = 0; t >= 0 && t != CZ_TOK_EOS;) {
+        float logits[CZ_TOK_VOCAB];
+        for (int i = 0; i < CZ_TOK_VOCAB; i++)
+            logits[i] = i >= CZ_TOK_POS && i < CZ_TOK_CHORD ? 5 : 0;
+        logits[CZ_TOK_DUR] = 5;
+        logits[CZ_TOK_BAR] = -5;
+        logits[CZ_TOK_EOS] = -10;
+        int up = last + 1 > CZ_NEURAL_PITCH_HI ? 48 : last + 1;
+        int tone = up + 1 > CZ_NEURAL_PITCH_HI ? 48 : up + 1;
+        logits[CZ_TOK_PITCH + up - CZ_NEURAL_PITCH_LO] = 10;
+        logits[CZ_TOK_PITCH + tone - CZ_NEURAL_PITCH_LO] = 8;
+        t = cz_neural_sampler_next(&s, logits);
+        if (cz_neural_token_pitch(t) >= 0)
+            melody[n++] = last = cz_neural_token_pitch(t);
+    }
+    assert_int_equal(s.unguarded, 0);
+    return n;
+}
+
+static void test_guard_refuses_copies(void **st) {
+    (void)st;
+    // The reference: a chromatic scale, so every rising semitone is in it.
+    int scale[51], melody[128];
+    for (int i = 0; i < 51; i++)
+        scale[i] = 40 + i;
+    cz_melody_index *refs = cz_melody_index_new();
+    cz_melody_index_add(refs, "scale", scale, 51, NULL);
+    cz_melody_match m;
+
+    // Unguarded, the melody climbs the scale from 48 to 96: 49 notes of it.
+    int n = chromatic(NULL, 0, NULL, 48, melody);
+    assert_int_equal(n, 64);
+    assert_int_equal(cz_melody_index_longest(refs, melody, n, &m, NULL), 49);
+
+    // Guarded at 5: every fifth step is turned aside to a whole tone, so
+    // runs of exactly 5, and the music goes on (every position has a note).
+    n = chromatic(refs, 5, NULL, 48, melody);
+    assert_int_equal(n, 64);
+    assert_int_equal(cz_melody_index_longest(refs, melody, n, &m, NULL), 5);
+    for (int i = 1; i < 6; i++)
+        assert_int_equal(melody[i] - melody[i - 1], i < 5 ? 1 : 2);
+
+    // A second section goes on from where the first left off: after
+    // 60..63, only one more semitone may follow.
+    cz_melody_walk w = CZ_MELODY_WALK_START;
+    for (int p = 60; p < 64; p++)
+        cz_melody_walk_push(refs, &w, p);
+    n = chromatic(refs, 5, &w, 64, melody);
+    assert_int_equal(melody[0], 64);
+    assert_int_equal(melody[1], 66);
+    // Alone, the same section starts with five semitones.
+    chromatic(refs, 5, NULL, 64, melody);
+    assert_int_equal(melody[4], 68);
+    cz_melody_index_free(refs);
+}
+
+/* ---- pieces, as the worker decodes them ---------------------------------- */
+
+static void stop_second(void *user, cz_neural_gen *gens, int n, int steps) {
+    (void)user, (void)steps;
+    if (n > 1)
+        gens[1].stopped = true;
+}
+
+static void test_pieces(void **st) {
+    (void)st;
+    cz_tf_model *m = load(REAL);
+    cz_err err = {0};
+    cz_melody_index *refs = cz_melody_index_load(REAL_MELODIES, &err);
+    if (!refs)
+        fail_msg("%s", err.msg);
+    enum { N = 4 };
+    cz_tf_state *s = cz_tf_state_new(m, N, 0, &err);
+    cz_neural_gen *batch = cz_calloc(N, sizeof *batch), *alone = cz_calloc(1, sizeof *alone);
+    cz_controls none = {.key_root = -1, .mode = -1};
+    for (int j = 0; j < N; j++) {
+        batch[j].seed = 7000 + (uint64_t)j;
+        cz_neural_cond_from_controls(&none, batch[j].seed, &batch[j].cond);
+    }
+    cz_neural_sampling d = {m, s, refs, stop_second, NULL};
+    assert_int_equal(cz_neural_pieces_sample(&d, batch, N, &err), 0);
+    assert_true(batch[1].stopped);
+    int melody[CZ_NEURAL_SECTIONS * CZ_NEURAL_MAX_SEQ];
+    for (int j = 0; j < N; j++) {
+        if (j == 1)
+            continue;
+        const cz_neural_gen *g = &batch[j];
+        assert_false(g->stopped || g->failed);
+        assert_int_equal(g->at, CZ_NEURAL_SECTIONS);
+        // Both sections: their own prefix, eight bars, and no copied run.
+        for (int k = 0; k < CZ_NEURAL_SECTIONS; k++) {
+            cz_neural_piece p;
+            assert_int_equal(g->sec[k].tokens[6],
+                             CZ_TOK_SECTION + (k ? CZ_SECTION_B : CZ_SECTION_A));
+            assert_int_equal(cz_neural_decode(g->sec[k].tokens, g->sec[k].n, &p, &err), 0);
+            assert_int_equal(p.n_bars, CZ_NEURAL_SECTION_BARS);
+            cz_neural_piece_free(&p);
+        }
+        cz_melody_match mm;
+        int n = cz_neural_gen_melody(g, melody);
+        assert_true(n > 16);
+        assert_true(cz_melody_index_longest(refs, melody, n, &mm, NULL) <=
+                    CZ_NEURAL_MAX_SHARED_NOTES);
+        // Alone, the same piece: the same tokens.
+        *alone = (cz_neural_gen){.seed = g->seed, .cond = g->cond};
+        cz_neural_sampling one = {m, s, refs, NULL, NULL};
+        assert_int_equal(cz_neural_pieces_sample(&one, alone, 1, &err), 0);
+        for (int k = 0; k < CZ_NEURAL_SECTIONS; k++) {
+            assert_int_equal(alone->sec[k].n, g->sec[k].n);
+            assert_memory_equal(alone->sec[k].tokens, g->sec[k].tokens, sizeof(int) * g->sec[k].n);
+        }
+    }
+    free(batch);
+    free(alone);
+    cz_tf_state_free(s);
+    cz_tf_free(m);
+    cz_melody_index_free(refs);
+}
+
 /* An independent reading of what a decoded piece must be. */
 static void check_piece(const cz_neural_piece *p) {
     assert_true(p->n_bars >= 1);
@@ -918,6 +1061,8 @@ int main(void) {
         cmocka_unit_test(test_corrupt_file),
         cmocka_unit_test(test_sample_top_p),
         cmocka_unit_test(test_sampler_determinism),
+        cmocka_unit_test(test_guard_refuses_copies),
+        cmocka_unit_test(test_pieces),
         cmocka_unit_test(test_grammar_thousand),
         cmocka_unit_test(test_grammar_bars),
         cmocka_unit_test(test_decode),

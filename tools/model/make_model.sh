@@ -5,6 +5,8 @@
 #    (created once; pip's own cache makes a re-creation quick);
 # 2. corpus.py: the licence-checked training material from music21's corpus
 #    into build/model/data and the manifest docs/models/neural-1-data.tsv;
+#    melodies.py: the training split's melodies, which the worker's guard
+#    against copying reads, into workers/models/neural/weights/neural-1.melodies;
 # 3. train.py: at most STEPS steps, as many as fit MAX_MINUTES (train.py
 #    times its first 30 steps and sizes the cosine schedule to the budget;
 #    the step count it chose is in the weights' header, and STEPS=<that>
@@ -45,6 +47,7 @@ if [ "${1:-}" = eval ]; then
     exec "$PY" tools/model/markov.py eval --weights "$OUT"
 fi
 "$PY" tools/model/corpus.py --seed "$SEED"
+"$PY" tools/model/melodies.py
 echo "make_model: training ($STEPS steps, at most $MAX_MINUTES minutes)"
 "$PY" tools/model/train.py --steps "$STEPS" --max-minutes "$MAX_MINUTES" --seed "$SEED" --note "$NOTE"
 echo "make_model: exporting $OUT"

@@ -8,6 +8,7 @@
  * a worker that silently lacks a model would fail every job sent to it. */
 #include "workers/models/backend.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,11 @@ cz_backends *cz_backends_open(const cz_config *cfg, cz_err *err) {
     for (size_t i = 0; i < CZ_N_BACKENDS; i++) {
         cz_err e;
         if (!(b->state[i] = cz_registered[i]->prepare(&b->env, &e))) {
-            cz_err_set(err, "%s: %s", cz_registered[i]->id, e.msg);
+            // Named once: messages of a backend's own code may name it already.
+            const char *id = cz_registered[i]->id;
+            size_t n = strlen(id);
+            bool named = !strncmp(e.msg, id, n) && e.msg[n] == ':';
+            cz_err_set(err, "%s%s%s", named ? "" : id, named ? "" : ": ", e.msg);
             cz_backends_close(b);
             return NULL;
         }

@@ -1,16 +1,19 @@
 /* neural@1: see neural.h.
  *
- * A job's piece is written as two sections, A and B, of eight bars each:
- * one sequence per section, conditioned on the job's key, mode, tempo band
- * and density (tokens.h) and on the section. Every sequence of every job in
- * a batch is one slot of the transformer's state, so one batched forward
- * step (cz_tf_step) advances them all; each sequence samples from its own
- * stream, seeded from the job's seed and the section, under the grammar, so
- * every sequence parses and a job's tokens do not depend on its batch.
+ * A job's piece is two sections, A and B, of eight bars each, conditioned
+ * on the job's key, mode, tempo band and density (tokens.h) and decoded by
+ * pieces.h: every job of a batch is one slot of the transformer's state,
+ * so one batched forward step advances them all, and a job's tokens depend
+ * on its seed and controls only. The melody guard keeps every piece from
+ * sharing more than CZ_NEURAL_MAX_SHARED_NOTES notes in a row with a
+ * training piece: the training melodies come in a CZML file beside the
+ * weights ("neural-1.melodies" for "neural-1.cztf", docs/models/format.md),
+ * loaded and verified with them.
  *
- * Decoding is the first DECODE_SHARE of a job's progress. Every STEP_CHECK
- * steps each job still decoding is asked whether it was canceled (it then
- * leaves the batch, the others go on) and told its progress. Then, job by
+ * Decoding is the first DECODE_SHARE of a job's progress. Every
+ * CZ_NEURAL_STEP_CHECK steps each job still decoding is asked whether it
+ * was canceled (it then leaves the batch, the others go on) and told its
+ * progress. Then, job by
  * job, the sections become given material, the arranger writes the score
  * (cz_compose_material) and it is rendered like composer@1's
  * (cz_composer_write). One job's failure is its own: the others finish. */
@@ -27,151 +30,62 @@
 #include "workers/composer/compose.h"
 #include "workers/composer/material.h"
 #include "workers/models/composer.h"
-#include "workers/models/neural/sampler.h"
-#include "workers/models/neural/transformer.h"
+#include "workers/models/neural/pieces.h"
 
-#define SECTIONS 2
-#define SECTION_BARS 8
+#define SECTIONS CZ_NEURAL_SECTIONS
 #define DECODE_SHARE 0.15
-#define STEP_CHECK 16
-#define CZ_NEURAL_MAX_SEQ 512 /* the longest sequence a weights file may hold */
 
 typedef struct neural {
     cz_tf_model *model;
-    cz_tf_state *tf;
-    int max_jobs; /* the state holds SECTIONS slots per job */
+    cz_tf_state *tf;       /* one slot per job */
+    cz_melody_index *refs; /* the training melodies, which no piece may copy */
+    int max_jobs;
     cz_renderer *renderer;
 } neural;
 
-/* One section of one job being decoded. */
-typedef struct sequence {
-    int job;
-    cz_neural_sampler sampler;
-    int tokens[CZ_NEURAL_MAX_SEQ];
-    int n;
-    bool done;
-    float *logits; /* the model's output after the last token: where the next is drawn from */
-} sequence;
-
 /* ---------------------------------------------------------------- decoding */
 
-/* The sequences of @p jobs jobs, each with room for the model's logits. */
-static sequence *sequences_new(const neural *nm, int jobs) {
-    const cz_tf_config *cfg = cz_tf_config_of(nm->model);
-    sequence *seq = cz_calloc((size_t)jobs * SECTIONS, sizeof *seq);
-    for (int i = 0; i < jobs * SECTIONS; i++)
-        seq[i].logits = cz_malloc(sizeof(float) * cfg->vocab);
-    return seq;
-}
+/* The batch being decoded, for the check between steps. */
+typedef struct batch {
+    cz_gen_job *jobs;
+} batch;
 
-static void sequences_free(sequence *seq, int jobs) {
-    for (int i = 0; i < jobs * SECTIONS; i++)
-        free(seq[i].logits);
-    free(seq);
-}
-
-/* Starts section @p k of job @p j in its slot: the prefix, fed to the
- * grammar and to the model at once. */
-static int sequence_start(neural *nm, sequence *s, int j, int k, const cz_gen_request *req,
-                          float *scratch, cz_err *err) {
-    const cz_tf_config *cfg = cz_tf_config_of(nm->model);
-    cz_neural_cond cond;
-    cz_neural_cond_from_controls(req->controls, req->seed, &cond);
-    cond.section = k == 0 ? CZ_SECTION_A : CZ_SECTION_B;
-    s->job = j;
-    s->done = false;
-    s->n = cz_neural_cond_tokens(&cond, s->tokens);
-    /* Each section its own stream: the same seed gives the same two sections. */
-    cz_neural_sampler_init(&s->sampler, cz_splitmix64_mix(req->seed + 0x5EC7104ull * (k + 1)),
-                           CZ_NEURAL_TEMPERATURE, CZ_NEURAL_TOP_P, cfg->max_seq, SECTION_BARS,
-                           SECTION_BARS);
-    int slot = j * SECTIONS + k;
-    cz_tf_slot_reset(nm->tf, slot);
-    if (cz_neural_sampler_feed(&s->sampler, s->tokens, s->n, err) ||
-        cz_tf_prefill(nm->model, nm->tf, slot, s->tokens, s->n, scratch, err))
-        return -1;
-    memcpy(s->logits, scratch + (size_t)(s->n - 1) * cfg->vocab, sizeof(float) * cfg->vocab);
-    return 0;
-}
-
-/* Asks each job still decoding whether it was canceled and tells it how
- * far it is. A canceled job's sequences stop. */
-static void decode_check(cz_gen_job *jobs, int n, sequence *seq, int steps, int expect) {
+/* Asks each job still decoding whether it was canceled (its piece then
+ * stops) and tells it how far it is. */
+static void decode_check(void *user, cz_neural_gen *gens, int n, int steps) {
+    cz_gen_job *jobs = ((batch *)user)->jobs;
+    double share = DECODE_SHARE *
+                   (steps < CZ_NEURAL_EXPECT_STEPS ? (double)steps / CZ_NEURAL_EXPECT_STEPS : 1.0);
     for (int j = 0; j < n; j++) {
-        if (jobs[j].rc != 0)
+        if (gens[j].stopped || gens[j].failed || gens[j].at >= SECTIONS)
             continue;
         const cz_gen_hooks *h = jobs[j].hooks;
-        double share = DECODE_SHARE * (steps < expect ? (double)steps / expect : 1.0);
-        bool stop = (h->canceled && h->canceled(h->user)) ||
-                    (h->progress && h->progress(h->user, share) != 0);
-        if (!stop)
-            continue;
-        jobs[j].rc = 1;
-        for (int k = 0; k < SECTIONS; k++)
-            seq[j * SECTIONS + k].done = true;
+        gens[j].stopped = (h->canceled && h->canceled(h->user)) ||
+                          (h->progress && h->progress(h->user, share) != 0);
     }
 }
 
-/* Fails every job still going with @p why (the batch's forward step failed). */
-static void decode_fail(cz_gen_job *jobs, int n, const cz_err *why) {
-    for (int j = 0; j < n; j++)
-        if (jobs[j].rc == 0) {
+/* Decodes the pieces of @p n jobs, one slot each; a job canceled or
+ * failed meanwhile gets its rc (1 or -1). */
+static void decode_jobs(neural *nm, cz_gen_job *jobs, int n, cz_neural_gen *gens) {
+    batch b = {jobs};
+    cz_neural_sampling d = {nm->model, nm->tf, nm->refs, decode_check, &b};
+    for (int j = 0; j < n; j++) {
+        cz_neural_cond_from_controls(jobs[j].req->controls, jobs[j].req->seed, &gens[j].cond);
+        gens[j].seed = jobs[j].req->seed;
+        gens[j].stopped = false;
+    }
+    cz_err err;
+    cz_neural_pieces_sample(&d, gens, n, &err); // a failed step marks the pieces it stopped
+    for (int j = 0; j < n; j++) {
+        if (gens[j].failed) {
             jobs[j].rc = -1;
             jobs[j].out->failure_class = "internal";
-            jobs[j].err = *why;
+            jobs[j].err = gens[j].err;
+        } else if (gens[j].stopped) {
+            jobs[j].rc = 1;
         }
-}
-
-/* Samples every sequence to its end, one batched forward step per token. */
-static void decode_batch(neural *nm, cz_gen_job *jobs, int n, sequence *seq) {
-    const cz_tf_config *cfg = cz_tf_config_of(nm->model);
-    int nseq = n * SECTIONS;
-    int *slots = cz_malloc(sizeof *slots * nseq), *next = cz_malloc(sizeof *next * nseq);
-    /* One row per sequence stepped, or per prefix token of a prefill. */
-    int nrows = nseq > CZ_NEURAL_PREFIX ? nseq : CZ_NEURAL_PREFIX;
-    float *rows = cz_malloc(sizeof(float) * cfg->vocab * (size_t)nrows);
-    for (int j = 0; j < n; j++)
-        for (int k = 0; k < SECTIONS && jobs[j].rc == 0; k++)
-            if (sequence_start(nm, &seq[j * SECTIONS + k], j, k, jobs[j].req, rows, &jobs[j].err)) {
-                jobs[j].rc = -1;
-                jobs[j].out->failure_class = "internal";
-            }
-    for (int i = 0; i < nseq; i++)
-        seq[i].done = seq[i].done || jobs[seq[i].job].rc != 0;
-
-    /* About 20 tokens a bar: the progress of a typical piece. */
-    int expect = SECTION_BARS * 20, steps = 0;
-    for (;;) {
-        int m = 0;
-        for (int i = 0; i < nseq; i++) {
-            sequence *s = &seq[i];
-            if (s->done)
-                continue;
-            int t = cz_neural_sampler_next(&s->sampler, s->logits);
-            if (t >= 0)
-                s->tokens[s->n++] = t;
-            if (t < 0 || t == CZ_TOK_EOS) {
-                s->done = true;
-                continue;
-            }
-            slots[m] = i, next[m] = t;
-            m++;
-        }
-        if (m == 0)
-            break;
-        cz_err err;
-        if (cz_tf_step(nm->model, nm->tf, slots, next, m, rows, &err)) {
-            decode_fail(jobs, n, &err);
-            break;
-        }
-        for (int r = 0; r < m; r++)
-            memcpy(seq[slots[r]].logits, rows + (size_t)r * cfg->vocab, sizeof(float) * cfg->vocab);
-        if (++steps % STEP_CHECK == 0)
-            decode_check(jobs, n, seq, steps, expect);
     }
-    free(slots);
-    free(next);
-    free(rows);
 }
 
 /* ---------------------------------------------------------------- arranging */
@@ -186,12 +100,12 @@ typedef struct material {
     cz_material_note *notes[SECTIONS];
 } material;
 
-static int material_make(material *mt, const sequence *seq, const cz_controls *controls,
+static int material_make(material *mt, const cz_neural_gen *g, const cz_controls *controls,
                          cz_err *err) {
     memset(mt, 0, sizeof *mt);
     for (int k = 0; k < SECTIONS; k++) {
         const cz_neural_piece *p = &mt->piece[k];
-        if (cz_neural_decode(seq[k].tokens, seq[k].n, &mt->piece[k], err))
+        if (cz_neural_decode(g->sec[k].tokens, g->sec[k].n, &mt->piece[k], err))
             return -1;
         int nc = 1, nn = 0;
         for (int b = 0; b < p->n_bars; b++)
@@ -247,7 +161,7 @@ static void material_free(material *mt) {
 
 /* What the model did, for the job's provenance: both stages and their
  * versions, the weights' sha256, the tokens of each section. */
-static void provenance(const neural *nm, const sequence *seq, cJSON *chosen) {
+static void provenance(const neural *nm, const cz_neural_gen *g, cJSON *chosen) {
     const cz_neural_weights *w = cz_tf_weights(nm->model);
     cJSON *n = cJSON_AddObjectToObject(chosen, "neural");
     cJSON_AddStringToObject(n, "model", "neural@1");
@@ -255,29 +169,31 @@ static void provenance(const neural *nm, const sequence *seq, cJSON *chosen) {
     cJSON_AddStringToObject(n, "arranger", "composer@1");
     cJSON_AddNumberToObject(n, "temperature", CZ_NEURAL_TEMPERATURE);
     cJSON_AddNumberToObject(n, "top_p", CZ_NEURAL_TOP_P);
+    cJSON_AddNumberToObject(n, "max_shared_notes", CZ_NEURAL_MAX_SHARED_NOTES);
     cJSON *secs = cJSON_AddArrayToObject(n, "sections");
     for (int k = 0; k < SECTIONS; k++) {
         cJSON *s = cJSON_CreateObject();
         cJSON_AddStringToObject(s, "section", k == 0 ? "A" : "B");
-        cJSON_AddNumberToObject(s, "tokens", seq[k].n);
+        cJSON_AddNumberToObject(s, "tokens", g->sec[k].n);
+        cJSON_AddNumberToObject(s, "guarded_draws", g->sec[k].sampler.refused);
         cJSON_AddItemToArray(secs, s);
     }
 }
 
 /* Arranges and renders one decoded job. @returns as generate(). */
-static int finish_job(neural *nm, cz_gen_job *job, const sequence *seq) {
+static int finish_job(neural *nm, cz_gen_job *job, const cz_neural_gen *g) {
     const cz_gen_request *req = job->req;
     cz_gen_result *out = job->out;
     material mt;
     cz_score score;
     out->failure_class = "model_error";
-    if (material_make(&mt, seq, req->controls, &job->err) ||
+    if (material_make(&mt, g, req->controls, &job->err) ||
         cz_compose_material(req->controls, &mt.m, req->duration_s, req->seed, &score, &out->chosen,
                             &job->err)) {
         material_free(&mt);
         return -1;
     }
-    provenance(nm, seq, out->chosen);
+    provenance(nm, g, out->chosen);
     material_free(&mt);
     int rc = cz_composer_write(nm->renderer, &score, req, job->hooks, DECODE_SHARE, out, &job->err);
     cz_score_free(&score);
@@ -292,10 +208,10 @@ static void cz_neural_batch(void *state, cz_gen_job *jobs, int n) {
     for (int from = 0; from < n; from += nm->max_jobs) {
         int m = n - from < nm->max_jobs ? n - from : nm->max_jobs;
         cz_gen_job *batch = jobs + from;
-        sequence *seq = sequences_new(nm, m);
+        cz_neural_gen *gens = cz_calloc((size_t)m, sizeof *gens);
         for (int j = 0; j < m; j++)
             batch[j].rc = 0;
-        decode_batch(nm, batch, m, seq);
+        decode_jobs(nm, batch, m, gens);
         /* Each job is handed back as soon as it is over: the failed and
          * canceled ones first, then each as its rendering ends. */
         for (int j = 0; j < m; j++)
@@ -303,8 +219,8 @@ static void cz_neural_batch(void *state, cz_gen_job *jobs, int n) {
                 cz_gen_job_finish(&batch[j], batch[j].rc);
         for (int j = 0; j < m; j++)
             if (batch[j].rc == 0)
-                cz_gen_job_finish(&batch[j], finish_job(nm, &batch[j], &seq[j * SECTIONS]));
-        sequences_free(seq, m);
+                cz_gen_job_finish(&batch[j], finish_job(nm, &batch[j], &gens[j]));
+        free(gens);
     }
 }
 
@@ -323,6 +239,7 @@ static void cz_neural_release(void *state) {
         return;
     cz_tf_state_free(nm->tf);
     cz_tf_free(nm->model);
+    cz_melody_index_free(nm->refs);
     free(nm);
 }
 
@@ -334,12 +251,12 @@ static int warm_up(neural *nm, cz_err *err) {
     cz_gen_hooks hooks = {0};
     cz_gen_result out = {0};
     cz_gen_job job = {.req = &req, .hooks = &hooks, .out = &out};
-    sequence *seq = sequences_new(nm, 1);
+    cz_neural_gen *gen = cz_calloc(1, sizeof *gen);
     int64_t tokens = 0;
-    decode_batch(nm, &job, 1, seq);
+    decode_jobs(nm, &job, 1, gen);
     for (int k = 0; k < SECTIONS; k++)
-        tokens += seq[k].n;
-    sequences_free(seq, 1);
+        tokens += gen->sec[k].n;
+    free(gen);
     if (job.rc != 0) {
         *err = job.err;
         return -1;
@@ -357,7 +274,8 @@ static void *cz_neural_prepare(const cz_backend_env *env, cz_err *err) {
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
     if (!(nm->model = cz_tf_load(env->cfg->neural_weights, err)) ||
-        !(nm->tf = cz_tf_state_new(nm->model, nm->max_jobs * SECTIONS, 0, err))) {
+        !(nm->refs = cz_neural_melodies_load(env->cfg->neural_weights, err)) ||
+        !(nm->tf = cz_tf_state_new(nm->model, nm->max_jobs, 0, err))) {
         cz_neural_release(nm);
         return NULL;
     }
@@ -372,8 +290,10 @@ static void *cz_neural_prepare(const cz_backend_env *env, cz_err *err) {
         cz_neural_release(nm);
         return NULL;
     }
-    cz_log_info("neural@1 ready: weights %s (sha256 %.12s...), batches of up to %d jobs",
-                env->cfg->neural_weights, cz_tf_weights(nm->model)->sha256, nm->max_jobs);
+    cz_log_info("neural@1 ready: weights %s (sha256 %.12s...), %d training melodies guarded, "
+                "batches of up to %d jobs",
+                env->cfg->neural_weights, cz_tf_weights(nm->model)->sha256,
+                cz_melody_index_count(nm->refs), nm->max_jobs);
     return nm;
 }
 

@@ -1,6 +1,8 @@
 /* neural@1's sampler: temperature and top-p (nucleus) sampling from a
  * seeded splitmix64 stream, constrained by the grammar of tokens.h so that
- * every sequence it makes parses. */
+ * every sequence it makes parses, and, when given reference melodies, by a
+ * guard against copying them: no melody it writes shares a run of more
+ * than CZ_NEURAL_MAX_SHARED_NOTES notes, in any key, with one of them. */
 #ifndef CZ_NEURAL_SAMPLER_H
 #define CZ_NEURAL_SAMPLER_H
 
@@ -8,10 +10,13 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/music/melody.h"
 #include "workers/models/neural/tokens.h"
 
 #define CZ_NEURAL_TEMPERATURE 1.0 /* defaults of a request that names none */
 #define CZ_NEURAL_TOP_P 0.95
+/* The longest run of notes a guarded melody may share with a reference. */
+#define CZ_NEURAL_MAX_SHARED_NOTES 12
 
 /**
  * @brief Draws one token from @p logits (@p vocab of them, at most
@@ -33,6 +38,11 @@ typedef struct cz_neural_sampler {
     cz_neural_grammar grammar;
     uint64_t rng; /* splitmix64 state, from the job's seed */
     double temperature, top_p;
+    const cz_melody_index *refs; /* melodies not to copy (cz_neural_sampler_guard); NULL: none */
+    int max_shared;              /* the longest run of notes the melody may share with one */
+    cz_melody_walk walk;         /* the melody so far (its PITCH tokens) against refs */
+    int refused;                 /* draws in which the guard refused at least one pitch */
+    int unguarded;               /* draws it let through because it would have refused all */
 } cz_neural_sampler;
 
 /**
@@ -43,6 +53,21 @@ typedef struct cz_neural_sampler {
  */
 void cz_neural_sampler_init(cz_neural_sampler *s, uint64_t seed, double temperature, double top_p,
                             int max_len, int min_bars, int max_bars);
+
+/**
+ * @brief Guards the melody of the sequence (its PITCH tokens in order, fed
+ * or sampled from now on, after the notes @p from stands for) against the
+ * reference melodies @p refs: a draw refuses every PITCH token that would
+ * make the melody share a run of more than @p max_notes notes with one of
+ * them, transposed or not (melody.h). Only the intervals that continue
+ * the whole shared run are refused, so the grammar always keeps a choice;
+ * if ever it had none, the draw would go ahead unguarded (counted in
+ * unguarded). @p from is where an earlier section's melody ended, so that
+ * a run across the two is seen (NULL: a melody of its own). @p refs must
+ * outlive the sampler.
+ */
+void cz_neural_sampler_guard(cz_neural_sampler *s, const cz_melody_index *refs, int max_notes,
+                             const cz_melody_walk *from);
 
 /**
  * @brief Feeds tokens the caller wrote itself (the conditioning prefix of

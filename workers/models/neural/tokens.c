@@ -135,6 +135,12 @@ int cz_neural_cond_tokens(const cz_neural_cond *cond, int out[CZ_NEURAL_PREFIX])
     return CZ_NEURAL_PREFIX;
 }
 
+int cz_neural_token_pitch(int t) {
+    return t >= CZ_TOK_PITCH && t <= CZ_TOK_PITCH + CZ_NEURAL_PITCH_HI - CZ_NEURAL_PITCH_LO
+               ? t - CZ_TOK_PITCH + CZ_NEURAL_PITCH_LO
+               : -1;
+}
+
 /* ================================================================ grammar */
 
 /* What may come next. The prefix states are in token order, so the number

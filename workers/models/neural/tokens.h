@@ -127,6 +127,9 @@ void cz_neural_cond_from_controls(const cz_controls *c, uint64_t seed, cz_neural
  */
 int cz_neural_cond_tokens(const cz_neural_cond *cond, int out[CZ_NEURAL_PREFIX]);
 
+/** @brief The MIDI pitch of token @p t. @returns it, or -1 when @p t is not a PITCH token. */
+int cz_neural_token_pitch(int t);
+
 /* ================================================================ grammar */
 
 /** Where a sequence is in the grammar; {0} is not valid: use cz_neural_grammar_init(). */

@@ -97,39 +97,6 @@ static uint32_t le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Reads the hex digest at the start of "<path>.sha256" into @p hex. */
-static int read_sidecar(const char *path, char hex[CZ_SHA256_HEX], cz_err *err) {
-    cz_buf name = {0};
-    cz_buf_appendf(&name, "%s.sha256", path);
-    FILE *f = fopen(name.data, "r");
-    if (!f) {
-        int e = errno;
-        cz_err_set(err,
-                   e == ENOENT ? "neural@1: checksum file %s is missing (restore it from git "
-                                 "beside the weights, or run make model)"
-                               : "neural@1: cannot open checksum file %s: %s",
-                   name.data, strerror(e));
-        cz_buf_free(&name);
-        return -1;
-    }
-    char line[128] = "";
-    bool ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    for (int i = 0; ok && i < CZ_SHA256_HEX - 1; i++) {
-        ok = isxdigit((unsigned char)line[i]);
-        hex[i] = (char)tolower((unsigned char)line[i]);
-    }
-    hex[CZ_SHA256_HEX - 1] = 0;
-    ok = ok && (line[64] == ' ' || line[64] == '\n' || line[64] == 0);
-    if (!ok)
-        cz_err_set(err,
-                   "neural@1: checksum file %s does not start with a sha256 in hex "
-                   "(restore it from git, or run make model)",
-                   name.data);
-    cz_buf_free(&name);
-    return ok ? 0 : -1;
-}
-
 static int get_int(const cJSON *o, const char *key, int lo, int hi, int *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     // The range first: casting an out-of-range double to int is undefined.
@@ -356,11 +323,6 @@ cz_neural_weights *cz_neural_weights_open(const char *path, cz_err *err) {
         close(fd);
         return NULL;
     }
-    char want[CZ_SHA256_HEX], got[CZ_SHA256_HEX];
-    if (read_sidecar(path, want, err) < 0) {
-        close(fd);
-        return NULL;
-    }
     size_t size = (size_t)st.st_size;
     void *map = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     int e = errno;
@@ -374,12 +336,11 @@ cz_neural_weights *cz_neural_weights_open(const char *path, cz_err *err) {
     w->path = cz_strdup(path);
     w->map = map;
     w->map_len = size;
-    cz_sha256_hex(map, size, got);
-    if (strcmp(want, got)) {
-        cz_err_set(err,
-                   "neural@1: weights file %s: sha256 mismatch, the file is corrupt (%s.sha256 "
-                   "says %s, the file hashes to %s); restore it from git or run make model",
-                   path, path, want, got);
+    char got[CZ_SHA256_HEX];
+    cz_err why;
+    if (cz_sha256_sidecar_check(path, map, size, got, &why)) {
+        cz_err_set(err, "neural@1: weights file %s: %s; restore it from git or run make model",
+                   path, why.msg);
     } else if (size < 12 || memcmp(map, "CZTF", 4)) {
         cz_err_set(err, "neural@1: weights file %s is not a CZTF file (no magic \"CZTF\")", path);
     } else if (read_header(w, map, size, err) == 0) {
