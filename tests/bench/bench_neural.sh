@@ -82,3 +82,35 @@ build/bench/memorisation "$TRAIN" "$WEIGHTS" 200 | awk '
             v["p50_shared_notes"], v["p95_shared_notes"], v["worst_piece"],
             v["worst_piece_seed"], v["worst_reference_line"]
     }'
+
+# ---- distances to the held-out corpus (issue 16) ---------------------------
+# Pitch-class and interval histograms, notes per bar and in-key ratio of
+# three sets of generated melodies against the test split, beside the val
+# split as the floor (tools/model/distances.py; the definitions are in its
+# header and in docs/models/neural-1.md):
+#   neural@1    200 pieces of the memorisation driver (--dump: every section
+#               as one line of tokens)
+#   composer@1  100 pieces of 30 s rendered by the worker, their melody part
+#               as tokens (tools/model/composer_set.py)
+#   n-gram      200 pieces of the Kneser-Ney baseline under the same grammar
+#               and the same conditioning as neural@1's (markov.py sample)
+# About two minutes on 2 cores. Skipped with the two sections above.
+echo "== neural@1: distances to the held-out corpus, beside composer@1, the n-gram and the floor"
+PY=build/model-venv/bin/python
+dist="$(mktemp -d)"
+trap 'rm -rf "$out" "$dist"' EXIT
+start=$(date +%s)
+sets=()
+if build/bench/memorisation --dump "$dist/neural.tok" "$TRAIN" "$WEIGHTS" 200 >/dev/null \
+    2>"$dist/log" && [[ -s "$dist/neural.tok" ]]; then
+    sets+=(--set "neural@1=$dist/neural.tok")
+else
+    echo "  neural@1: skipped (build/bench/memorisation --dump failed: $(tail -1 "$dist/log"))"
+fi
+"$PY" tools/model/composer_set.py --n 100 --out "$dist/composer.tok" 2>"$dist/log" ||
+    { cat "$dist/log" >&2; exit 1; }
+"$PY" tools/model/markov.py sample --n 200 --out "$dist/ngram.tok" 2>"$dist/log" ||
+    { cat "$dist/log" >&2; exit 1; }
+"$PY" tools/model/distances.py --table "${sets[@]}" --set "composer@1=$dist/composer.tok" \
+    --set "n-gram=$dist/ngram.tok"
+echo "  ($(($(date +%s) - start)) s for generating the three sets and measuring them)"
