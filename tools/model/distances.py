@@ -55,7 +55,7 @@ Each cell of the set's sequences gets in the reference the share it has in
 the set, spread evenly over the reference sequences of that cell. A cell
 the reference lacks falls back to the cell without its last field
 (*_match_fallback says the share that did). The test split is small (385
-sequences, 30 of them minor), so a matched reference is a noisier sample:
+sequences, 39 of them minor), so a matched reference is a noisier sample:
 *_reference_effective_sequences says how many unweighted sequences it is
 worth (Kish's effective sample size of the density weights, the smaller).
 --match none compares with the reference as it is.
