@@ -57,7 +57,7 @@ for model in composer@1 neural@1; do
 done
 
 echo "== neural@1: memorisation: 200 generated pieces against the training melodies"
-build/bench/memorisation | awk '
+build/bench/memorisation --dump "$out/neural.tok" | awk '
     { v[$1] = $2 }
     END {
         printf "  references: %d training melodies (the worker guards against the same)\n", v["references"]
@@ -87,3 +87,25 @@ tools/model/make_model.sh eval 2>/dev/null | awk '
         printf "  over %d held-out tokens\n", v["test_tokens"]
     }'
 
+# ---- distances to the held-out corpus (issue 16) ---------------------------
+# Pitch-class and interval histograms, notes per bar and in-key ratio of
+# three sets of generated melodies against the test split, beside the val
+# split as the floor (tools/model/distances.py; the definitions are in its
+# header and in docs/models/neural-1.md):
+#   neural@1    the 200 served (guarded) pieces of the memorisation run above
+#               (--dump: every section as one line of tokens)
+#   composer@1  100 pieces of 30 s rendered by the worker, their melody part
+#               as tokens (tools/model/composer_set.py)
+#   n-gram      200 pieces of the Kneser-Ney baseline under the same grammar
+#               and the same conditioning as neural@1's (markov.py sample)
+# About two minutes on 2 cores. Skipped with the held-out figures above.
+echo "== neural@1: distances to the held-out corpus, beside composer@1, the n-gram and the floor"
+PY=build/model-venv/bin/python
+start=$(date +%s)
+"$PY" tools/model/composer_set.py --n 100 --out "$out/composer.tok" 2>"$out/log" ||
+    { cat "$out/log" >&2; exit 1; }
+"$PY" tools/model/markov.py sample --n 200 --out "$out/ngram.tok" 2>"$out/log" ||
+    { cat "$out/log" >&2; exit 1; }
+"$PY" tools/model/distances.py --table --set "neural@1=$out/neural.tok" \
+    --set "composer@1=$out/composer.tok" --set "n-gram=$out/ngram.tok"
+echo "  ($(($(date +%s) - start)) s for the composer@1 and n-gram sets and the measures)"
