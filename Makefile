@@ -34,6 +34,52 @@ CLI_LIBS    := $(call pkg_libs,$(PKG_BASE) sndfile libebur128 libchromaprint aub
 ALL_LIBS    := $(call pkg_libs,$(PKG_ALL))
 
 BUILD   := build
+
+# CUDA, only where nvcc is found (on the PATH, or NVCC=/path/to/nvcc):
+# neural@1 then gets its GPU forward pass (workers/models/neural/cuda.cu,
+# chosen by CADENZA_NEURAL_DEVICE=cuda), transformer.c is compiled with
+# CZ_HAVE_CUDA, the worker, benchmarks and unit tests link cuBLAS and the
+# CUDA runtime, and `make unit` runs test_neural_cuda, which needs a GPU
+# (CADENZA_NO_GPU=1 skips it). Without nvcc none of this exists and the
+# build is what it was. The toolkit's folder is the one above nvcc's bin/;
+# CUDA_LIBS and CUDA_ARCH may be given where the layout differs (a toolkit
+# from NVIDIA's PyPI wheels: docs/models/neural-1.md).
+comma := ,
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+ifneq ($(NVCC),)
+CUDA_HOME   ?= $(patsubst %/bin/nvcc,%,$(realpath $(shell command -v $(NVCC) 2>/dev/null)))
+CUDA_LIBDIR ?= $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
+CUDA_LIBS   ?= $(if $(CUDA_LIBDIR),-L$(CUDA_LIBDIR) -Wl$(comma)-rpath$(comma)$(CUDA_LIBDIR)) \
+               -lcublas -lcudart -lstdc++
+# Turing (T4) to Hopper (H100) as machine code, and PTX that newer GPUs compile.
+CUDA_ARCH   ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+               -gencode arch=compute_86,code=sm_86 -gencode arch=compute_89,code=sm_89 \
+               -gencode arch=compute_90,code=[sm_90,compute_90]
+# -fmad=false: the kernels round every multiply and add as transformer.c
+# does (its -std=c17 keeps gcc from contracting them), see cuda.cu.
+NVCC_FLAGS  ?= -O2 -g
+NVCC_FLAGS  += -std=c++17 -fmad=false $(CUDA_ARCH) -ccbin $(CC) -I. \
+               -Xcompiler -Wall,-Wextra,-Werror,-pthread -Werror all-warnings \
+               -Wno-deprecated-gpu-targets
+CUDA_OBJ    := $(BUILD)/workers/models/neural/cuda.o
+ALL_LIBS    += $(CUDA_LIBS)
+WORKER_LIBS += $(CUDA_LIBS)
+$(BUILD)/workers/models/neural/transformer.o \
+$(BUILD)/asan/workers/models/neural/transformer.o: CFLAGS += -DCZ_HAVE_CUDA
+else
+CUDA_OBJ    :=
+endif
+# Objects do not record their flags, so transformer.c's also depend on
+# $(BUILD)/cuda.stamp, which holds the nvcc of the last make and is
+# rewritten only when that changes: nvcc appearing or going rebuilds them
+# (a build that never had nvcc has no stamp).
+CUDA_STAMP  := $(BUILD)/cuda.stamp
+ifneq ($(NVCC)$(wildcard $(CUDA_STAMP)),)
+$(shell mkdir -p $(BUILD) && echo '$(NVCC)' | cmp -s - $(CUDA_STAMP) || echo '$(NVCC)' >$(CUDA_STAMP))
+$(BUILD)/workers/models/neural/transformer.o \
+$(BUILD)/asan/workers/models/neural/transformer.o: $(CUDA_STAMP)
+endif
+
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 objs     = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -53,7 +99,7 @@ WORKER_SRC := $(wildcard workers/*.c workers/*/*.c workers/*/*/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
 API     := $(call objs,$(API_SRC)) $(BUILD)/gen/openapi_json.o $(BUILD)/gen/review_assets.o
 SCHED   := $(call objs,$(SCHED_SRC))
-WORKER  := $(call objs,$(WORKER_SRC))
+WORKER  := $(call objs,$(WORKER_SRC)) $(CUDA_OBJ)
 CLI     := $(call objs,$(CLI_SRC))
 BINS    := bin/cadenza-api bin/cadenza-scheduler bin/cadenza-worker bin/cadenzactl
 
@@ -61,11 +107,13 @@ BINS    := bin/cadenza-api bin/cadenza-scheduler bin/cadenza-worker bin/cadenzac
 # compiled once with ASan and UBSan into build/asan/, then archived.
 ASAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_SRC := $(filter-out $(if $(CUDA_OBJ),,tests/unit/test_neural_cuda.c),\
+              $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 ASAN_SRC := $(filter-out %/main.c,$(LIB_SRC) $(API_SRC) $(SCHED_SRC) $(WORKER_SRC) $(CLI_SRC))
+# cuda.cu's object is the same one (nvcc's host code is not sanitized).
 ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(ASAN_SRC)) \
-            $(BUILD)/asan/gen/openapi_json.o $(BUILD)/asan/gen/review_assets.o
+            $(BUILD)/asan/gen/openapi_json.o $(BUILD)/asan/gen/review_assets.o $(CUDA_OBJ)
 
 # Objects made on the way to a program are kept, so a second make has nothing to do.
 .SECONDARY:
@@ -88,7 +136,8 @@ all: $(BINS) $(BUILD)/bench/fp_bench $(BUILD)/bench/wh_receiver $(BUILD)/bench/w
 
 # Benchmark drivers written in C link common/ like the binaries do.
 $(BUILD)/bench/pl_eval: $(BUILD)/cli/synth_catalog.o
-$(BUILD)/bench/neural_speed $(BUILD)/bench/memorisation: $(call objs,$(wildcard workers/models/neural/*.c))
+$(BUILD)/bench/neural_speed $(BUILD)/bench/memorisation: $(call objs,$(wildcard workers/models/neural/*.c)) \
+    $(CUDA_OBJ)
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBS_CZ)
 	@mkdir -p $(dir $@)
 	@echo "  BENCH   $@"
@@ -128,6 +177,11 @@ $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC/SAN  $<"
 	@$(CC) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $<"
+	@$(NVCC) $(NVCC_FLAGS) -MMD -MP -MF $(@:.o=.d) -c -o $@ $<
 
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
@@ -234,7 +288,7 @@ check-sql:
 check-cycles: all
 	python3 tools/check_cycles.py $(BUILD)
 
-C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
+C_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null || find . \( -name '*.[ch]' -o -name '*.cu' \) -not -path './build/*')
 
 fmt:
 	@clang-format -i $(C_FILES)

@@ -32,6 +32,7 @@ void cz_config_load(cz_config *cfg) {
     cfg->soundfont = cz_env("CADENZA_SOUNDFONT", "/usr/share/sounds/sf2/FluidR3_GM.sf2");
     cfg->neural_weights =
         cz_env("CADENZA_NEURAL_WEIGHTS", "workers/models/neural/weights/neural-1.cztf");
+    cfg->neural_device = cz_env("CADENZA_NEURAL_DEVICE", "cpu");
     cfg->migrations_dir = cz_env("CADENZA_MIGRATIONS_DIR", "migrations");
     cfg->kafka_partitions = cz_env_int("CADENZA_KAFKA_PARTITIONS", 8, 1, 1024);
     cfg->api_threads = cz_env_int("CADENZA_API_THREADS", 8, 1, 256);

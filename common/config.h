@@ -13,6 +13,7 @@ typedef struct cz_config {
     const char *artifact_dir;   /* CADENZA_ARTIFACT_DIR */
     const char *soundfont;      /* CADENZA_SOUNDFONT */
     const char *neural_weights; /* CADENZA_NEURAL_WEIGHTS: neural@1's CZTF file */
+    const char *neural_device;  /* CADENZA_NEURAL_DEVICE: cpu or cuda, where neural@1 runs */
     const char *migrations_dir; /* CADENZA_MIGRATIONS_DIR */
     int kafka_partitions;       /* CADENZA_KAFKA_PARTITIONS: the most workers a pool may scale to */
     int api_threads;            /* CADENZA_API_THREADS */

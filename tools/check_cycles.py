@@ -39,9 +39,11 @@ def objects(build, root):
             for name in sorted(files):
                 if name.endswith(".o"):
                     obj = os.path.join(d, name)
-                    src = os.path.relpath(obj, build)[: -len(".o")] + ".c"
-                    if os.path.isfile(os.path.join(root, src)):
-                        yield obj, src
+                    stem = os.path.relpath(obj, build)[: -len(".o")]
+                    for src in (stem + ".c", stem + ".cu"):  # .cu: CUDA, where nvcc built it
+                        if os.path.isfile(os.path.join(root, src)):
+                            yield obj, src
+                            break
 
 
 def symbols(obj):

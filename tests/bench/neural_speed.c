@@ -18,7 +18,10 @@
  * decide the figure; tokens per CPU-second (all threads) are printed too.
  *
  *   neural_speed [weights] [steps] [rounds]
- *   (default workers/models/neural/weights/neural-1.cztf, 256 steps, 3 rounds) */
+ *   (default workers/models/neural/weights/neural-1.cztf, 256 steps, 3 rounds)
+ *
+ * CADENZA_NEURAL_DEVICE=cuda, as for the worker, measures the GPU forward
+ * pass instead (builds with CUDA; tools/cuda_check.sh runs both). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,9 +70,17 @@ static void start(const cz_tf_model *m, cz_tf_state *s, cz_neural_sampler *smp, 
     memcpy(last, out + (CZ_NEURAL_PREFIX - 1) * CZ_TOK_VOCAB, sizeof(float) * CZ_TOK_VOCAB);
 }
 
+static cz_tf_device device; /* CADENZA_NEURAL_DEVICE */
+static int chunk;           /* rows per matrix product of the states on it */
+
 static void decode(const cz_tf_model *m, int batch, int steps, run *r) {
     cz_err err;
-    cz_tf_state *s = cz_tf_state_new(m, batch, 0, &err);
+    cz_tf_state *s = cz_tf_state_new_on(m, batch, 0, device, &err);
+    if (!s) {
+        fprintf(stderr, "neural_speed: %s\n", err.msg);
+        exit(1);
+    }
+    chunk = cz_tf_state_chunk(s);
     cz_neural_sampler smp[MAX_B];
     float *last = cz_malloc(sizeof(float) * MAX_B * CZ_TOK_VOCAB);
     float *logits = cz_malloc(sizeof(float) * MAX_B * CZ_TOK_VOCAB);
@@ -141,6 +152,10 @@ int main(int argc, char **argv) {
     int steps = argc > 2 ? atoi(argv[2]) : 256;
     int rounds = argc > 3 ? atoi(argv[3]) : 3;
     cz_err err;
+    if (cz_tf_device_parse(getenv("CADENZA_NEURAL_DEVICE"), &device, &err)) {
+        fprintf(stderr, "neural_speed: %s\n", err.msg);
+        return 1;
+    }
     double t0 = now();
     cz_tf_model *m = cz_tf_load(path, &err);
     if (!m) {
@@ -158,7 +173,7 @@ int main(int argc, char **argv) {
             2.0 * c->d_model) /
                1e6);
     printf("neural_steps %d\n", steps);
-    printf("neural_batch_chunk %d\n", cz_tf_batch_chunk(m));
+    printf("neural_device %s\n", cz_tf_device_name(device));
     static run runs[3];
     const int batches[3] = {1, 8, 32};
     runs[0].first_logits = cz_malloc(sizeof(float) * steps * CZ_TOK_VOCAB);
@@ -168,6 +183,7 @@ int main(int argc, char **argv) {
     for (int round = 0; round < rounds; round++)
         for (int b = 0; b < 3; b++)
             decode(m, batches[b], steps, &runs[b]);
+    printf("neural_batch_chunk %d\n", chunk);
     for (int b = 0; b < 3; b++)
         printf("neural_tokens_per_s_batch%d %.0f\n", batches[b], runs[b].tokens_per_s);
     for (int b = 0; b < 3; b++)

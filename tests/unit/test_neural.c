@@ -354,6 +354,35 @@ static void test_step_errors(void **st) {
     cz_tf_free(m);
 }
 
+/* Choosing the device: the names CADENZA_NEURAL_DEVICE takes, and a CUDA
+ * state from a build without CUDA refused in words that say why (a build
+ * with CUDA is checked on a GPU by test_neural_cuda.c). */
+static void test_device_choice(void **st) {
+    (void)st;
+    cz_tf_device d = CZ_TF_CUDA;
+    cz_err err = {0};
+    assert_int_equal(cz_tf_device_parse("cpu", &d, &err), 0);
+    assert_int_equal(d, CZ_TF_CPU);
+    assert_int_equal(cz_tf_device_parse("cuda", &d, &err), 0);
+    assert_int_equal(d, CZ_TF_CUDA);
+    assert_int_equal(cz_tf_device_parse("gpu", &d, &err), -1);
+    assert_string_equal(
+        err.msg, "neural@1: unknown device \"gpu\" (CADENZA_NEURAL_DEVICE takes cpu or cuda)");
+    assert_string_equal(cz_tf_device_name(CZ_TF_CUDA), "cuda");
+    cz_tf_model *m = load(FIXTURE);
+    cz_tf_state *s = cz_tf_state_new_on(m, 2, 0, CZ_TF_CPU, &err);
+    assert_non_null(s);
+    assert_int_equal(cz_tf_state_device(s), CZ_TF_CPU);
+    assert_int_equal(cz_tf_state_chunk(s), cz_tf_batch_chunk(m));
+    cz_tf_state_free(s);
+    if (!cz_tf_has_cuda()) {
+        assert_null(cz_tf_state_new_on(m, 2, 0, CZ_TF_CUDA, &err));
+        assert_non_null(strstr(err.msg, "neural@1: this build has no CUDA support (nvcc was not "
+                                        "found when it was built)"));
+    }
+    cz_tf_free(m);
+}
+
 /* ================================================================ weights file */
 
 typedef struct tmpdir {
@@ -1067,6 +1096,7 @@ int main(void) {
         cmocka_unit_test(test_grammar_bars),
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_conditioning),
+        cmocka_unit_test(test_device_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -273,9 +273,11 @@ static void *cz_neural_prepare(const cz_backend_env *env, cz_err *err) {
      * rows, which suits workers that share a few cores (transformer.h). */
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
-    if (!(nm->model = cz_tf_load(env->cfg->neural_weights, err)) ||
+    cz_tf_device device;
+    if (cz_tf_device_parse(env->cfg->neural_device, &device, err) ||
+        !(nm->model = cz_tf_load(env->cfg->neural_weights, err)) ||
         !(nm->refs = cz_neural_melodies_load(env->cfg->neural_weights, err)) ||
-        !(nm->tf = cz_tf_state_new(nm->model, nm->max_jobs, 0, err))) {
+        !(nm->tf = cz_tf_state_new_on(nm->model, nm->max_jobs, 0, device, err))) {
         cz_neural_release(nm);
         return NULL;
     }

@@ -41,6 +41,13 @@
  * with more, OpenBLAS shares each call itself. Who computes a group never
  * changes its bits.
  *
+ * Devices. A state made with CZ_TF_CUDA keeps only its slots' lengths
+ * here; its caches, scratch and forward are cuda.cu's, reached through
+ * cuda.h. The checks of a step (slots, tokens, positions) are this file's
+ * for both devices, so the two refuse the same things with the same words.
+ * Builds without nvcc define no CZ_HAVE_CUDA, have no cuda.cu, and refuse
+ * CZ_TF_CUDA states with a message that says so.
+ *
  * Numerics follow PyTorch in float32: LayerNorm with the biased variance
  * (accumulated in double, which only removes rounding), softmax with the
  * maximum subtracted, GELU in its tanh form (as x * sigmoid(2u), the same
@@ -58,6 +65,9 @@
 
 #include "common/mem.h"
 #include "common/rand.h"
+#ifdef CZ_HAVE_CUDA
+#include "workers/models/neural/cuda.h"
+#endif
 
 #define MAX_BATCH 4096
 #define MAX_THREADS 64
@@ -72,6 +82,10 @@ struct cz_tf_model {
     float *wqkv;      /* per layer [3D, D]: Wq, then Wk, then Wv */
     int chunk;        /* rows per sgemm: the most that keeps rows independent */
     int blas_threads; /* OpenBLAS's thread count when chunk was chosen */
+    /* The weights on the GPU, uploaded by the first CUDA state (under
+     * gpu_mu: a model is otherwise read-only and shared between threads). */
+    pthread_mutex_t gpu_mu;
+    struct cz_cuda_model *gpu;
 };
 
 /* A piece of work the state's threads share: thread t of `shares` takes
@@ -91,6 +105,8 @@ typedef struct job {
 /* Scratch matrices have max_rows rounded up to CHUNK_MAX rows. */
 struct cz_tf_state {
     const cz_tf_model *m;
+    cz_tf_device device;
+    struct cz_cuda_state *gpu; /* CZ_TF_CUDA: cuda.cu's part; the CPU's below are unused */
     int max_batch, max_rows;
     int seq_stride; /* max_seq rounded up to LANES */
     int *len;       /* per slot: tokens held */
@@ -197,12 +213,17 @@ cz_tf_model *cz_tf_load(const char *path, cz_err *err) {
     }
     m->blas_threads = openblas_get_num_threads();
     m->chunk = pick_chunk(m);
+    pthread_mutex_init(&m->gpu_mu, NULL);
     return m;
 }
 
 void cz_tf_free(cz_tf_model *m) {
     if (!m)
         return;
+#ifdef CZ_HAVE_CUDA
+    cz_cuda_model_free(m->gpu);
+#endif
+    pthread_mutex_destroy(&m->gpu_mu);
     cz_neural_weights_free(m->w);
     free(m->wqkv);
     free(m);
@@ -291,13 +312,106 @@ static int auto_threads(void) {
     return n < 1 ? 1 : n > AUTO_THREADS ? AUTO_THREADS : n;
 }
 
+int cz_tf_has_cuda(void) {
+#ifdef CZ_HAVE_CUDA
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int cz_tf_device_parse(const char *name, cz_tf_device *out, cz_err *err) {
+    if (!name || !strcmp(name, "cpu"))
+        *out = CZ_TF_CPU;
+    else if (!strcmp(name, "cuda"))
+        *out = CZ_TF_CUDA;
+    else
+        return cz_err_set(err,
+                          "neural@1: unknown device \"%s\" (CADENZA_NEURAL_DEVICE takes cpu or "
+                          "cuda)",
+                          name);
+    return 0;
+}
+
+const char *cz_tf_device_name(cz_tf_device device) {
+    return device == CZ_TF_CUDA ? "cuda" : "cpu";
+}
+
+cz_tf_device cz_tf_state_device(const cz_tf_state *s) {
+    return s->device;
+}
+
+int cz_tf_state_chunk(const cz_tf_state *s) {
+#ifdef CZ_HAVE_CUDA
+    if (s->device == CZ_TF_CUDA)
+        return cz_cuda_model_chunk(s->m->gpu);
+#endif
+    return s->m->chunk;
+}
+
+/* The forward of a CUDA state over the rows set in s->row_slot/row_pos. */
+static int forward_cuda(cz_tf_state *s, const int *tokens, int n, float *logits, cz_err *err) {
+#ifdef CZ_HAVE_CUDA
+    return cz_cuda_forward(s->gpu, tokens, s->row_slot, s->row_pos, n, logits, err);
+#else
+    (void)s, (void)tokens, (void)n, (void)logits;
+    return cz_err_set(err, "neural@1: this build has no CUDA support"); // no such state exists
+#endif
+}
+
+/* A state on the GPU: the slots' lengths and rows here, the rest in
+ * cuda.cu. The model's weights go up with the first such state. */
+static cz_tf_state *state_new_cuda(const cz_tf_model *m, int max_batch, cz_err *err) {
+#ifdef CZ_HAVE_CUDA
+    const cz_tf_config *c = &m->cfg;
+    // The lazily made device copy is the one thing in a model that changes.
+    cz_tf_model *mm = (cz_tf_model *)m;
+    pthread_mutex_lock(&mm->gpu_mu);
+    if (!mm->gpu)
+        mm->gpu = cz_cuda_model_new(m->w, err);
+    struct cz_cuda_model *g = mm->gpu;
+    pthread_mutex_unlock(&mm->gpu_mu);
+    if (!g)
+        return NULL;
+    cz_tf_state *s = cz_calloc(1, sizeof *s);
+    s->m = m;
+    s->device = CZ_TF_CUDA;
+    s->max_batch = max_batch;
+    s->max_rows = max_batch > c->max_seq ? max_batch : c->max_seq;
+    s->len = cz_calloc((size_t)max_batch, sizeof *s->len);
+    s->row_slot = cz_malloc((size_t)s->max_rows * sizeof(int));
+    s->row_pos = cz_malloc((size_t)s->max_rows * sizeof(int));
+    if (!(s->gpu = cz_cuda_state_new(g, max_batch, s->max_rows, err))) {
+        cz_tf_state_free(s);
+        return NULL;
+    }
+    return s;
+#else
+    (void)m, (void)max_batch;
+    cz_err_set(err, "neural@1: this build has no CUDA support (nvcc was not found when it was "
+                    "built); rebuild where nvcc is on the PATH, or use the cpu device");
+    return NULL;
+#endif
+}
+
 cz_tf_state *cz_tf_state_new(const cz_tf_model *m, int max_batch, int threads, cz_err *err) {
+    return cz_tf_state_new_on(m, max_batch, threads, CZ_TF_CPU, err);
+}
+
+cz_tf_state *cz_tf_state_new_on(const cz_tf_model *m, int max_batch, int threads,
+                                cz_tf_device device, cz_err *err) {
     if (max_batch < 1 || max_batch > MAX_BATCH) {
         cz_err_set(err, "neural@1: max_batch %d is not in 1..%d", max_batch, MAX_BATCH);
         return NULL;
     }
     if (threads < 0 || threads > MAX_THREADS) {
         cz_err_set(err, "neural@1: threads %d is not in 0..%d", threads, MAX_THREADS);
+        return NULL;
+    }
+    if (device == CZ_TF_CUDA)
+        return state_new_cuda(m, max_batch, err);
+    if (device != CZ_TF_CPU) {
+        cz_err_set(err, "neural@1: unknown device %d", (int)device);
         return NULL;
     }
     const cz_tf_config *c = &m->cfg;
@@ -342,13 +456,19 @@ cz_tf_state *cz_tf_state_new(const cz_tf_model *m, int max_batch, int threads, c
 void cz_tf_state_free(cz_tf_state *s) {
     if (!s)
         return;
-    s->job.kind = JOB_STOP;
-    helpers_go(s);
-    for (int t = 1; t < s->n_threads; t++)
-        pthread_join(s->helpers[t - 1], NULL);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->go);
-    pthread_cond_destroy(&s->finished);
+    if (s->device == CZ_TF_CUDA) {
+#ifdef CZ_HAVE_CUDA
+        cz_cuda_state_free(s->gpu);
+#endif
+    } else {
+        s->job.kind = JOB_STOP;
+        helpers_go(s);
+        for (int t = 1; t < s->n_threads; t++)
+            pthread_join(s->helpers[t - 1], NULL);
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->go);
+        pthread_cond_destroy(&s->finished);
+    }
     free(s->helpers);
     free(s->len);
     free(s->k);
@@ -625,7 +745,7 @@ int cz_tf_step(const cz_tf_model *m, cz_tf_state *s, const int *slots, const int
         return cz_err_set(err, "neural@1: the state belongs to another model");
     // The row group was checked for this thread count; with another,
     // OpenBLAS may pick other kernels and batching could change results.
-    if (openblas_get_num_threads() != m->blas_threads)
+    if (s->device == CZ_TF_CPU && openblas_get_num_threads() != m->blas_threads)
         return cz_err_set(err,
                           "neural@1: OpenBLAS's thread count changed from %d to %d after the "
                           "model was loaded; set it before cz_tf_load()",
@@ -648,7 +768,11 @@ int cz_tf_step(const cz_tf_model *m, cz_tf_state *s, const int *slots, const int
         s->row_slot[r] = slot;
         s->row_pos[r] = pos;
     }
-    forward(m, s, tokens, n, logits);
+    if (s->device == CZ_TF_CUDA) {
+        if (forward_cuda(s, tokens, n, logits, err))
+            return -1;
+    } else
+        forward(m, s, tokens, n, logits);
     for (int r = 0; r < n; r++)
         s->len[slots[r]]++;
     return 0;

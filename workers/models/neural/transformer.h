@@ -7,7 +7,13 @@
  * up to max_batch sequences, called slots; each slot is a sequence at its
  * own position. One cz_tf_step() advances many slots by one token each in
  * a single batched forward (what dynamic batching calls); cz_tf_prefill()
- * feeds one slot a prompt of several tokens in one forward. */
+ * feeds one slot a prompt of several tokens in one forward.
+ *
+ * A state lives on a device: the CPU (OpenBLAS, this file's own code) or,
+ * in builds made where nvcc was found, an NVIDIA GPU (cuda.h: cuBLAS and
+ * kernels of our own). Both compute the same function and are called the
+ * same way; cz_tf_state_new_on() chooses. Logits agree between them to a
+ * tolerance, not bit for bit (cuda.cu says why and what is promised). */
 #ifndef CZ_NEURAL_TRANSFORMER_H
 #define CZ_NEURAL_TRANSFORMER_H
 
@@ -16,6 +22,12 @@
 
 typedef struct cz_tf_model cz_tf_model;
 typedef struct cz_tf_state cz_tf_state;
+
+/** Where a state's forward pass runs. */
+typedef enum cz_tf_device {
+    CZ_TF_CPU,  /* OpenBLAS and this engine's threads */
+    CZ_TF_CUDA, /* an NVIDIA GPU, in builds with CUDA (cz_tf_has_cuda()) */
+} cz_tf_device;
 
 /**
  * @brief Loads and verifies the weights at @p path (cz_neural_weights_open())
@@ -62,6 +74,43 @@ int cz_tf_batch_chunk(const cz_tf_model *m);
  */
 cz_tf_state *cz_tf_state_new(const cz_tf_model *m, int max_batch, int threads, cz_err *err);
 
+/**
+ * @brief cz_tf_state_new() on @p device. For CZ_TF_CPU it is that call.
+ * For CZ_TF_CUDA the state's caches and scratch live on the GPU (all
+ * allocated now: 5 MB a slot for neural-1), @p threads is checked but
+ * unused, and the model's weights are uploaded to the GPU by the first
+ * CUDA state made from it (under a lock: states may be made in several
+ * threads) and stay there until cz_tf_free().
+ * @returns the state, freed with cz_tf_state_free(); or NULL with @p err:
+ * cz_tf_state_new()'s errors, a build without CUDA ("neural@1: this build
+ * has no CUDA support (nvcc was not found when it was built)"), no usable
+ * GPU or driver, not enough GPU memory (each says so and what to do).
+ */
+cz_tf_state *cz_tf_state_new_on(const cz_tf_model *m, int max_batch, int threads,
+                                cz_tf_device device, cz_err *err);
+
+/** @brief Whether this build can make CZ_TF_CUDA states (it was built with nvcc). */
+int cz_tf_has_cuda(void);
+
+/**
+ * @brief Reads a device's name, "cpu" or "cuda" (CADENZA_NEURAL_DEVICE's
+ * values; NULL is the default, cpu), into @p out.
+ * @returns 0; or -1 with @p err naming the value and the accepted ones.
+ */
+int cz_tf_device_parse(const char *name, cz_tf_device *out, cz_err *err);
+
+/** @brief "cpu" or "cuda". */
+const char *cz_tf_device_name(cz_tf_device device);
+
+/** @brief The device @p s runs on. */
+cz_tf_device cz_tf_state_device(const cz_tf_state *s);
+
+/**
+ * @brief Rows per matrix product for @p s: cz_tf_batch_chunk() on the CPU,
+ * the group measured at upload on the GPU (cuda.cu), for logs and benchmarks.
+ */
+int cz_tf_state_chunk(const cz_tf_state *s);
+
 /** @brief Stops the state's threads and frees it; NULL-safe. */
 void cz_tf_state_free(cz_tf_state *s);
 
@@ -81,7 +130,8 @@ int cz_tf_slot_len(const cz_tf_state *s, int slot);
  * takes both tokens, in order, as a prefill would. n may be up to
  * max(max_batch, max_seq).
  * @returns 0; or -1 with @p err (a slot or token out of range, a slot
- * already holding max_seq tokens, too many rows), and then no slot changes.
+ * already holding max_seq tokens, too many rows; on a GPU state, a CUDA or
+ * cuBLAS failure), and then no slot changes.
  */
 int cz_tf_step(const cz_tf_model *m, cz_tf_state *s, const int *slots, const int *tokens, int n,
                float *logits, cz_err *err);
