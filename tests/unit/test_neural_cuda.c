@@ -32,6 +32,7 @@
 #include "common/buf.h"
 #include "common/mem.h"
 #include "common/rand.h"
+#include "tests/unit/neural_reference.h"
 #include "workers/models/neural/cuda.h"
 #include "workers/models/neural/transformer.h"
 
@@ -130,52 +131,6 @@ static void agree(const float *gpu, const float *cpu, size_t n, const char *what
     rows_seen++;
     if (e > TOL)
         fail_msg("%s %d: GPU and CPU logits differ by %g (tolerance %g)", what, at, e, TOL);
-}
-
-/* The reference sequences and PyTorch's logits [seq][pos][vocab]. */
-typedef struct reference {
-    int n_seq;
-    int len[8];
-    int tokens[8][512];
-    float *logits[8];
-} reference;
-
-static void reference_load(const char *path, int vocab, reference *r) {
-    memset(r, 0, sizeof *r);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    cz_buf b = {0};
-    char chunk[65536];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        cz_buf_append(&b, chunk, got);
-    fclose(f);
-    cJSON *j = cJSON_Parse(b.data);
-    cz_buf_free(&b);
-    assert_non_null(j);
-    const cJSON *toks = cJSON_GetObjectItem(j, "tokens"), *lg = cJSON_GetObjectItem(j, "logits");
-    r->n_seq = cJSON_GetArraySize(toks);
-    assert_in_range(r->n_seq, 1, 8);
-    for (int s = 0; s < r->n_seq; s++) {
-        const cJSON *t = cJSON_GetArrayItem(toks, s), *rows = cJSON_GetArrayItem(lg, s);
-        r->len[s] = cJSON_GetArraySize(t);
-        assert_in_range(r->len[s], 1, 512);
-        r->logits[s] = cz_malloc((size_t)r->len[s] * vocab * sizeof(float));
-        for (int i = 0; i < r->len[s]; i++) {
-            r->tokens[s][i] = cJSON_GetArrayItem(t, i)->valueint;
-            const cJSON *row = cJSON_GetArrayItem(rows, i);
-            assert_int_equal(cJSON_GetArraySize(row), vocab);
-            int v = 0;
-            for (const cJSON *x = row->child; x; x = x->next)
-                r->logits[s][(size_t)i * vocab + v++] = (float)x->valuedouble;
-        }
-    }
-    cJSON_Delete(j);
-}
-
-static void reference_free(reference *r) {
-    for (int s = 0; s < r->n_seq; s++)
-        free(r->logits[s]);
 }
 
 /* ================================================================ tests */
