@@ -677,7 +677,8 @@ bool cz_request_idempotency_key_valid(const char *key) {
 
 void cz_request_set_model(cz_request *r, const char *model) {
     snprintf(r->model_run, sizeof r->model_run, "%s", model);
-    if (r->cache_key[0])
+    /* A pin runs as itself: its key already names the version. */
+    if (r->cache_key[0] && strcmp(model, r->model))
         cache_key_of(r->canonical, r->seeded, model, r->cache_key);
 }
 
