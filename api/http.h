@@ -18,6 +18,7 @@
 
 struct cz_committer;
 struct cz_keycache;
+struct cz_registry;
 struct cz_ratelimit;
 
 /** What every handler can reach; created in main, read-only afterwards. */
@@ -28,6 +29,7 @@ typedef struct cz_api {
     struct cz_committer *committer; /* group commit of submissions (committer.h) */
     struct cz_ratelimit *ratelimit; /* per-key token buckets (ratelimit.h) */
     struct cz_keycache *keys;       /* recently authenticated keys (keycache.h) */
+    struct cz_registry *models;     /* the model registry's snapshot (registry.h) */
     struct cz_sse *sse;             /* live event streams (sse.h) */
     struct cz_redis_pool *redis;    /* cache, cancel flags, rate limits, announcements */
     struct cz_playlists *playlists; /* the catalogue in memory (common/playlist/service.h) */

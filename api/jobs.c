@@ -18,7 +18,9 @@
 #include <time.h>
 
 #include "api/committer.h"
+#include "api/registry.h"
 #include "api/request.h"
+#include "api/routing.h"
 #include "common/artifact.h"
 #include "common/cache.h"
 #include "common/db/jobs.h"
@@ -76,7 +78,7 @@ static void cache_lookup(cz_api *api, const cz_request *req, const char *tenant,
     cz_sha256_hex(scoped, strlen(scoped), key);
     cz_err err;
     redisContext *rc = cz_redis_borrow(api->redis, &err);
-    if (rc && cz_cache_lookup(rc, req->model, key, source, n) < 0)
+    if (rc && cz_cache_lookup(rc, req->model_run, key, source, n) < 0)
         source[0] = '\0';
     cz_redis_give_back(api->redis, rc);
 }
@@ -128,10 +130,44 @@ static uint64_t default_seed(const cz_http_req *r, const char *key) {
     return seed;
 }
 
-/* Parses and validates the body into @p req. Where the webhook would go is
- * checked now, so the client learns at once; the dispatcher checks the
- * address it connects to again. @returns 0 (free @p req with
- * cz_request_free), or -1 with the problem queued in @p res. */
+/* Routes the request's model to the version that runs it (api/routing.h),
+ * with this process's snapshot of the registry (no query of its own), and
+ * checks the request against that version's limits. @returns 0 with
+ * req->model_run set, or -1 with the problem queued in @p res (@p req freed). */
+static int route_model(cz_api *api, cz_http_req *r, cz_request *req, enum MHD_Result *res) {
+    cz_err err;
+    const cz_models_snap *snap = cz_registry_get(api->models, &err);
+    if (!snap) {
+        cz_request_free(req);
+        *res = cz_http_unavailable(r, "model registry", &err,
+                                   "the model registry is unavailable; nothing was stored, retry "
+                                   "later");
+        return -1;
+    }
+    cz_request_error verr;
+    const char *user = cz_json_str(req->canonical, "user");
+    const cz_model *m =
+        cz_routing_resolve(snap->rows, snap->n, r->key.tenant, user ? user : "", req->model, &verr);
+    if (m && cz_routing_check_limits(m, req->canonical, &verr) == 0) {
+        char id[CZ_REQUEST_MODEL_MAX];
+        snprintf(id, sizeof id, "%s@%s", m->name, m->version);
+        cz_request_set_model(req, id);
+    } else {
+        m = NULL;
+    }
+    cz_registry_release(api->models, snap);
+    if (!m) {
+        cz_request_free(req);
+        *res = cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses and validates the body into @p req, and routes its model. Where
+ * the webhook would go is checked now, so the client learns at once; the
+ * dispatcher checks the address it connects to again. @returns 0 (free
+ * @p req with cz_request_free), or -1 with the problem queued in @p res. */
 static int parse_job(cz_api *api, cz_http_req *r, uint64_t seed, cz_request *req,
                      enum MHD_Result *res) {
     cz_request_error verr;
@@ -139,6 +175,8 @@ static int parse_job(cz_api *api, cz_http_req *r, uint64_t seed, cz_request *req
         *res = cz_http_problem(r, (unsigned)verr.status, verr.type, verr.detail, verr.field);
         return -1;
     }
+    if (route_model(api, r, req, res))
+        return -1;
     const char *hook = cz_json_str(cJSON_GetObjectItem(req->canonical, "webhook"), "url");
     char why[CZ_NETGUARD_WHY];
     if (hook && cz_netguard_check_url(&api->guard, hook, why, sizeof why)) {
@@ -176,7 +214,7 @@ static int persist(cz_api *api, const cz_http_req *r, const cz_request *req, con
                 .tenant = r->key.tenant,
                 .request = req->json,
                 .request_hash = req->hash,
-                .model = req->model,
+                .model = req->model_run, /* the version that runs; the request keeps the asked */
                 .seed = req->seed,
                 .trace_id = j->trace,
                 .traceparent = j->traceparent,

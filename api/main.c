@@ -12,6 +12,7 @@
 #include "api/committer.h"
 #include "api/keycache.h"
 #include "api/ratelimit.h"
+#include "api/registry.h"
 #include "api/server.h"
 #include "api/sse.h"
 #include "common/config.h"
@@ -71,6 +72,7 @@ static int serve(const cz_config *cfg) {
     api.redis = cz_redis_pool_new(cfg->redis_url, cfg->api_threads, cfg->rate_limit_timeout_ms);
     api.ratelimit = cz_ratelimit_new(api.redis);
     api.keys = cz_keycache_new(cfg->api_key_cache_ms);
+    api.models = cz_registry_new(api.db, cfg->api_models_cache_ms);
     api.sse = api.committer ? cz_sse_start(cfg, &err) : NULL;
     api.playlists =
         api.sse ? cz_playlists_start(cfg->database_url, cfg->playlist_sync_ms, &err) : NULL;
@@ -82,6 +84,7 @@ static int serve(const cz_config *cfg) {
         cz_sse_free(api.sse);
         cz_playlists_stop(api.playlists);
         cz_keycache_free(api.keys);
+        cz_registry_free(api.models);
         cz_committer_stop(api.committer);
         cz_ratelimit_free(api.ratelimit);
         cz_redis_pool_free(api.redis);
@@ -106,6 +109,7 @@ static int serve(const cz_config *cfg) {
     cz_ratelimit_free(api.ratelimit);
     cz_redis_pool_free(api.redis);
     cz_keycache_free(api.keys);
+    cz_registry_free(api.models);
     rd_kafka_destroy(api.kafka);
     cz_db_pool_free(api.db);
     return 0;

@@ -276,12 +276,55 @@ static int check_seed(const cJSON *v, cJSON *out, cz_request_error *e) {
     return number(v, "seed", 0, 9007199254740991.0, true, out, e);
 }
 
-static const char *const known_models[] = {CZ_DEFAULT_MODEL, CZ_NEURAL_MODEL, CZ_HTTP_MODEL, NULL};
+/* A run of 1..max bytes from @p first (the first) and @p rest (the others). */
+static bool word(const char *s, size_t len, const char *first, const char *rest, size_t max) {
+    return len >= 1 && len <= max && strchr(first, s[0]) && strspn(s + 1, rest) >= len - 1;
+}
 
+#define LOWER_DIGITS "abcdefghijklmnopqrstuvwxyz0123456789"
+
+bool cz_request_model_name_valid(const char *s) {
+    size_t n = strlen(s);
+    return n && word(s, n, "abcdefghijklmnopqrstuvwxyz", LOWER_DIGITS "-", 31);
+}
+
+bool cz_request_model_version_valid(const char *s) {
+    size_t n = strlen(s);
+    return n && word(s, n, LOWER_DIGITS, LOWER_DIGITS ".-", 16);
+}
+
+/* The model's form only: a name ("neural", routed among its versions by
+ * weight) or a pinned name@version. Which exist is the registry's to say
+ * (api/routing.c). */
 static int check_model(const cJSON *v, cJSON *out, cz_request_error *e) {
-    if (cJSON_IsString(v) && !strchr(v->valuestring, '@'))
-        return invalid(e, "model", "model must be name@version, e.g. %s", CZ_DEFAULT_MODEL);
-    return one_of(v, "model", known_models, out, e);
+    bool ok = cJSON_IsString(v) && strlen(v->valuestring) < CZ_REQUEST_MODEL_MAX;
+    if (ok) {
+        char name[CZ_REQUEST_MODEL_MAX];
+        snprintf(name, sizeof name, "%s", v->valuestring);
+        char *at = strchr(name, '@');
+        if (at)
+            *at = '\0';
+        ok = cz_request_model_name_valid(name) && (!at || cz_request_model_version_valid(at + 1));
+    }
+    if (!ok)
+        return invalid(e, "model",
+                       "model must be a model name or name@version, e.g. composer or %s; "
+                       "GET /v1/models lists them",
+                       CZ_DEFAULT_MODEL);
+    cJSON_AddStringToObject(out, "model", v->valuestring);
+    return 0;
+}
+
+/* The end user the job is for, as the client knows them (opaque): it keeps
+ * their model version the same from job to job (api/routing.c). Printable
+ * text, kept exactly as sent. */
+static int check_user(const cJSON *v, cJSON *out, cz_request_error *e) {
+    size_t n = cJSON_IsString(v) ? utf8_length(v->valuestring) : 0;
+    if (!cJSON_IsString(v) || !cz_json_clean_text(v->valuestring) ||
+        strpbrk(v->valuestring, "\t\r\n") || n < 1 || n > 128)
+        return invalid(e, "user", "user must be 1 to 128 printable characters");
+    cJSON_AddStringToObject(out, "user", v->valuestring);
+    return 0;
 }
 
 static int check_quality(const cJSON *v, cJSON *out, cz_request_error *e) {
@@ -436,6 +479,7 @@ static const struct field {
     {"instruments", check_instruments},
     {"seed", check_seed},
     {"model", check_model},
+    {"user", check_user},
     {"quality", check_quality},
     {"outputs", check_outputs},
     {"loudness", check_loudness},
@@ -476,11 +520,6 @@ static int add_controls(cJSON *c, cz_request_error *e) {
     cJSON *controls = cz_controls_json(&ctl), *ignored = cz_controls_ignored_json(&ctl);
     cJSON_AddItemToObject(c, "controls", controls);
     cJSON_AddItemToObject(c, "ignored", ignored);
-    /* A remote model returns one mix: stems come only from the composer. */
-    const char *model = cz_json_str(c, "model");
-    if (model && !strcmp(model, CZ_HTTP_MODEL) && cJSON_IsTrue(cJSON_GetObjectItem(c, "stems")))
-        return invalid(e, "stems", "stems are made by %s only; %s returns the mix alone",
-                       CZ_DEFAULT_MODEL, CZ_HTTP_MODEL);
     return 0;
 }
 
@@ -522,7 +561,7 @@ static const char *const shaping_fields[] = {
 /* Fills @p key with the hash of what shapes the audio when the request may
  * be answered by an earlier job: when it names its seed (the model is
  * deterministic), or says "cache": true; never when it says "cache": false. */
-static void cache_key_of(const cJSON *c, bool seeded, char key[CZ_SHA256_HEX]) {
+static void cache_key_of(const cJSON *c, bool seeded, const char *model, char key[CZ_SHA256_HEX]) {
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(c, "cache");
     key[0] = '\0';
     if (cJSON_IsFalse(opt) || (!seeded && !cJSON_IsTrue(opt)))
@@ -530,7 +569,9 @@ static void cache_key_of(const cJSON *c, bool seeded, char key[CZ_SHA256_HEX]) {
     cJSON *g = cJSON_CreateObject();
     for (int i = 0; shaping_fields[i]; i++) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, shaping_fields[i]);
-        if (f)
+        if (model && !strcmp(shaping_fields[i], "model"))
+            cJSON_AddStringToObject(g, "model", model); /* the version that runs */
+        else if (f)
             cJSON_AddItemToObject(g, shaping_fields[i], cJSON_Duplicate(f, true));
     }
     if (seeded)
@@ -615,11 +656,13 @@ int cz_request_parse(const char *body, size_t len, uint64_t fallback_seed, cz_re
 
     bool seeded = cJSON_HasObjectItem(c, "seed");
     fill_defaults(c, fallback_seed);
-    cache_key_of(c, seeded, out->cache_key);
+    cache_key_of(c, seeded, NULL, out->cache_key);
     out->canonical = c;
     out->json = cz_json_canonical(c);
     cz_sha256_hex(out->json, strlen(out->json), out->hash);
     out->model = cz_json_str(c, "model");
+    snprintf(out->model_run, sizeof out->model_run, "%s", out->model);
+    out->seeded = seeded;
     out->seed = (uint64_t)cz_json_num(c, "seed", 0);
     return 0;
 }
@@ -630,6 +673,13 @@ bool cz_request_idempotency_key_valid(const char *key) {
         if (key[i] < 0x20 || key[i] > 0x7e)
             return false;
     return n >= 1 && n <= 255;
+}
+
+void cz_request_set_model(cz_request *r, const char *model) {
+    snprintf(r->model_run, sizeof r->model_run, "%s", model);
+    /* A pin runs as itself: its key already names the version. */
+    if (r->cache_key[0] && strcmp(model, r->model))
+        cache_key_of(r->canonical, r->seeded, model, r->cache_key);
 }
 
 void cz_request_free(cz_request *r) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api/jobs.h"
+#include "api/models.h"
 #include "api/openapi.h"
 #include "api/playlists.h"
 #include "api/pools.h"
@@ -78,6 +79,7 @@ static enum MHD_Result cz_api_readyz_get(cz_api *api, cz_http_req *r, const char
 #define READ_JOBS (CZ_ROLE_SUBMITTER | CZ_ROLE_CURATOR | CZ_ROLE_ADMIN)
 #define REVIEW (CZ_ROLE_CURATOR | CZ_ROLE_ADMIN)
 #define OPERATE (CZ_ROLE_OPERATOR | CZ_ROLE_ADMIN)
+#define ANY_KEY (CZ_ROLE_SUBMITTER | CZ_ROLE_CURATOR | CZ_ROLE_OPERATOR | CZ_ROLE_ADMIN)
 
 /* Every handler has this shape and is named cz_api_<resource>_<verb>; @p id
  * is the path's "{id}" (or "{name}") segment, "" for a pattern without one. */
@@ -160,6 +162,11 @@ static const struct route {
     {"GET", "/v1/playlists/{id}", READ_JOBS, cz_api_playlists_get},
     {"GET", "/v1/pools", OPERATE, cz_api_pools_list},
     {"PUT", "/v1/pools/{name}", OPERATE, cz_api_pools_update},
+    {"GET", "/v1/models", ANY_KEY, cz_api_models_list},
+    {"GET", "/v1/models/{name}", ANY_KEY, cz_api_models_get},
+    {"PUT", "/v1/models/{name}", OPERATE, cz_api_models_update},
+    {"POST", "/v1/models/{name}/promote", OPERATE, cz_api_models_promote},
+    {"POST", "/v1/models/{name}/rollback", OPERATE, cz_api_models_rollback},
 };
 
 /* True when @p path fits @p pattern; the segment at "{id}" (or any "{name}")

@@ -13,10 +13,16 @@
  *   cadenzactl pools list
  *   cadenzactl pools scale NAME N [--reason TEXT]
  *   cadenzactl pools autoscale NAME on|off [--reason TEXT]
+ *   cadenzactl models list|show NAME [--all]
+ *   cadenzactl models set NAME [--split NAME@V=W,...] [--retire V,...] [--activate V,...]
+ *                              [--max-duration V=S,...] [--reason TEXT]
+ *   cadenzactl models promote NAME VERSION | rollback NAME [--reason TEXT]
  *   cadenzactl status
  *
  * `pools` talks to the API with an operator (or admin) key; `status` too, and
  * reads the scheduler's metrics (CADENZA_SCHED_METRICS_URL) for the rest.
+ * `models` talks to the API as well: any key lists the models, changing
+ * them needs an operator's (or admin's).
  * `keys` and `quota` talk to Postgres (CADENZA_DATABASE_URL): they are how
  * the first key of a tenant comes to exist, and they are an operator's
  * tools, so they need the database's credentials rather than an API key. `catalog import`
@@ -79,6 +85,12 @@ static int usage(void) {
             "       cadenzactl pools list\n"
             "       cadenzactl pools scale NAME N [--reason TEXT]\n"
             "       cadenzactl pools autoscale NAME on|off [--reason TEXT]\n"
+            "       cadenzactl models list [--all]\n"
+            "       cadenzactl models show NAME [--all]\n"
+            "       cadenzactl models set NAME [--split NAME@V=W,...] [--retire V,...]\n"
+            "                         [--activate V,...] [--max-duration V=S,...] [--reason T]\n"
+            "       cadenzactl models promote NAME VERSION [--reason TEXT]\n"
+            "       cadenzactl models rollback NAME [--reason TEXT]\n"
             "       cadenzactl status\n");
     return 2;
 }
@@ -851,6 +863,225 @@ static int pools_autoscale(int argc, char **argv) {
     return pool_put(argv[0], change, argc, argv);
 }
 
+/* ---- models (operators change them; any key lists them) --------------------- */
+
+/* Prints each version of model object @p m as a table row. */
+static void model_rows(const cJSON *m) {
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItem(m, "versions")) {
+        const cJSON *limits = cJSON_GetObjectItem(v, "limits");
+        printf("%-12s %-8s %-8s %6.0f %-6s %-9s %-10s %7.0f %-5s %g\n", cz_json_str(m, "name"),
+               cz_json_str(v, "version"), cz_json_str(v, "status"), cz_json_num(v, "weight", 0),
+               cz_json_str(v, "tier"), cz_json_str(v, "backend"), cz_json_str(v, "pool"),
+               cz_json_num(limits, "max_duration_s", 0),
+               cJSON_IsTrue(cJSON_GetObjectItem(limits, "stems")) ? "yes" : "no",
+               cz_json_num(v, "price_per_compute_s", 0));
+    }
+}
+
+static void model_header(void) {
+    printf("%-12s %-8s %-8s %6s %-6s %-9s %-10s %7s %-5s %s\n", "MODEL", "VERSION", "STATUS",
+           "WEIGHT", "TIER", "BACKEND", "POOL", "MAX_S", "STEMS", "PRICE/S");
+}
+
+/* Prints a 200 answer holding a model (@p one) or a list of them as a table. */
+static int model_table(response *r, bool one) {
+    int rc = r->status == 200 ? 0 : api_error(r);
+    cJSON *doc = rc ? NULL : cJSON_Parse(r->body.data);
+    if (doc) {
+        model_header();
+        if (one) {
+            model_rows(doc);
+        } else {
+            const cJSON *m;
+            cJSON_ArrayForEach(m, cJSON_GetObjectItem(doc, "data")) model_rows(m);
+        }
+    }
+    cJSON_Delete(doc);
+    cz_buf_free(&r->body);
+    return rc;
+}
+
+static bool model_name_ok(const char *name) {
+    size_t n = strlen(name);
+    return n > 0 && n < 32 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static int models_list(int argc, char **argv) {
+    bool all = argc == 1 && !strcmp(argv[0], "--all");
+    if (argc > 1 || (argc == 1 && !all)) {
+        fprintf(stderr, "cadenzactl: models list [--all]\n");
+        return 2;
+    }
+    response r;
+    return call("GET", all ? "/v1/models?all=true" : "/v1/models", NULL, &r)
+               ? 1
+               : model_table(&r, false);
+}
+
+static int models_show(int argc, char **argv) {
+    if (argc < 1 || !model_name_ok(argv[0]) || argc > 2 ||
+        (argc == 2 && strcmp(argv[1], "--all"))) {
+        fprintf(stderr, "cadenzactl: models show NAME [--all]\n");
+        return 2;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/v1/models/%s%s", argv[0], argc == 2 ? "?all=true" : "");
+    response r;
+    return call("GET", path, NULL, &r) ? 1 : print_answer(&r, 200);
+}
+
+/* Sends @p body (consumed) to @p method @p path and prints the model after it. */
+static int model_change(const char *method, const char *path, cJSON *body, const char *reason) {
+    char why[200];
+    if (!reason) {
+        const char *user = getenv("USER");
+        snprintf(why, sizeof why, "cadenzactl models by %s", user ? user : "an operator");
+        reason = why;
+    }
+    cJSON_AddStringToObject(body, "reason", reason);
+    char *text = cz_json_print(body);
+    cJSON_Delete(body);
+    response r;
+    int rc = call(method, path, text, &r);
+    free(text);
+    return rc ? 1 : model_table(&r, true);
+}
+
+/* "a=1,b=2" into @p out as {a: number}: VERSION=N for --max-duration,
+ * NAME@VERSION=N (or VERSION=N) for --split. @returns 0, or -1 when told. */
+static int pairs(const char *list, const char *what, const char *name, bool split, cJSON *out) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '='), *end;
+        double v = eq ? strtod(eq + 1, &end) : 0;
+        if (!eq || eq == item || end == eq + 1 || *end || !(v >= 0)) {
+            fprintf(stderr, "cadenzactl: %s takes %s, not \"%s\"\n", what,
+                    split ? "NAME@VERSION=WEIGHT,..." : "VERSION=SECONDS,...", item);
+            return -1;
+        }
+        *eq = '\0';
+        char key[96];
+        snprintf(key, sizeof key, "%s%s%s", split && !strchr(item, '@') ? name : "",
+                 split && !strchr(item, '@') ? "@" : "", item);
+        cJSON_AddNumberToObject(out, key, v);
+    }
+    return 0;
+}
+
+/* Adds {"status": @p status} to each version of the list @p csv in @p versions. */
+static void statuses(cJSON *versions, const char *csv, const char *status) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", csv);
+    for (char *save = NULL, *v = strtok_r(buf, ",", &save); v; v = strtok_r(NULL, ",", &save)) {
+        cJSON *o = cJSON_GetObjectItem(versions, v);
+        if (!o)
+            o = cJSON_AddObjectToObject(versions, v);
+        cJSON_AddStringToObject(o, "status", status);
+    }
+}
+
+static int models_set(int argc, char **argv) {
+    static const char *const known[] = {"--split",        "--retire", "--activate",
+                                        "--max-duration", "--reason", NULL};
+    if (argc < 2 || !model_name_ok(argv[0]) || argc % 2 == 0) {
+        fprintf(stderr, "cadenzactl: models set NAME [--split NAME@V=W,...] [--retire V,...] "
+                        "[--activate V,...] [--max-duration V=S,...] [--reason TEXT]\n");
+        return 2;
+    }
+    for (int i = 1; i < argc; i += 2) {
+        bool ok = false;
+        for (int k = 0; known[k] && !ok; k++)
+            ok = !strcmp(argv[i], known[k]);
+        if (!ok) {
+            fprintf(stderr, "cadenzactl: models set: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    const char *name = argv[0], *split = opt(argc, argv, "--split"),
+               *retire = opt(argc, argv, "--retire"), *activate = opt(argc, argv, "--activate"),
+               *max = opt(argc, argv, "--max-duration");
+    if (!split && !retire && !activate && !max) {
+        fprintf(stderr,
+                "cadenzactl: models set %s: name a change (--split, --retire, --activate "
+                "or --max-duration)\n",
+                name);
+        return 2;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON *versions = cJSON_CreateObject(), *limits = cJSON_CreateObject();
+    int rc = 0;
+    if (split)
+        rc |= pairs(split, "--split", name, true, cJSON_AddObjectToObject(body, "split"));
+    if (max && !rc)
+        rc |= pairs(max, "--max-duration", name, false, limits);
+    if (rc) {
+        cJSON_Delete(body);
+        cJSON_Delete(versions);
+        cJSON_Delete(limits);
+        return 2;
+    }
+    if (retire)
+        statuses(versions, retire, "retired");
+    if (activate)
+        statuses(versions, activate, "active");
+    for (const cJSON *l = limits->child; l; l = l->next) {
+        cJSON *o = cJSON_GetObjectItem(versions, l->string);
+        if (!o)
+            o = cJSON_AddObjectToObject(versions, l->string);
+        cJSON_AddNumberToObject(o, "max_duration_s", l->valuedouble);
+    }
+    cJSON_Delete(limits);
+    if (versions->child)
+        cJSON_AddItemToObject(body, "versions", versions);
+    else
+        cJSON_Delete(versions);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/models/%s", name);
+    return model_change("PUT", path, body, opt(argc, argv, "--reason"));
+}
+
+static int models_promote(int argc, char **argv) {
+    if (argc < 2 || !model_name_ok(argv[0]) || (argc != 2 && argc != 4) ||
+        (argc == 4 && strcmp(argv[2], "--reason"))) {
+        fprintf(stderr, "cadenzactl: models promote NAME VERSION [--reason TEXT]\n");
+        return 2;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "version", argv[1]);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/models/%s/promote", argv[0]);
+    return model_change("POST", path, body, opt(argc, argv, "--reason"));
+}
+
+static int models_rollback(int argc, char **argv) {
+    if (argc < 1 || !model_name_ok(argv[0]) || (argc != 1 && argc != 3) ||
+        (argc == 3 && strcmp(argv[1], "--reason"))) {
+        fprintf(stderr, "cadenzactl: models rollback NAME [--reason TEXT]\n");
+        return 2;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/v1/models/%s/rollback", argv[0]);
+    return model_change("POST", path, cJSON_CreateObject(), opt(argc, argv, "--reason"));
+}
+
+static int models(int argc, char **argv) {
+    const char *verb = argc ? argv[0] : "";
+    if (!strcmp(verb, "list"))
+        return models_list(argc - 1, argv + 1);
+    if (!strcmp(verb, "show"))
+        return models_show(argc - 1, argv + 1);
+    if (!strcmp(verb, "set"))
+        return models_set(argc - 1, argv + 1);
+    if (!strcmp(verb, "promote"))
+        return models_promote(argc - 1, argv + 1);
+    if (!strcmp(verb, "rollback"))
+        return models_rollback(argc - 1, argv + 1);
+    return usage();
+}
+
 /* ---- status: one screen for operators --------------------------------------- */
 
 /* GETs @p url into @p out (free with cz_buf_free(&out->body)). @returns 0 on a 200. */
@@ -1003,6 +1234,8 @@ int main(int argc, char **argv) {
         rc = pools_scale(argc - 3, argv + 3);
     else if (!strcmp(argv[1], "pools") && argc > 2 && !strcmp(argv[2], "autoscale"))
         rc = pools_autoscale(argc - 3, argv + 3);
+    else if (!strcmp(argv[1], "models"))
+        rc = models(argc - 2, argv + 2);
     else
         rc = usage();
     curl_global_cleanup();

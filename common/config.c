@@ -50,6 +50,7 @@ void cz_config_load(cz_config *cfg) {
     cfg->api_batch_max = cz_env_int("CADENZA_API_BATCH_MAX", 128, 1, 4096);
     cfg->api_max_connections = cz_env_int("CADENZA_API_MAX_CONNECTIONS", 512, 1, 65536);
     cfg->api_key_cache_ms = cz_env_int("CADENZA_API_KEY_CACHE_MS", 1000, 0, 60000);
+    cfg->api_models_cache_ms = cz_env_int("CADENZA_API_MODELS_CACHE_MS", 1000, 0, 60000);
     /* Production reaches the public internet only; the local stack adds loopback. */
     cfg->webhook_allow = cz_env("CADENZA_WEBHOOK_ALLOW", "");
     cfg->webhook_schedule = cz_env("CADENZA_WEBHOOK_SCHEDULE", CZ_WEBHOOK_DEFAULT_SCHEDULE);

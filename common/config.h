@@ -31,6 +31,7 @@ typedef struct cz_config {
     int api_batch_max;         /* CADENZA_API_BATCH_MAX: most submissions in one commit */
     int api_max_connections;   /* CADENZA_API_MAX_CONNECTIONS: open client connections */
     int api_key_cache_ms;      /* CADENZA_API_KEY_CACHE_MS: how long a looked-up key is kept */
+    int api_models_cache_ms;   /* CADENZA_API_MODELS_CACHE_MS: how long the registry is kept */
     int cache_ttl_s;           /* CADENZA_CACHE_TTL_S: how long a prompt-cache entry lives */
     int cache_max_entries;     /* CADENZA_CACHE_MAX_ENTRIES: the most entries kept */
     int sse_heartbeat_s;       /* CADENZA_SSE_HEARTBEAT_S: comment lines on idle event streams */

@@ -14,6 +14,7 @@
  *               webhook_attempts
  *   review.c    review_tasks, review_audit
  *   pools.c     pools, pool_decisions
+ *   models.c    models, model_decisions
  *   catalog.c   catalog_tracks
  *   playlists.c tracks, user_signals, playlists
  *   migrate.c   schema_migrations

@@ -618,13 +618,16 @@ int cz_db_job_cancel(PGconn *c, const char *tenant, const char *id, char **json,
 #define CZ_INSERT_IN_FLIGHT 2
 
 /* The generate message and its headers, for the job row j and its
- * traceparent: one definition for the single and the batched insert. */
+ * traceparent: one definition for the single and the batched insert. As in
+ * cz_generate_message() (0014_models.sql), the message's request names the
+ * version that runs (the job's model), which a bare model name was routed to. */
 #define CZ_OUTBOX_OF_JOB(traceparent)                                                              \
     "  INSERT INTO outbox (topic, key, payload, headers)"                                          \
     "  SELECT 'cadenza.jobs.generate', j.id::text,"                                                \
     "         jsonb_build_object('schema', 1, 'job_id', j.id, 'attempt', j.attempt,"               \
     "                            'tenant', j.tenant_id, 'model', j.model, 'seed', j.seed,"         \
-    "                            'trace_id', j.trace_id, 'request', j.request),"                   \
+    "                            'trace_id', j.trace_id,"                                          \
+    "                            'request', jsonb_set(j.request, '{model}', to_jsonb(j.model))),"  \
     "         jsonb_build_object('traceparent', " traceparent ", 'job_id', j.id::text,"            \
     "                            'attempt', j.attempt::text, 'tenant', j.tenant_id)"
 

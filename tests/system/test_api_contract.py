@@ -47,7 +47,8 @@ def test_every_route_is_documented(anon_api):
 
 
 # The operators' endpoints, by operationId: left out of the submitter's run.
-OPERATORS = ["getCacheStats", "listPools", "updatePool"]
+OPERATORS = ["getCacheStats", "listPools", "updatePool", "updateModel", "promoteModel",
+             "rollbackModel"]
 
 
 def exclude(ops):
@@ -143,3 +144,6 @@ def test_schemathesis_on_the_operators_endpoints(env, cli, psql, tmp_path):
         psql("UPDATE pools SET min_replicas = 1, max_replicas = 8, desired = 1, autoscale = false,"
              " target_lag_per_replica = CASE name WHEN 'inference' THEN 4 ELSE 20 END,"
              " cooldown_s = 300, updated_by = 'test clean-up'")
+        # ... or changed a model's limit (descriptions only describe).
+        psql("UPDATE models SET status = 'active', weight = 100, max_duration_s = 600,"
+             " updated_by = 'test clean-up' WHERE version = '1'")

@@ -29,6 +29,12 @@ ENDPOINTS = [
     ("POST", "/v1/playlists", {"submitter", "admin"}),
     ("GET", "/v1/playlists/{other}", {"submitter", "curator", "admin"}),
     ("POST", "/v1/users/listener-1/signals", {"submitter", "admin"}),
+    ("GET", "/v1/models", {"submitter", "curator", "operator", "admin"}),
+    ("GET", "/v1/models/neural", {"submitter", "curator", "operator", "admin"}),
+    # A model no tenant has: an allowed change finds nothing to change.
+    ("PUT", "/v1/models/nosuch", {"operator", "admin"}),
+    ("POST", "/v1/models/nosuch/promote", {"operator", "admin"}),
+    ("POST", "/v1/models/nosuch/rollback", {"operator", "admin"}),
 ]
 
 

@@ -95,8 +95,28 @@ static void test_field_rules(void **state) {
     expect_error("{\"prompt\":\"a\",\"key\":\"H major\"}", 422, "invalid-field", "key");
     expect_error("{\"prompt\":\"a\",\"seed\":1.5}", 422, "invalid-field", "seed");
     expect_error("{\"prompt\":\"a\",\"seed\":-1}", 422, "invalid-field", "seed");
-    expect_error("{\"prompt\":\"a\",\"model\":\"gpt\"}", 422, "invalid-field", "model");
-    expect_error("{\"prompt\":\"a\",\"model\":\"other@9\"}", 422, "invalid-field", "model");
+    /* The model's form only: which models exist is the registry's (test_routing.c). */
+    static const char *const bad_models[] = {"Composer",
+                                             "neural@",
+                                             "@1",
+                                             "a@b@c",
+                                             "neural@V2",
+                                             "9lives",
+                                             "neural 1",
+                                             "",
+                                             "a-name-of-thirty-two-characters-",
+                                             "neural@a-version-of-17-ch",
+                                             "neural@.1"};
+    for (size_t i = 0; i < sizeof bad_models / sizeof *bad_models; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"prompt\":\"a\",\"model\":\"%s\"}", bad_models[i]);
+        expect_error(body, 422, "invalid-field", "model");
+    }
+    expect_error("{\"prompt\":\"a\",\"model\":7}", 422, "invalid-field", "model");
+    expect_error("{\"prompt\":\"a\",\"user\":\"\"}", 422, "invalid-field", "user");
+    expect_error("{\"prompt\":\"a\",\"user\":42}", 422, "invalid-field", "user");
+    expect_error("{\"prompt\":\"a\",\"user\":\"tab\\there\"}", 422, "invalid-field", "user");
+    expect_error("{\"prompt\":\"a\",\"user\":\"bell\\u0007\"}", 422, "invalid-field", "user");
     expect_error("{\"prompt\":\"a\",\"quality\":\"best\"}", 422, "invalid-field", "quality");
     expect_error("{\"prompt\":\"a\",\"outputs\":[]}", 422, "invalid-field", "outputs");
     expect_error("{\"prompt\":\"a\",\"outputs\":[\"flac\",\"flac\"]}", 422, "invalid-field",
@@ -189,10 +209,42 @@ static void test_http_model(void **state) {
     cz_request_error e;
     assert_int_equal(parse("{\"prompt\":\"a\",\"model\":\"http@1\"}", &r, &e), 0);
     assert_string_equal(r.model, "http@1");
+    assert_string_equal(r.model_run, "http@1");
     cz_request_free(&r);
-    expect_error("{\"prompt\":\"a\",\"model\":\"http@1\",\"stems\":true}", 422, "invalid-field",
-                 "stems");
-    expect_error("{\"prompt\":\"a\",\"model\":\"http@2\"}", 422, "invalid-field", "model");
+}
+
+/* A bare name is kept as asked (the registry routes it: test_routing.c);
+ * the user is kept exactly as sent, and is part of the request. */
+static void test_model_names_and_users(void **state) {
+    (void)state;
+    cz_request r, s;
+    cz_request_error e;
+    assert_int_equal(parse("{\"prompt\":\"a\",\"model\":\"neural\",\"user\":\" Ana \"}", &r, &e),
+                     0);
+    assert_string_equal(r.model, "neural");
+    assert_string_equal(cz_json_str(r.canonical, "user"), " Ana ");
+    assert_int_equal(parse("{\"prompt\":\"a\",\"model\":\"neural\",\"user\":\"Bo\"}", &s, &e), 0);
+    assert_string_not_equal(r.hash, s.hash);
+    cz_request_free(&r);
+    cz_request_free(&s);
+    char body[400], user[200];
+    memset(user, 'u', 128);
+    user[128] = '\0';
+    snprintf(body, sizeof body, "{\"prompt\":\"a\",\"user\":\"%s\"}", user);
+    assert_int_equal(parse(body, &r, &e), 0);
+    cz_request_free(&r);
+    snprintf(body, sizeof body, "{\"prompt\":\"a\",\"user\":\"%su\"}", user);
+    expect_error(body, 422, "invalid-field", "user");
+    /* 128 characters, not bytes. */
+    snprintf(body, sizeof body, "{\"prompt\":\"a\",\"user\":\"%s\"}",
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    assert_int_equal(parse(body, &r, &e), 0);
+    cz_request_free(&r);
+    assert_true(cz_request_model_name_valid("a"));
+    assert_true(cz_request_model_name_valid("a-name-of-thirty-one-characters"));
+    assert_false(cz_request_model_name_valid("a-name-of-thirty-two-characters-"));
+    assert_true(cz_request_model_version_valid("2024.1-rc1"));
+    assert_false(cz_request_model_version_valid("-1"));
 }
 
 /* The cache key: what shapes the audio, only for requests that may reuse. */
@@ -310,6 +362,7 @@ int main(void) {
         cmocka_unit_test(test_full_request),
         cmocka_unit_test(test_controls_and_ignored),
         cmocka_unit_test(test_http_model),
+        cmocka_unit_test(test_model_names_and_users),
         cmocka_unit_test(test_cache_key),
         cmocka_unit_test(test_encoding_and_bytes),
         cmocka_unit_test(test_idempotency_keys),
