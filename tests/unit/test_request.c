@@ -192,7 +192,39 @@ static void test_http_model(void **state) {
     cz_request_free(&r);
     expect_error("{\"prompt\":\"a\",\"model\":\"http@1\",\"stems\":true}", 422, "invalid-field",
                  "stems");
-    expect_error("{\"prompt\":\"a\",\"model\":\"http@2\"}", 422, "invalid-field", "model");
+    expect_error("{\"prompt\":\"a\",\"model\":\"http@3\"}", 422, "invalid-field", "model");
+}
+
+/* http@2: known, one mix only, and the only model that takes parameters,
+ * which are part of what shapes the audio (the cache key). */
+static void test_http2_parameters(void **state) {
+    (void)state;
+    cz_request r, s;
+    cz_request_error e;
+    assert_int_equal(parse("{\"prompt\":\"a\",\"model\":\"http@2\",\"seed\":1,"
+                           "\"parameters\":{\"temperature\":0.8,\"top_p\":0.9}}",
+                           &r, &e),
+                     0);
+    assert_string_equal(r.model, "http@2");
+    const cJSON *p = cJSON_GetObjectItem(r.canonical, "parameters");
+    assert_true(cJSON_GetObjectItem(p, "temperature")->valuedouble == 0.8);
+    assert_int_equal(parse("{\"prompt\":\"a\",\"model\":\"http@2\",\"seed\":1,"
+                           "\"parameters\":{\"temperature\":0.9,\"top_p\":0.9}}",
+                           &s, &e),
+                     0);
+    assert_string_not_equal(r.cache_key, s.cache_key);
+    cz_request_free(&r);
+    cz_request_free(&s);
+    expect_error("{\"prompt\":\"a\",\"parameters\":{\"temperature\":0.8}}", 422, "invalid-field",
+                 "parameters");
+    expect_error("{\"prompt\":\"a\",\"model\":\"http@1\",\"parameters\":{}}", 422, "invalid-field",
+                 "parameters");
+    expect_error("{\"prompt\":\"a\",\"model\":\"http@2\",\"parameters\":{\"Top\":1}}", 422,
+                 "invalid-field", "parameters");
+    expect_error("{\"prompt\":\"a\",\"model\":\"http@2\",\"parameters\":{\"x\":[1]}}", 422,
+                 "invalid-field", "parameters.x");
+    expect_error("{\"prompt\":\"a\",\"model\":\"http@2\",\"stems\":true}", 422, "invalid-field",
+                 "stems");
 }
 
 /* The cache key: what shapes the audio, only for requests that may reuse. */
@@ -310,6 +342,7 @@ int main(void) {
         cmocka_unit_test(test_full_request),
         cmocka_unit_test(test_controls_and_ignored),
         cmocka_unit_test(test_http_model),
+        cmocka_unit_test(test_http2_parameters),
         cmocka_unit_test(test_cache_key),
         cmocka_unit_test(test_encoding_and_bytes),
         cmocka_unit_test(test_idempotency_keys),
