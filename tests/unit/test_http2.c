@@ -137,10 +137,14 @@ static cJSON *http_json(const fixture *f, const char *path) {
     return doc;
 }
 
+/* What the server counted for the job's keys ("cadenza-<job id>-<input hash>"). */
 static int count_by_key(const cJSON *stats, const char *which, const char *job_id) {
-    char key[128];
-    snprintf(key, sizeof key, "cadenza-%s", job_id);
-    return (int)cz_json_num(cJSON_GetObjectItem(stats, which), key, 0);
+    char prefix[128];
+    int n = snprintf(prefix, sizeof prefix, "cadenza-%s-", job_id), count = 0;
+    for (const cJSON *k = cJSON_GetObjectItem(stats, which)->child; k; k = k->next)
+        if (!strncmp(k->string, prefix, (size_t)n))
+            count += (int)k->valuedouble;
+    return count;
 }
 
 /* The sizes and outcomes of the batches run since @p from, as "4:oom 2 2". */
@@ -317,6 +321,16 @@ static void test_resume_by_key(void **state) {
     cJSON *s = http_json(f, "/v1/stats");
     assert_int_equal(count_by_key(s, "started_by_key", "resume-1"), 1);
     cJSON_Delete(s);
+    /* Another ask under the same job id is another prediction. */
+    job c;
+    job_make(&c, f, "resume-1", "another folk tune", 1.5, 5, NULL);
+    run_batch(f, &c, 1, g);
+    expect_ok(&g[0], &c);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(c.out.chosen, "resumed")));
+    s = http_json(f, "/v1/stats");
+    assert_int_equal(count_by_key(s, "started_by_key", "resume-1"), 2);
+    cJSON_Delete(s);
+    job_free(&c);
     job_free(&a);
     job_free(&b);
 }

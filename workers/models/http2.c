@@ -43,6 +43,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/hash.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -345,12 +346,9 @@ static void xfer_free(batch *b, xfer *x) {
 
 /* ---------------------------------------------------------------- submit */
 
-static cJSON *input_json(const item *it) {
-    const cz_gen_request *req = it->job->req;
+/* What the model is asked, the same on every attempt of a job. */
+static cJSON *input_of(const cz_gen_request *req) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "key", it->key);
-    cJSON_AddStringToObject(o, "job_id", req->job_id ? req->job_id : "");
-    cJSON_AddNumberToObject(o, "attempt", req->attempt);
     cJSON_AddNumberToObject(o, "seed", (double)req->seed);
     const char *prompt = cz_json_str(req->request, "prompt");
     cJSON_AddStringToObject(o, "prompt", prompt ? prompt : "");
@@ -360,6 +358,28 @@ static cJSON *input_json(const item *it) {
     cJSON_AddNumberToObject(o, "channels", 2);
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(req->request, "parameters");
     cJSON_AddItemToObject(o, "parameters", p ? cJSON_Duplicate(p, true) : cJSON_CreateObject());
+    return o;
+}
+
+/* The prediction's name: "cadenza-<job id>-<16 hex of the input's sha256>".
+ * Every attempt of a job asks the same, so it finds the same prediction;
+ * the input's hash keeps two different asks under one job id (cadenza-worker
+ * render's, or a job whose request changed) from sharing one. */
+static void key_of(const cz_gen_request *req, char *key, size_t n) {
+    cJSON *in = input_of(req);
+    char *text = cz_json_canonical(in), hex[CZ_SHA256_HEX];
+    cz_sha256_hex(text, strlen(text), hex);
+    snprintf(key, n, "cadenza-%s-%.16s", req->job_id ? req->job_id : "", hex);
+    free(text);
+    cJSON_Delete(in);
+}
+
+static cJSON *input_json(const item *it) {
+    const cz_gen_request *req = it->job->req;
+    cJSON *o = input_of(req);
+    cJSON_AddStringToObject(o, "key", it->key);
+    cJSON_AddStringToObject(o, "job_id", req->job_id ? req->job_id : "");
+    cJSON_AddNumberToObject(o, "attempt", req->attempt);
     if (req->traceparent && req->traceparent[0])
         cJSON_AddStringToObject(o, "traceparent", req->traceparent);
     return o;
@@ -691,8 +711,10 @@ static void stream_done(batch *b, xfer *x, CURLcode rc) {
 static size_t fetch_write(char *data, size_t size, size_t n, void *user) {
     xfer *x = user;
     size_t len = size * n;
-    if (x->bytes + (curl_off_t)len > x->max_bytes)
+    if (x->bytes + (curl_off_t)len > x->max_bytes) {
+        x->bytes = x->max_bytes + 1; /* too big: not the audio asked for */
         return 0;
+    }
     x->bytes += (curl_off_t)len;
     return fwrite(data, 1, len, x->file);
 }
@@ -735,7 +757,7 @@ static void fetch_done(batch *b, xfer *x, CURLcode rc) {
     bool closed = fclose(x->file) == 0;
     x->file = NULL;
     if (rc != CURLE_OK || status != 200 || !closed) {
-        const char *class = rc == CURLE_WRITE_ERROR && x->bytes + 1 > x->max_bytes ? "model_error"
+        const char *class = rc == CURLE_WRITE_ERROR && x->bytes > x->max_bytes ? "model_error"
                             : rc != CURLE_OK ? "backend_unavailable"
                                              : class_of_status(status, NULL);
         item_fail(b, it, class,
@@ -863,8 +885,7 @@ static void http2_batch(void *state, cz_gen_job *jobs, int n) {
         it->job = &jobs[k];
         it->group = -1;
         it->started_ms = now;
-        snprintf(it->key, sizeof it->key, "cadenza-%s",
-                 jobs[k].req->job_id ? jobs[k].req->job_id : "");
+        key_of(jobs[k].req, it->key, sizeof it->key);
         cz_err err;
         if (unavailable)
             item_fail(&b, it, "backend_unavailable", "%s", unavailable);

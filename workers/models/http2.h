@@ -9,8 +9,9 @@
  * interface, so one worker follows many predictions at once.
  *
  * Restart safety without a database: each prediction is named by the
- * worker with an idempotency key derived from its job ("cadenza-<job id>"),
- * and the server answers a key it has seen with the prediction it already
+ * worker with an idempotency key derived from its job and what it asks
+ * ("cadenza-<job id>-<16 hex of the input's sha256>", the same on every
+ * attempt), and the server answers a key it has seen with the prediction it already
  * has, queued, running or succeeded. A worker killed mid-prediction gets
  * the job again (Kafka redelivers it, or the lease runs out and the
  * scheduler retries it) and follows the same prediction instead of
