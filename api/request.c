@@ -26,6 +26,9 @@
 #define URL_MAX 2048
 #define METADATA_DEPTH 16
 #define DEFAULT_DURATION_S 30
+#define PARAMETERS_MAX 16
+#define PARAMETER_NAME_MAX 40
+#define PARAMETER_TEXT_MAX 256
 
 static int fail(cz_request_error *e, int status, const char *type, const char *field,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -450,6 +453,44 @@ static int check_webhook(const cJSON *v, cJSON *out, cz_request_error *e) {
     return 0;
 }
 
+/* Model parameters (temperature, top_p, guidance...): names and simple
+ * values only here. Which names a model takes and their ranges are the
+ * model's to declare: http@2's worker checks them against its server's
+ * declaration (docs/http2.md); models that declare none refuse the field
+ * (add_controls), so a field accepted always changes what it says. */
+static int check_parameters(const cJSON *v, cJSON *out, cz_request_error *e) {
+    if (!cJSON_IsObject(v) || cJSON_GetArraySize(v) > PARAMETERS_MAX)
+        return invalid(e, "parameters", "parameters must be an object of at most %d entries",
+                       PARAMETERS_MAX);
+    cJSON *p = cJSON_AddObjectToObject(out, "parameters");
+    for (const cJSON *m = v->child; m; m = m->next) {
+        size_t n = strlen(m->string);
+        bool name_ok = n >= 1 && n <= PARAMETER_NAME_MAX;
+        for (size_t i = 0; name_ok && i < n; i++)
+            name_ok = islower((unsigned char)m->string[i]) ||
+                      isdigit((unsigned char)m->string[i]) || m->string[i] == '_';
+        if (!name_ok)
+            return invalid(e, "parameters",
+                           "parameter names are 1 to %d of a-z, 0-9 and _ (e.g. top_p)",
+                           PARAMETER_NAME_MAX);
+        if (cJSON_HasObjectItem(p, m->string))
+            return invalid(e, "parameters", "parameters names %s twice", m->string);
+        bool ok = (cJSON_IsNumber(m) && isfinite(m->valuedouble)) || cJSON_IsBool(m) ||
+                  (cJSON_IsString(m) && strlen(m->valuestring) <= PARAMETER_TEXT_MAX &&
+                   cz_json_clean_text(m->valuestring));
+        if (!ok) {
+            char field[64];
+            snprintf(field, sizeof field, "parameters.%s", m->string);
+            return fail(e, 422, "invalid-field", field,
+                        "parameters.%s must be a number, true/false or a string of at most %d "
+                        "bytes",
+                        m->string, PARAMETER_TEXT_MAX);
+        }
+        cJSON_AddItemToObject(p, m->string, cJSON_Duplicate(m, false));
+    }
+    return 0;
+}
+
 static int check_metadata(const cJSON *v, cJSON *out, cz_request_error *e) {
     if (!cJSON_IsObject(v))
         return invalid(e, "metadata", "metadata must be an object");
@@ -488,6 +529,7 @@ static const struct field {
     {"cache", check_cache},
     {"webhook", check_webhook},
     {"metadata", check_metadata},
+    {"parameters", check_parameters},
 };
 
 static const struct field *find_field(const char *name) {
@@ -555,8 +597,9 @@ static void fill_defaults(cJSON *c, uint64_t fallback_seed) {
 /* The fields that shape the audio: a request that repeats them all (and the
  * seed, unless the client let the cache pick any earlier result) asks for
  * the same track. metadata, webhook, review and cache do not count. */
-static const char *const shaping_fields[] = {
-    "prompt", "controls", "duration_s", "model", "quality", "outputs", "loudness", "stems", NULL};
+static const char *const shaping_fields[] = {"prompt",     "controls", "duration_s", "model",
+                                             "quality",    "outputs",  "loudness",   "stems",
+                                             "parameters", NULL};
 
 /* Fills @p key with the hash of what shapes the audio when the request may
  * be answered by an earlier job: when it names its seed (the model is

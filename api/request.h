@@ -26,6 +26,7 @@
 #define CZ_DEFAULT_MODEL "composer@1"
 #define CZ_NEURAL_MODEL "neural@1" /* our own transformer, see docs/models/neural-1.md */
 #define CZ_HTTP_MODEL "http@1"     /* a remote model server, see docs/composer.md */
+#define CZ_HTTP2_MODEL "http@2"    /* a remote GPU server, asynchronous, see docs/http2.md */
 
 /** Why a request was refused, ready to become a problem+json response. */
 typedef struct cz_request_error {

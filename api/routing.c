@@ -135,5 +135,10 @@ int cz_routing_check_limits(const cz_model *m, const cJSON *req, cz_request_erro
                       "%s@%s makes no stems: it returns the mix alone; ask without stems, or for "
                       "a model that makes them (GET /v1/models)",
                       m->name, m->version);
+    if (cJSON_HasObjectItem(req, "parameters") && !m->takes_parameters)
+        return refuse(e, "parameters",
+                      "%s@%s takes no parameters; parameters are for models whose server "
+                      "declares them, such as http@2 (docs/http2.md)",
+                      m->name, m->version);
     return 0;
 }

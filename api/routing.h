@@ -35,7 +35,8 @@ const cz_model *cz_routing_resolve(const cz_model *rows, int n, const char *tena
 /**
  * @brief Checks the canonical request @p req against version @p m's limits:
  * duration_s at most its max_duration_s, stems only from a model that
- * makes them. @returns 0, or -1 with a 422 naming the field in @p e.
+ * makes them, parameters only for a model that takes them. @returns 0, or -1 with a 422 naming the
+ * field in @p e.
  */
 int cz_routing_check_limits(const cz_model *m, const cJSON *req, cz_request_error *e);
 

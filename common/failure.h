@@ -7,6 +7,12 @@
  * another try, so the job goes back to queued with attempt + 1 until it has
  * used max_attempts.
  *
+ * oom has one more rule, applied before a failure reaches the scheduler: a
+ * backend that runs jobs in batches (http@2) retries a batch that ran out
+ * of memory at once as two halves, down to one job, so only a job that
+ * does not fit alone is reported oom; the scheduler then retries it like
+ * the others (docs/http2.md).
+ *
  * Backoff is exponential with full jitter (the delay is uniform in
  * [0, min(cap, base * 2^(attempt-1))]): retries of many jobs that failed
  * together spread out instead of arriving together. */

@@ -67,6 +67,10 @@ static bool on_canceled(void *user) {
     return cz_worker_stopping(p->w) || cz_worker_canceled(p->w, p->job);
 }
 
+static bool on_stopping(void *user) {
+    return cz_worker_stopping(((progress *)user)->w);
+}
+
 static int on_progress(void *user, double fraction) {
     progress *p = user;
     int64_t now = cz_mono_ms();
@@ -242,7 +246,8 @@ int cz_inference_stage(cz_worker *w, const cz_job_msg *job) {
         return begun == -2 ? -1 : 0;
     progress prog = {.w = w, .job = job, .last_ms = t0, .last_cancel_check_ms = t0};
     prog.batch = &prog, prog.n_batch = 1;
-    cz_gen_hooks hooks = {.progress = on_progress, .canceled = on_canceled, .user = &prog};
+    cz_gen_hooks hooks = {
+        .progress = on_progress, .canceled = on_canceled, .stopping = on_stopping, .user = &prog};
     cz_gen_result res;
     cz_err err;
     int rc = cz_inference_run(cz_worker_state(w), job->request, job->job_id, job->attempt,
@@ -305,8 +310,10 @@ void cz_inference_batch(cz_worker *w, const cz_job_msg *jobs, int n, int *rcs) {
             continue;
         }
         prog[i].ended = false;
-        b[i].hooks =
-            (cz_gen_hooks){.progress = on_progress, .canceled = on_canceled, .user = &prog[i]};
+        b[i].hooks = (cz_gen_hooks){.progress = on_progress,
+                                    .canceled = on_canceled,
+                                    .stopping = on_stopping,
+                                    .user = &prog[i]};
         run[m++] = (cz_gen_job){.req = &b[i].req,
                                 .hooks = &b[i].hooks,
                                 .out = &b[i].res,

@@ -24,17 +24,19 @@
     " version, 'backend', backend, 'tier', tier, 'status', status, 'weight', weight, 'pool', "     \
     "pool,"                                                                                        \
     " 'price_per_compute_s', price_per_compute_s, 'limits', jsonb_build_object('max_duration_s',"  \
-    " max_duration_s, 'stems', stems), 'description', description)"                                \
+    " max_duration_s, 'stems', stems, 'parameters', takes_parameters), 'description', "            \
+    "description)"                                                                                 \
     " || CASE WHEN $3::bool THEN jsonb_build_object('updated_at', cz_ts(updated_at),"              \
     " 'updated_by', updated_by) ELSE '{}'::jsonb END)"
 
 int cz_db_models_load(PGconn *c, cz_model **out, cz_err *err) {
     *out = NULL;
-    PGresult *r = cz_db_query(c,
-                              "SELECT name, version, backend, tier, status, pool, weight,"
-                              " price_per_compute_s::float8, max_duration_s, stems FROM models"
-                              " ORDER BY name COLLATE \"C\", version COLLATE \"C\"",
-                              0, NULL, err);
+    PGresult *r = cz_db_query(
+        c,
+        "SELECT name, version, backend, tier, status, pool, weight,"
+        " price_per_compute_s::float8, max_duration_s, stems, takes_parameters FROM models"
+        " ORDER BY name COLLATE \"C\", version COLLATE \"C\"",
+        0, NULL, err);
     if (!r)
         return -1;
     int n = PQntuples(r);
@@ -50,6 +52,7 @@ int cz_db_models_load(PGconn *c, cz_model **out, cz_err *err) {
         m[i].price_per_compute_s = atof(PQgetvalue(r, i, 7));
         m[i].max_duration_s = atof(PQgetvalue(r, i, 8));
         m[i].stems = PQgetvalue(r, i, 9)[0] == 't';
+        m[i].takes_parameters = PQgetvalue(r, i, 10)[0] == 't';
     }
     PQclear(r);
     *out = m;

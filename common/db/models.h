@@ -34,6 +34,7 @@ typedef struct cz_model {
     double price_per_compute_s;
     double max_duration_s;
     bool stems;
+    bool takes_parameters; /* a request may carry "parameters" (http@2's servers declare them) */
 } cz_model;
 
 /** A change of one version's settings: NULL / 0 keep what is there. */

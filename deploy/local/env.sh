@@ -55,6 +55,10 @@ CADENZA_STATE_MARKER=.cadenza-state
 # that two stacks on one machine never share it.
 : "${CADENZA_HTTP_MODEL_PORT:=$((CADENZA_API_PORT + 1))}"
 : "${CADENZA_HTTP_MODEL_TIMEOUT_S:=8}"
+# http@2 calls the same server (CADENZA_HTTP2_MODEL_URL defaults to
+# CADENZA_HTTP_MODEL_URL; tests/reference_model.py serves both contracts).
+# One prediction may take a minute here (production default: 900 s).
+: "${CADENZA_HTTP2_TIMEOUT_S:=60}"
 # Webhooks: the local stack's receivers are test servers on loopback, so
 # loopback is allow-listed here (production allows public addresses only),
 # and retries come seconds apart instead of the production schedule's
@@ -99,7 +103,7 @@ export CADENZA_STATE_DIR CADENZA_PG_PORT CADENZA_REDIS_PORT CADENZA_KAFKA_PORT \
     CADENZA_API_URL CADENZA_API_LISTEN CADENZA_ARTIFACT_DIR CADENZA_SOUNDFONT \
     CADENZA_LOG_DIR CADENZA_RUN_DIR CADENZA_LEASE_S CADENZA_RETRY_BASE_MS \
     CADENZA_HTTP_MODEL_PORT CADENZA_HTTP_MODEL_URL CADENZA_HTTP_MODEL_TIMEOUT_S \
-    CADENZA_WEBHOOK_ALLOW CADENZA_WEBHOOK_SCHEDULE \
+    CADENZA_HTTP2_TIMEOUT_S CADENZA_WEBHOOK_ALLOW CADENZA_WEBHOOK_SCHEDULE \
     CADENZA_SUPERVISE CADENZA_AUTOSCALE_INTERVAL_MS CADENZA_SCHED_METRICS_PORT \
     CADENZA_SCHED_METRICS_URL CADENZA_WORKER_METRICS_PORT_BASE \
     CADENZA_PLAYLIST_SYNC_MS CADENZA_PLAYLIST_REFRESH_S

@@ -247,6 +247,33 @@ static void test_model_names_and_users(void **state) {
     assert_false(cz_request_model_version_valid("-1"));
 }
 
+/* Parameters: their shape is checked here, and they are part of what
+ * shapes the audio (the cache key). Which models take them is the
+ * registry's to say (test_routing.c). */
+static void test_http2_parameters(void **state) {
+    (void)state;
+    cz_request r, s;
+    cz_request_error e;
+    assert_int_equal(parse("{\"prompt\":\"a\",\"model\":\"http@2\",\"seed\":1,"
+                           "\"parameters\":{\"temperature\":0.8,\"top_p\":0.9}}",
+                           &r, &e),
+                     0);
+    assert_string_equal(r.model, "http@2");
+    const cJSON *p = cJSON_GetObjectItem(r.canonical, "parameters");
+    assert_true(cJSON_GetObjectItem(p, "temperature")->valuedouble == 0.8);
+    assert_int_equal(parse("{\"prompt\":\"a\",\"model\":\"http@2\",\"seed\":1,"
+                           "\"parameters\":{\"temperature\":0.9,\"top_p\":0.9}}",
+                           &s, &e),
+                     0);
+    assert_string_not_equal(r.cache_key, s.cache_key);
+    cz_request_free(&r);
+    cz_request_free(&s);
+    expect_error("{\"prompt\":\"a\",\"model\":\"http@2\",\"parameters\":{\"Top\":1}}", 422,
+                 "invalid-field", "parameters");
+    expect_error("{\"prompt\":\"a\",\"model\":\"http@2\",\"parameters\":{\"x\":[1]}}", 422,
+                 "invalid-field", "parameters.x");
+}
+
 /* The cache key: what shapes the audio, only for requests that may reuse. */
 static void test_cache_key(void **state) {
     (void)state;
@@ -363,6 +390,7 @@ int main(void) {
         cmocka_unit_test(test_controls_and_ignored),
         cmocka_unit_test(test_http_model),
         cmocka_unit_test(test_model_names_and_users),
+        cmocka_unit_test(test_http2_parameters),
         cmocka_unit_test(test_cache_key),
         cmocka_unit_test(test_encoding_and_bytes),
         cmocka_unit_test(test_idempotency_keys),

@@ -203,6 +203,14 @@ static void test_limits_are_the_versions(void **state) {
     expect_limit(two, "{\"prompt\":\"a\",\"stems\":false}", NULL);
     /* A duration the prompt names counts like the field. */
     expect_limit(two, "{\"prompt\":\"ambient, 450 seconds\"}", "duration_s");
+    /* Parameters only for a version that takes them (http@2's servers). */
+    const char *with = "{\"prompt\":\"a\",\"parameters\":{\"temperature\":0.8}}";
+    expect_limit(composer, with, "parameters");
+    expect_limit(http, with, "parameters");
+    cz_model http2 = row("http", "2", "active", 0, 600, false);
+    http2.takes_parameters = true;
+    expect_limit(&http2, with, NULL);
+    expect_limit(&http2, "{\"prompt\":\"a\",\"stems\":true}", "stems");
 }
 
 /* The cache never answers with another version's audio; a bare name shares

@@ -15,10 +15,11 @@
 #include "common/mem.h"
 #include "workers/models/composer.h"
 #include "workers/models/http.h"
+#include "workers/models/http2.h"
 #include "workers/models/neural.h"
 
 static const cz_backend *const cz_registered[] = {&cz_composer_backend, &cz_neural_backend,
-                                                  &cz_http_backend};
+                                                  &cz_http_backend, &cz_http2_backend};
 #define CZ_N_BACKENDS (sizeof cz_registered / sizeof cz_registered[0])
 
 struct cz_backends {
@@ -76,7 +77,7 @@ int cz_backends_generate(cz_backends *b, const cz_gen_request *req, const cz_gen
         out->failure_class = "model_error";
         return cz_err_set(err,
                           "model %s is not served by this worker (it has composer@1, neural@1, "
-                          "http@1)",
+                          "http@1, http@2)",
                           req->model ? req->model : "(none)");
     }
     return cz_gen_result_settle(out, cz_registered[i]->generate(b->state[i], req, hooks, out, err));

@@ -36,6 +36,12 @@
 typedef struct cz_gen_hooks {
     int (*progress)(void *user, double fraction); /* non-zero: stop */
     bool (*canceled)(void *user);                 /* true: stop */
+    /** After a stop: true when the worker is stopping (the job will be done
+     * again elsewhere), false when the job itself was canceled. A backend
+     * whose work outlives it (http@2's predictions) leaves it running for
+     * the next worker in the first case and cancels it in the second. May
+     * be NULL (then a stop is a cancel). */
+    bool (*stopping)(void *user);
     void *user;
 } cz_gen_hooks;
 
@@ -113,7 +119,7 @@ typedef struct cz_backend {
 typedef struct cz_backends cz_backends;
 
 /**
- * @brief Prepares every registered backend (composer@1, neural@1, http@1).
+ * @brief Prepares every registered backend (composer@1, neural@1, http@1, http@2).
  * @returns the registry (free with cz_backends_close), or NULL with @p err
  * filled when a backend cannot start (a missing SoundFont, say).
  */

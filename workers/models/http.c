@@ -171,8 +171,7 @@ static int cz_http_classify(CURL *curl, CURLcode rc, const cz_http_call *c, cons
 
 /* ================================================================ audio */
 
-/* Reads the answer at @p path and writes it as the raw mix at @p dst. */
-static int cz_http_audio(const char *path, const char *dst, double duration_s, cz_err *err) {
+int cz_http_model_audio(const char *path, const char *dst, double duration_s, cz_err *err) {
     cz_audio_file in;
     if (cz_audio_file_open(&in, path, 0, NULL))
         return cz_err_set(err, "the model's answer is not audio: %s", sf_strerror(NULL));
@@ -293,7 +292,7 @@ static int cz_http_generate(void *state, const cz_gen_request *req, const cz_gen
         out->failure_class = "model_error";
         if (!(f = cz_gen_result_add(out, req, "raw", "mix", "wav", "raw.wav", req->duration_s,
                                     err)) ||
-            cz_http_audio(scratch.tmp, f->file.tmp, req->duration_s, err) != 0)
+            cz_http_model_audio(scratch.tmp, f->file.tmp, req->duration_s, err) != 0)
             rc = -1;
     }
     unlink(scratch.tmp);

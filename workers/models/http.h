@@ -22,4 +22,13 @@
 /** @brief The http@1 backend. */
 extern const cz_backend cz_http_backend;
 
+/**
+ * @brief Reads a model server's WAV answer at @p path and writes it at @p dst
+ * as a raw mix: 48 kHz stereo float, exactly @p duration_s long (a mono
+ * answer fills both channels; within 50 ms it is cut or padded). http@1 and
+ * http@2 answer the same audio. @returns 0, or -1 with @p err when the
+ * answer is not WAV, not 48 kHz, not one or two channels, or off in length.
+ */
+int cz_http_model_audio(const char *path, const char *dst, double duration_s, cz_err *err);
+
 #endif
