@@ -13,7 +13,9 @@
 #   - call that runs a statement (cz_db_query, cz_db_exec, PQexec*,
 #     PQprepare, PQsendQuery*, PQputCopyData).
 # Comment lines are skipped. Redis commands share some verbs with SQL
-# (SET, SELECT), so a literal on a line that calls redis*Command is not SQL.
+# (SET, SELECT), so a literal on a line that calls redis*Command is not SQL;
+# nor is an HTTP method (DELETE) on a line that sets libcurl's
+# CURLOPT_CUSTOMREQUEST.
 # Prose is not flagged: the keywords must be in capitals at the start of the
 # literal ("Select a pool" is not SQL), and clauses need a lower-case table.
 #
@@ -43,7 +45,8 @@ mapfile -t files < <(find "${dirs[@]}" -path common/db -prune -o -type f \( -nam
 hits=$(
     grep -nHP "${starts}|${clause}|${calls}" "${files[@]}" /dev/null |
         grep -vP '^[^:]+:\d+:\s*(//|/\*|\*)' |
-        grep -vP 'redis[A-Za-z]*Command\s*\(' || true
+        grep -vP 'redis[A-Za-z]*Command\s*\(' |
+        grep -vP 'CURLOPT_CUSTOMREQUEST' || true
 )
 
 if [ -n "$hits" ]; then
