@@ -81,8 +81,13 @@ def test_get_lists_the_seeded_models_with_their_limits(tenant_api, ops):
         v1 = next(v for v in m["versions"] if v["version"] == "1")
         assert v1["id"] == f"{name}@1" and v1["status"] == "active" and v1["weight"] == 100
         assert v1["tier"] == "final" and v1["backend"] == name and v1["pool"] == "inference"
-        assert v1["limits"] == {"max_duration_s": max_s, "stems": stems}
+        assert v1["limits"] == {"max_duration_s": max_s, "stems": stems, "parameters": False}
         assert "price_per_compute_s" in v1 and "updated_by" not in v1
+    # http@2: the same servers through the asynchronous contract, asked for
+    # by name@version (no weight), the one version that takes parameters.
+    v2 = next(v for v in got["http"]["versions"] if v["version"] == "2")
+    assert v2["status"] == "active" and v2["weight"] == 0, v2
+    assert v2["limits"] == {"max_duration_s": 600, "stems": False, "parameters": True}, v2
     assert model(tenant_api, "neural")["name"] == "neural"
     assert tenant_api.json("GET", "/v1/models/nosuch")[0] == 404
     assert tenant_api.json("GET", "/v1/models/Not_A_Name")[0] == 404

@@ -24,6 +24,7 @@
 
 #include "common/json.h"
 #include "common/mem.h"
+#include "tests/unit/reference_server.h"
 #include "workers/models/backend.h"
 #include "workers/models/http.h"
 
@@ -35,35 +36,10 @@ typedef struct fixture {
     char dir[64];
 } fixture;
 
-/* Starts the reference server on a free port and reads the port back. */
-static pid_t start_reference(char *url, size_t n) {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execlp("python3", "python3", "tests/reference_model.py", "--port", "0", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    int port = 0;
-    if (!f || fscanf(f, "listening on %d", &port) != 1) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    fclose(f);
-    snprintf(url, n, "http://127.0.0.1:%d", port);
-    return pid;
-}
-
 static int group_setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     *state = f;
-    if (!f || (f->server = start_reference(f->url, sizeof f->url)) < 0) {
+    if (!f || (f->server = start_reference(f->url, sizeof f->url, NULL)) < 0) {
         fprintf(stderr, "test_backend: cannot start tests/reference_model.py\n");
         return -1;
     }

@@ -29,6 +29,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/mem.h"
+#include "tests/unit/reference_server.h"
 #include "workers/models/backend.h"
 
 #define JOBS_MAX 8
@@ -41,35 +42,12 @@ typedef struct fixture {
     char root[64];
 } fixture;
 
-static pid_t start_reference(char *url, size_t n) {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execlp("python3", "python3", "tests/reference_model.py", "--port", "0", "--oom-above", "3",
-               "--max-batch", "8", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    int port = 0;
-    if (!f || fscanf(f, "listening on %d", &port) != 1) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    fclose(f);
-    snprintf(url, n, "http://127.0.0.1:%d", port);
-    return pid;
-}
-
 static int group_setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     *state = f;
-    if (!f || (f->server = start_reference(f->url, sizeof f->url)) < 0) {
+    if (!f || (f->server = start_reference(
+                   f->url, sizeof f->url,
+                   (const char *const[]){"--oom-above", "3", "--max-batch", "8", NULL})) < 0) {
         fprintf(stderr, "test_http2: cannot start tests/reference_model.py\n");
         return -1;
     }
