@@ -15,6 +15,7 @@ to their classes (oom alone, model_error).
 """
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -52,8 +53,15 @@ def by_job(counts, job):
 
 
 def generated(psql, job_id):
-    return json.loads(psql(f"SELECT detail FROM job_events WHERE job_id = '{job_id}' "
-                           f"AND event = 'generated' ORDER BY id DESC LIMIT 1"))
+    """What the inference worker chose for a finished job, from its manifest.
+
+    Not from the "generated" job event: the post worker's events may reach
+    the scheduler first, and then that event is never recorded as a
+    transition (common/db/jobs.c, record_late_generated); the manifest
+    always carries the provenance."""
+    uri = psql(f"SELECT uri FROM artifacts WHERE job_id = '{job_id}' AND kind = 'manifest' "
+               f"ORDER BY attempt DESC LIMIT 1")
+    return json.loads(pathlib.Path(uri.removeprefix("file://")).read_text())
 
 
 def failures(psql, job_id, timeout=90):
