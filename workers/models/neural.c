@@ -45,15 +45,10 @@ typedef struct neural {
 
 /* ---------------------------------------------------------------- decoding */
 
-/* The batch being decoded, for the check between steps. */
-typedef struct batch {
-    cz_gen_job *jobs;
-} batch;
-
 /* Asks each job still decoding whether it was canceled (its piece then
  * stops) and tells it how far it is. */
 static void decode_check(void *user, cz_neural_gen *gens, int n, int steps) {
-    cz_gen_job *jobs = ((batch *)user)->jobs;
+    cz_gen_job *jobs = user; /* the batch's jobs, one per piece */
     double share = DECODE_SHARE *
                    (steps < CZ_NEURAL_EXPECT_STEPS ? (double)steps / CZ_NEURAL_EXPECT_STEPS : 1.0);
     for (int j = 0; j < n; j++) {
@@ -68,8 +63,7 @@ static void decode_check(void *user, cz_neural_gen *gens, int n, int steps) {
 /* Decodes the pieces of @p n jobs, one slot each; a job canceled or
  * failed meanwhile gets its rc (1 or -1). */
 static void decode_jobs(neural *nm, cz_gen_job *jobs, int n, cz_neural_gen *gens) {
-    batch b = {jobs};
-    cz_neural_sampling d = {nm->model, nm->tf, nm->refs, decode_check, &b};
+    cz_neural_sampling d = {nm->model, nm->tf, nm->refs, decode_check, jobs};
     for (int j = 0; j < n; j++) {
         cz_neural_cond_from_controls(jobs[j].req->controls, jobs[j].req->seed, &gens[j].cond);
         gens[j].seed = jobs[j].req->seed;

@@ -14,7 +14,6 @@
 #include "workers/models/neural/weights.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
